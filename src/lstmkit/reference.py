@@ -335,8 +335,9 @@ def _layers(
             "weight_ch": (P * H,),
         }
         for base, shape in expect.items():
-            name, optional = f"{base}_l{k}", base.startswith("bias") or not peephole
-            if name not in params and not optional:
+            name = f"{base}_l{k}"
+            required = base.startswith("weight_") and (base != "weight_ch" or peephole)
+            if name not in params and required:
                 raise ValueError(f"params is missing {name!r} (layer {k} of {L} layers)")
             if name in params and np.shape(params[name]) != shape:
                 raise ValueError(_shape_message(name, np.shape(params[name]), shape, cifg))
