@@ -7,8 +7,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["PAD", "UNK", "Tokenizer", "read_text"]
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["PAD", "UNK", "Tokenizer", "load_shakespeare", "read_text"]
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -19,6 +23,19 @@ _WORD_RE = re.compile(r"\n|'?\w+(?:'\w+)*|[^\w\s]")
 # Detokenising rules: no space before closing punctuation, none after an opening one.
 _NO_SPACE_BEFORE = frozenset(",.;:!?)]}'-\n")
 _NO_SPACE_AFTER = frozenset("([{-\n")
+_DATASETS = Path(__file__).resolve().parent / "datasets"
+
+
+def load_shakespeare() -> pandas.DataFrame:
+    """The 35 plays of the First Folio embedded in the package (see datasets/SOURCES.md).
+
+    Returns:
+        A DataFrame with columns `play` (file stem, e.g. "hamlet"), `genre` ("comedy",
+        "history" or "tragedy", as the Folio grouped them) and `text` (the whole play).
+    """
+    import pandas as pd  # imported here so that tokenizers stay importable without pandas
+
+    return pd.read_csv(_DATASETS / "shakespeare_first_folio.csv.xz", keep_default_na=False)
 
 
 def read_text(path: str | Path, *, encoding: str = "utf-8") -> str:
