@@ -1,0 +1,226 @@
+"""LSTMCell, GRUCell and RNNCell: one step, drop-ins for torch.nn's cells.
+
+They run the same step functions as the layers (`lstmkit.cells`), so stepping a cell by
+hand reproduces a layer exactly. Recurrent dropout and weight drop are variational: their
+masks are drawn on the first training call and kept for the whole sequence, until
+`reset_masks()` is called (call it before each new batch of sequences).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmkit.cells import LSTMVariant, gru_step, lstm_step, rnn_relu_step, rnn_tanh_step, zoneout
+from lstmkit.layers import LSTM_ONLY, _reject_lstm_only
+from lstmkit.params import (
+    Noise,
+    check_init,
+    make_noise,
+    register_direction,
+    reset_direction,
+    step_params,
+)
+
+
+class _Cell(nn.Module):
+    """Shared by the cells: parameters without suffix, input checks, masks, one step."""
+
+    state_count = 1
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool, num_gates: int, noise: Noise,
+        variant: LSTMVariant | None, factory: dict,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.noise, self.variant = noise, variant
+        register_direction(
+            self, "", input_size, hidden_size, num_gates, bias=bias, variant=variant,
+            factory=factory,
+        )  # fmt: skip
+        self._masks: tuple[Tensor | None, Tensor] | None = None
+
+    def reset_masks(self) -> None:
+        """Forget the recurrent-dropout and weight-drop masks; new ones come with the next call."""
+        self._masks = None
+
+    def _step(self, input: Tensor, hx: Any, step: Any) -> tuple[Tensor, ...]:
+        name = type(self).__name__
+        if not isinstance(input, Tensor) or input.dim() not in (1, 2):
+            shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+            raise ValueError(f"{name} expects a 2-D (batch, input_size) or 1-D input, got {shape}")
+        if not input.is_floating_point() or input.dtype != self.weight_ih.dtype:
+            raise TypeError(
+                f"{name}: input dtype {input.dtype} must be the layer's {self.weight_ih.dtype}"
+            )
+        if input.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name} was built with input_size={self.input_size} but the input has "
+                f"{input.shape[-1]} features"
+            )
+        unbatched = input.dim() == 1
+        x = input.unsqueeze(0) if unbatched else input
+        state = self._initial(hx, x, unbatched)
+        weight_hh, h_mask = self.weight_hh, None
+        if self.training and (self.noise.recurrent_dropout or self.noise.weight_drop):
+            if self._masks is None or (self._masks[0] is not None
+                                       and self._masks[0].shape != state[0].shape):  # fmt: skip
+                self._masks = (
+                    self.noise.recurrent_mask(state[0]),
+                    self.noise.drop_weight(self.weight_hh.new_ones(self.weight_hh.shape)),
+                )
+            h_mask, weight_mask = self._masks
+            weight_hh = weight_hh * weight_mask
+        h = state[0] if h_mask is None else state[0] * h_mask
+        xw = F.linear(x, self.weight_ih, self.bias_ih if self.bias else None)
+        hw = F.linear(h, weight_hh, self.bias_hh if self.bias else None)
+        new, _ = step(xw, hw, state, step_params(self, ""), self.variant)
+        if any(self.noise.zoneout):
+            new = zoneout(new, state, self.noise.zoneout, self.training)
+        return tuple(s.squeeze(0) for s in new) if unbatched else new
+
+    def _initial(self, hx: Any, x: Tensor, unbatched: bool) -> tuple[Tensor, ...]:
+        if hx is None:
+            return tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in range(self.state_count))
+        given = tuple(hx) if self.state_count > 1 else (hx,)
+        expected = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
+        for state in given:
+            if not isinstance(state, Tensor) or tuple(state.shape) != expected:
+                shape = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
+                raise ValueError(
+                    f"{type(self).__name__}: each state must have shape {expected}, got {shape}"
+                )
+        return tuple(s.unsqueeze(0) for s in given) if unbatched else given
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
+
+
+class LSTMCell(_Cell):
+    """One LSTM step, drop-in for `torch.nn.LSTMCell`, with the variants of `lstmkit.LSTM`.
+
+    Args: input_size, hidden_size, bias (True), device, dtype; keyword-only peephole,
+    cifg, layer_norm, forget_bias, init, t_max, recurrent_dropout, zoneout, weight_drop,
+    as on `lstmkit.LSTM`. Parameters: weight_ih (G*H, I), weight_hh (G*H, H), bias_ih,
+    bias_hh (G*H,), and the variants' (weight_ch, ln_*).
+
+    Inputs: input (B, I) or (I,); hx = (h, c), each (B, H) or (H,), zeros when omitted.
+    Outputs: (h', c').
+
+    >>> cell = LSTMCell(3, 5, peephole=True)
+    >>> h, c = cell(torch.randn(2, 3))
+    >>> h.shape
+    torch.Size([2, 5])
+    """
+
+    state_count = 2
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        peephole: bool = False,
+        cifg: bool = False,
+        layer_norm: bool = False,
+        forget_bias: float = 0.0,
+        init: str = "default",
+        t_max: float | None = None,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
+    ) -> None:
+        check_init(init, t_max, forget_bias, bias)
+        variant = LSTMVariant(bool(peephole), bool(cifg), bool(layer_norm))
+        noise = make_noise(recurrent_dropout, zoneout, weight_drop, states=2)
+        factory = {"device": device, "dtype": dtype}
+        super().__init__(input_size, hidden_size, bias, variant.num_gates, noise, variant, factory)
+        self.forget_bias, self.init, self.t_max = float(forget_bias), init, t_max
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_direction(
+            self, "", self.hidden_size, variant=self.variant, forget_bias=self.forget_bias,
+            init=self.init, t_max=self.t_max,
+        )  # fmt: skip
+
+    def forward(
+        self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        h, c = self._step(input, hx, lstm_step)
+        return h, c
+
+
+class GRUCell(_Cell):
+    """One GRU step, drop-in for `torch.nn.GRUCell` (equations on `lstmkit.GRU`).
+
+    Inputs: input (B, I) or (I,); hx (B, H) or (H,). Output: h'.
+
+    >>> GRUCell(3, 5)(torch.randn(2, 3)).shape
+    torch.Size([2, 5])
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        recurrent_dropout: float = 0.0,
+        zoneout: float = 0.0,
+        weight_drop: float = 0.0,
+        **lstm_only: Any,
+    ) -> None:
+        _reject_lstm_only(type(self).__name__, lstm_only)
+        noise = make_noise(recurrent_dropout, zoneout, weight_drop, states=1)
+        factory = {"device": device, "dtype": dtype}
+        super().__init__(input_size, hidden_size, bias, self._gates, noise, None, factory)
+        self.reset_parameters()
+
+    _gates = 3
+
+    def reset_parameters(self) -> None:
+        reset_direction(self, "", self.hidden_size)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        return self._step(input, hx, gru_step)[0]
+
+
+class RNNCell(GRUCell):
+    """One Elman step, drop-in for `torch.nn.RNNCell`: h' = act(W_ih x + b_ih + W_hh h + b_hh).
+
+    >>> RNNCell(3, 5, nonlinearity="relu")(torch.randn(2, 3)).shape
+    torch.Size([2, 5])
+    """
+
+    _gates = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device: Any = None,
+        dtype: Any = None,
+        **options: Any,
+    ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, bias, device, dtype, **options)
+
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
+        step = rnn_tanh_step if self.nonlinearity == "tanh" else rnn_relu_step
+        return self._step(input, hx, step)[0]
+
+
+__all__ = ["LSTM_ONLY", "GRUCell", "LSTMCell", "RNNCell"]

@@ -1,0 +1,77 @@
+"""The native engine: torch's own fused kernels (oneDNN on the CPU, cuDNN on CUDA).
+
+They compute exactly torch.nn.LSTM/GRU/RNN, so they apply only to the plain equations:
+no peephole, CIFG or layer norm, and no recurrent noise active in the current mode.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from lstmkit.engines import EngineOutput
+
+if TYPE_CHECKING:
+    from lstmkit.layers import RecurrentLayer
+
+_KERNELS = {
+    "LSTM": torch.lstm,
+    "GRU": torch.gru,
+    "RNN_TANH": torch.rnn_tanh,
+    "RNN_RELU": torch.rnn_relu,
+}
+
+
+class NativeEngine:
+    """torch.lstm / torch.gru / torch.rnn_* on the layer's torch-named weights."""
+
+    name = "native"
+
+    def unsupported(self, layer: RecurrentLayer, x: Tensor, record: bool) -> str | None:
+        if record:
+            return "recording gates needs a step-by-step engine"
+        variant = layer.variant
+        if variant is not None and (variant.peephole or variant.cifg or variant.layer_norm):
+            return "torch's kernels compute only the plain equations (no peephole, cifg, layer_norm)"
+        if layer.noise.active(layer.training):
+            return "torch's kernels have no recurrent dropout, zoneout or weight drop"
+        return None
+
+    def run(
+        self,
+        layer: RecurrentLayer,
+        x: Tensor,
+        lengths: Tensor | None,
+        hx: tuple[Tensor, ...],
+        record: bool,
+    ) -> EngineOutput:
+        kernel = _KERNELS[layer.mode]
+        options = (
+            layer.flat_weights(),
+            layer.bias,
+            layer.num_layers,
+            float(layer.dropout),
+            layer.training,
+            layer.bidirectional,
+        )
+        if lengths is None:
+            output, *states = kernel(x, _hx_arg(hx), *options, False)
+            return EngineOutput(output, tuple(states), None)
+        packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(s.index_select(1, order) for s in hx)
+        data, *states = kernel(packed.data, packed.batch_sizes, _hx_arg(hx), *options)
+        result = PackedSequence(data, packed.batch_sizes, order, unorder)
+        output, _ = pad_packed_sequence(result, total_length=x.shape[0])
+        return EngineOutput(output, tuple(s.index_select(1, unorder) for s in states), None)
+
+
+def _hx_arg(hx: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
+    """torch.lstm takes (h, c); the GRU and RNN kernels take h alone."""
+    return hx if len(hx) > 1 else hx[0]
+
+
+NATIVE = NativeEngine()
