@@ -458,8 +458,9 @@ def _check_sizes(
     input_size: int, hidden_size: int, num_layers: int, proj_size: int, dropout: float
 ) -> None:
     """torch.nn's argument checks, with messages that name the value received."""
-    for key, value, low in (("input_size", input_size, 0), ("hidden_size", hidden_size, 1),
-                            ("num_layers", num_layers, 1), ("proj_size", proj_size, 0)):  # fmt: skip
+    minimums = {"input_size": (input_size, 0), "hidden_size": (hidden_size, 1),
+                "num_layers": (num_layers, 1), "proj_size": (proj_size, 0)}  # fmt: skip
+    for key, (value, low) in minimums.items():
         if not isinstance(value, int) or isinstance(value, bool):
             raise TypeError(f"{key} must be an integer, got {value!r}")
         if value < low:

@@ -35,7 +35,7 @@ class NativeEngine:
             return "recording gates needs a step-by-step engine"
         variant = layer.variant
         if variant is not None and (variant.peephole or variant.cifg or variant.layer_norm):
-            return "torch's kernels compute only the plain equations (no peephole, cifg, layer_norm)"
+            return "torch's kernels compute only the plain equations, not peephole/cifg/layer_norm"
         if layer.noise.active(layer.training):
             return "torch's kernels have no recurrent dropout, zoneout or weight drop"
         return None
