@@ -36,12 +36,16 @@ def sigmoid(z: Array) -> Array:
 
 @dataclass
 class LayerParams:
-    """One layer's parameters; ``b`` is b_ih + b_hh, ``w_ch`` the peepholes or None."""
+    """One layer's parameters. Absent biases and peepholes are zeros, so one set of
+    equations serves every variant; ``peephole`` says whether w_c* are real parameters."""
 
     W_ih: Array  # (G*H, I)
     W_hh: Array  # (G*H, H)
-    b: Array | None  # (G*H,)
-    w_ch: Array | None  # (P*H,)
+    b: Array  # (G*H,) = b_ih + b_hh
+    w_ci: Array  # (H,) peephole from c_{t-1} into i
+    w_cf: Array  # (H,) peephole from c_{t-1} into f; zeros under CIFG (there is no f gate)
+    w_co: Array  # (H,) peephole from c_t into o
+    peephole: bool
     cifg: bool
 
 
@@ -95,25 +99,18 @@ def init_params(
 
 def step_forward(p: LayerParams, x: Array, h: Array, c: Array) -> tuple[Array, Array, tuple]:
     """One time step. x (B, I), h and c (B, H) -> new h, new c, and what backward needs."""
-    a = x @ p.W_ih.T + h @ p.W_hh.T  # (B, G*H)
-    if p.b is not None:
-        a = a + p.b
-    blocks = np.split(a, 3 if p.cifg else 4, axis=1)
-    a_i, a_g, a_o = blocks if p.cifg else (blocks[0], blocks[2], blocks[3])
-    w = np.split(p.w_ch, 2 if p.cifg else 3) if p.w_ch is not None else None
-    if w is not None:
-        a_i = a_i + w[0] * c  # i peeks at c_{t-1}
-    i = sigmoid(a_i)
+    a = x @ p.W_ih.T + h @ p.W_hh.T + p.b  # (B, G*H)
     if p.cifg:
-        f = 1.0 - i  # f_t = 1 - i_t
+        a_i, a_g, a_o = np.split(a, 3, axis=1)
+        i = sigmoid(a_i + p.w_ci * c)
+        f = 1.0 - i  # CIFG: f_t = 1 - i_t
     else:
-        a_f = blocks[1] + w[1] * c if w is not None else blocks[1]  # f peeks at c_{t-1}
-        f = sigmoid(a_f)
+        a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)
+        i = sigmoid(a_i + p.w_ci * c)  # i and f peek at c_{t-1}
+        f = sigmoid(a_f + p.w_cf * c)
     g = np.tanh(a_g)
     c_new = f * c + i * g  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    if w is not None:
-        a_o = a_o + w[-1] * c_new  # o peeks at the new c_t
-    o = sigmoid(a_o)
+    o = sigmoid(a_o + p.w_co * c_new)  # o peeks at the new c_t
     tc = np.tanh(c_new)
     h_new = o * tc  # h_t = o ⊙ tanh(c_t)
     return h_new, c_new, (x, h, c, i, f, g, o, c_new, tc)
@@ -125,29 +122,23 @@ def step_backward(
     """Backward of ``step_forward``: given dL/dh_t and dL/dc_t (carried from t + 1),
     return dL/dx_t, dL/dh_{t-1}, dL/dc_{t-1} and this step's parameter gradients."""
     x, h, c, i, f, g, o, c_new, tc = cache
-    w = np.split(p.w_ch, 2 if p.cifg else 3) if p.w_ch is not None else None
-    do = dh * tc  # h = o ⊙ tanh(c_t)
-    dc = dc + dh * o * (1.0 - tc**2)  # ... and through tanh(c_t)
-    da_o = do * o * (1.0 - o)  # σ' = σ(1 - σ)
-    if w is not None:
-        dc = dc + da_o * w[-1]  # a_o += w_co ⊙ c_t
+    da_o = dh * tc * o * (1.0 - o)  # h = o ⊙ tanh(c_t), σ' = σ(1 - σ)
+    dc = dc + dh * o * (1.0 - tc**2) + da_o * p.w_co  # c_t feeds h and, by peephole, o
     di, dg, df = dc * g, dc * i, dc * c  # c_t = f ⊙ c_{t-1} + i ⊙ g
-    dc_prev = dc * f
     da_g = dg * (1.0 - g**2)  # tanh' = 1 - tanh²
     if p.cifg:
-        da_i = (di - df) * i * (1.0 - i)  # f = 1 - i, so i also gets -df
+        da_i = (di - df) * i * (1.0 - i)  # f = 1 - i, so i also receives -df
+        da_f = np.zeros_like(da_i)
         da = np.concatenate([da_i, da_g, da_o], axis=1)  # (B, 3H)
     else:
         da_i, da_f = di * i * (1.0 - i), df * f * (1.0 - f)
         da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)  # (B, 4H)
+    dc_prev = dc * f + da_i * p.w_ci + da_f * p.w_cf  # c_{t-1} feeds c_t, and i, f by peephole
     grads = {"W_ih": da.T @ x, "W_hh": da.T @ h, "b": da.sum(axis=0)}  # a = W_ih x + W_hh h + b
-    if w is not None:
-        dc_prev = dc_prev + da_i * w[0]  # a_i += w_ci ⊙ c_{t-1}
-        peeps = [(da_i * c).sum(0)]
+    if p.peephole:
+        peeps = [(da_i * c).sum(0), (da_o * c_new).sum(0)]  # w_ci ⊙ c_{t-1}, w_co ⊙ c_t
         if not p.cifg:
-            dc_prev = dc_prev + da_f * w[1]  # a_f += w_cf ⊙ c_{t-1}
-            peeps.append((da_f * c).sum(0))
-        peeps.append((da_o * c_new).sum(0))
+            peeps.insert(1, (da_f * c).sum(0))  # w_cf ⊙ c_{t-1}
         grads["w_ch"] = np.concatenate(peeps)
     return da @ p.W_ih, da @ p.W_hh, dc_prev, grads
 
@@ -309,7 +300,22 @@ _NAME = re.compile(r"(weight_ih|weight_hh|bias_ih|bias_hh|weight_ch)_l(\d+)")
 def _layers(
     params: dict[str, Array], input_size: int, peephole: bool, cifg: bool
 ) -> list[LayerParams]:
-    """Check names and shapes in ``params`` against torch's and gather them per layer."""
+    """Check ``params`` against torch's names and shapes, then gather them per layer."""
+    num_layers, H = _check_params(params, input_size, peephole, cifg)
+    layers = []
+    for k in range(num_layers):
+        W_ih, W_hh = params[f"weight_ih_l{k}"], params[f"weight_hh_l{k}"]
+        b = sum(params.get(n, 0.0) for n in (f"bias_ih_l{k}", f"bias_hh_l{k}"))
+        w = params[f"weight_ch_l{k}"] if peephole else np.zeros((2 if cifg else 3) * H, W_hh.dtype)
+        w_ci, w_cf, w_co = np.split(w, 3) if not cifg else (w[:H], np.zeros_like(w[:H]), w[H:])
+        layers.append(LayerParams(W_ih, W_hh, b, w_ci, w_cf, w_co, peephole, cifg))
+    return layers
+
+
+def _check_params(
+    params: dict[str, Array], input_size: int, peephole: bool, cifg: bool
+) -> tuple[int, int]:
+    """Raise a clear error for a wrong name, type or shape; return (num_layers, H)."""
     if not isinstance(params, dict) or "weight_hh_l0" not in params:
         raise ValueError("params must be a dict with torch's names, e.g. 'weight_hh_l0'")
     for name, arr in params.items():
@@ -322,11 +328,10 @@ def _layers(
         if match is None or (match[1] == "weight_ch" and not peephole):
             hint = "; pass peephole=True" if match else "; expected names like 'weight_ih_l0'"
             raise ValueError(f"params has unexpected {name!r}{hint}")
-    L = 1 + max(int(_NAME.fullmatch(name)[2]) for name in params)
+    num_layers = 1 + max(int(_NAME.fullmatch(name)[2]) for name in params)
     G, P = (3, 2) if cifg else (4, 3)
-    H = np.shape(params["weight_hh_l0"])[-1]
-    layers = []
-    for k in range(L):
+    H = params["weight_hh_l0"].shape[-1]
+    for k in range(num_layers):
         expect = {
             "weight_ih": (G * H, input_size if k == 0 else H),
             "weight_hh": (G * H, H),
@@ -336,17 +341,12 @@ def _layers(
         }
         for base, shape in expect.items():
             name = f"{base}_l{k}"
-            required = base.startswith("weight_") and (base != "weight_ch" or peephole)
+            required = base in ("weight_ih", "weight_hh") or (base == "weight_ch" and peephole)
             if name not in params and required:
-                raise ValueError(f"params is missing {name!r} (layer {k} of {L} layers)")
-            if name in params and np.shape(params[name]) != shape:
-                raise ValueError(_shape_message(name, np.shape(params[name]), shape, cifg))
-        b = [params[n] for n in (f"bias_ih_l{k}", f"bias_hh_l{k}") if n in params]
-        W_ih, W_hh, w_ch = (
-            params.get(f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "weight_ch")
-        )
-        layers.append(LayerParams(W_ih, W_hh, sum(b) if b else None, w_ch, cifg))
-    return layers
+                raise ValueError(f"params is missing {name!r} (layer {k} of {num_layers} layers)")
+            if name in params and params[name].shape != shape:
+                raise ValueError(_shape_message(name, params[name].shape, shape, cifg))
+    return num_layers, H
 
 
 def _shape_message(name: str, got: tuple, expected: tuple, cifg: bool) -> str:
@@ -355,8 +355,11 @@ def _shape_message(name: str, got: tuple, expected: tuple, cifg: bool) -> str:
         return (
             f"x has {expected[1]} features (x.shape[2]) but {name} of shape {got} expects {got[1]}"
         )
-    blocks = "3 gate blocks (i, g, o)" if cifg else "4 gate blocks (i, f, g, o)"
-    return f"{name} has shape {got} but expected {expected}: cifg={cifg} means {blocks}"
+    if name.startswith("weight_ch"):
+        parts = "2 peephole vectors (i, o)" if cifg else "3 peephole vectors (i, f, o)"
+    else:
+        parts = "3 gate blocks (i, g, o)" if cifg else "4 gate blocks (i, f, g, o)"
+    return f"{name} has shape {got} but expected {expected}: cifg={cifg} means {parts}"
 
 
 def _state(name: str, arr: Array | None, shape: tuple[int, ...], dtype: np.dtype) -> Array:
