@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from lstmkit import LSTM
 from lstmkit import reference as ref
 
 T, B, I, H = 5, 2, 3, 4  # noqa: E741 (I is the paper's input size)
@@ -125,6 +126,31 @@ def test_peephole_step_equals_the_equations_written_per_unit(cifg):
             h = _sig(a["o"] + peeps["o"][u] * c) * math.tanh(c)
             assert c_n[0, b, u] == pytest.approx(c, abs=1e-12)
             assert h_n[0, b, u] == pytest.approx(h, abs=1e-12)
+
+
+LAYER_VARIANTS = [
+    pytest.param(2, True, False, False, id="2 layers plain"),
+    pytest.param(1, True, True, False, id="peephole"),
+    pytest.param(1, True, False, True, id="cifg"),
+    pytest.param(2, True, True, True, id="2 layers peephole+cifg"),
+    pytest.param(2, False, True, True, id="peephole+cifg without bias"),
+]
+
+
+@pytest.mark.parametrize(("num_layers", "bias", "peephole", "cifg"), LAYER_VARIANTS)
+def test_lstmkit_layer_autograd_engine_equals_reference(num_layers, bias, peephole, cifg):
+    variant = {"peephole": peephole, "cifg": cifg}
+    params, x, h0, c0, ups = _problem(num_layers, bias=bias, seed=9, **variant)
+    out, h_n, c_n, cache = ref.forward(params, x, h0, c0, **variant)
+    grads = ref.backward(params, cache, *ups)
+    layer = LSTM(I, H, num_layers, bias, dtype=torch.float64, engine="autograd", **variant)
+    layer.load_state_dict({k: torch.from_numpy(v) for k, v in params.items()})  # strict names
+    l_out, l_h, l_c, l_grads = _torch_run(layer, x, h0, c0, ups)
+    for mine, theirs in ((out, l_out), (h_n, l_h), (c_n, l_c)):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-10)
+    assert set(grads) == set(l_grads)
+    for name, g in l_grads.items():
+        np.testing.assert_allclose(grads[name], g, rtol=0, atol=1e-10, err_msg=name)
 
 
 # ---- finite differences -------------------------------------------------------------------
