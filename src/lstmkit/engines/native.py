@@ -6,6 +6,7 @@ no peephole, CIFG or layer norm, and no recurrent noise active in the current mo
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -57,6 +58,13 @@ class NativeEngine:
             layer.training,
             layer.bidirectional,
         )
+        with warnings.catch_warnings():
+            # torch tells that oneDNN has no projection and it falls back to its own kernel:
+            # that is the kernel we want, and the note is noise for our users.
+            warnings.filterwarnings("ignore", "LSTM with projections", UserWarning)
+            return self._run(kernel, options, x, lengths, hx)
+
+    def _run(self, kernel, options, x, lengths, hx) -> EngineOutput:
         if lengths is None:
             output, *states = kernel(x, _hx_arg(hx), *options, False)
             return EngineOutput(output, tuple(states), None)
