@@ -1,0 +1,99 @@
+"""Learning curves of a training run: losses, other validation metrics and the learning rate."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# The object API needs no backend switch, so drawing never touches the user's pyplot state.
+from matplotlib.figure import Figure
+
+__all__ = ["plot_learning_curves"]
+
+# History columns that are bookkeeping, not curves to compare across epochs.
+_NOT_METRICS = {"epoch", "lr", "grad_norm", "grad_norm_max", "seconds", "penalty", "steps"}
+
+
+def plot_learning_curves(
+    history: Sequence[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    monitor: str | None = None,
+    best_epoch: int | None = None,
+    title: str = "Learning curves",
+) -> Path:
+    """Draw the per-epoch history of :func:`lstmkit.train.fit` as a PNG.
+
+    Panels, top to bottom: every ``*loss`` column (log scale when it spans more than two
+    decades), the other validation metrics if any (accuracy, F1, ...), and the learning rate.
+    A dashed line marks the best epoch.
+
+    Args:
+        history: one dict per epoch with at least ``epoch`` and ``train_loss``.
+        path: where to write the PNG (parent folders are created).
+        monitor: the metric that chose the best epoch, named in the legend.
+        best_epoch: the epoch to mark; None marks nothing.
+        title: figure title.
+
+    Returns:
+        The path written.
+    """
+    rows = list(history)
+    if not rows:
+        raise ValueError("history is empty: train at least one epoch before plotting")
+    missing = [i for i, row in enumerate(rows) if "epoch" not in row or "train_loss" not in row]
+    if missing:
+        raise ValueError(f"history rows {missing[:5]} lack 'epoch' or 'train_loss'")
+    epochs = [row["epoch"] for row in rows]
+    keys = [k for k in _columns(rows) if k not in _NOT_METRICS]
+    losses = [k for k in keys if "loss" in k]
+    others = [k for k in keys if k not in losses]
+    panels = [("loss", losses)] + ([("metric", others)] if others else [])
+    has_lr = any("lr" in row for row in rows)
+
+    figure = Figure(figsize=(7, 2.6 * (len(panels) + has_lr)), layout="constrained")
+    axes = figure.subplots(len(panels) + has_lr, 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (label, names) in zip(axes, panels):
+        for name in names:
+            ax.plot(epochs, _series(rows, name), marker="o", markersize=3, label=name)
+        values = [v for name in names for v in _series(rows, name) if math.isfinite(v)]
+        if values and min(values) > 0 and max(values) / min(values) > 100:
+            ax.set_yscale("log")
+        ax.set_ylabel(label)
+    if has_lr:
+        ax = axes[-1]
+        rates = _series(rows, "lr")
+        ax.plot(epochs, rates, color="tab:gray", drawstyle="steps-mid", label="lr")
+        positive = [r for r in rates if r > 0]
+        if positive and max(positive) / min(positive) > 10:
+            ax.set_yscale("log")
+        ax.set_ylabel("learning rate")
+    if best_epoch is not None:
+        tag = f"best epoch {best_epoch}" + (f" ({monitor})" if monitor else "")
+        for ax in axes:
+            ax.axvline(best_epoch, color="black", linestyle="--", linewidth=0.8, label=tag)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    axes[-1].set_xlabel("epoch")
+    figure.suptitle(title)
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=100)
+    return target
+
+
+def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for row in rows:
+        seen += [k for k in row if k not in seen]
+    return seen
+
+
+def _series(rows: Sequence[Mapping[str, Any]], key: str) -> list[float]:
+    # A metric missing in some epochs (e.g. validation every few epochs) is drawn as a gap.
+    return [float(row[key]) if row.get(key) is not None else math.nan for row in rows]

@@ -1,0 +1,439 @@
+"""The training loop every task uses: a Trainer driven by the task's objective function."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..seed import RngState, seed_everything
+from .batches import (
+    Data,
+    State,
+    batch_chunks,
+    call_objective,
+    detach_state,
+    epoch_batches,
+    evaluate_loss,
+    to_device,
+)
+from .checkpoint import json_safe, write_checkpoint
+from .config import TrainConfig
+from .log import batch_count, format_metrics, progress_bar, write_history
+from .optim import (
+    Schedule,
+    build_optimizer,
+    clip_gradients,
+    is_improvement,
+    regularization_penalty,
+    set_lr,
+)
+from .run import NonFiniteLossError, Progress, TrainingInterrupted, TrainResult, sigint_deferred
+from .state import load_trainer_state, trainer_state
+
+Evaluate = Callable[[nn.Module, Any], Mapping[str, float]]
+
+
+class Trainer:
+    """Trains any model with the task's objective; holds the optimizer, schedule and history.
+
+    The steps are small methods (:meth:`train_epoch`, :meth:`train_step`, :meth:`validate`,
+    :meth:`save`, :meth:`load`) so that a distributed variant can override just the parts
+    that change (the sampler, all-reducing metrics, saving on one rank).
+
+    Args:
+        model: the module to train, already on its device; batches are moved there.
+        objective: ``objective(model, batch, state) -> loss`` or ``(loss, state)``; see
+            :class:`lstmkit.train.Objective`.
+        config: the TrainConfig.
+        evaluate: optional ``evaluate(model, val_data) -> {"metric": value}``, run under
+            ``torch.no_grad()`` in eval mode; default: ``{"val_loss": mean objective loss}``.
+        model_config: JSON-safe dict that rebuilds the model; saved in checkpoints and
+            checked on resume.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Callable[..., Any],
+        config: TrainConfig,
+        *,
+        evaluate: Evaluate | None = None,
+        model_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not callable(objective):
+            raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if evaluate is not None and not callable(evaluate):
+            raise TypeError(f"evaluate must be callable or None, got {type(evaluate).__name__}")
+        self.model, self.objective, self.config, self.evaluate = model, objective, config, evaluate
+        self.model_config = (
+            None if model_config is None else json_safe(dict(model_config), "model_config")
+        )
+        self.optimizer = build_optimizer(model, config)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        self.device = self.params[0].device
+        self.schedule = Schedule(config)
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0  # epochs completed
+        self.best_epoch: int | None = None
+        self.best_metric: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.stale = 0  # epochs since the best
+        self.monitor = config.monitor
+        self.progress = Progress()
+        self.checkpoint: Path | None = None
+        self.loader_generator: torch.Generator | None = None
+
+    def fit(
+        self,
+        train_data: Data,
+        val_data: Any = None,
+        *,
+        resume: bool | str | os.PathLike[str] = False,
+    ) -> TrainResult:
+        """Train up to ``config.epochs`` epochs; see :func:`fit` for the arguments."""
+        cfg = self.config
+        validating = val_data is not None or self.evaluate is not None
+        self.monitor = "train_loss" if not validating and cfg.monitor == "val_loss" else cfg.monitor
+        generator = getattr(train_data, "generator", None)
+        self.loader_generator = generator if isinstance(generator, torch.Generator) else None
+        if resume:
+            self.load(self._resume_path(resume))
+        else:
+            seed_everything(cfg.seed)
+        try:
+            while self.epoch < cfg.epochs and not self._patience_spent():
+                self._run_epoch(train_data, val_data, validating)
+        except TrainingInterrupted:
+            raise
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        if cfg.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return TrainResult(
+            model=self.model,
+            history=self.history,
+            best_epoch=self.best_epoch,
+            best_metric=self.best_metric,
+            monitor=self.monitor,
+            checkpoint=self.checkpoint,
+            stopped_early=self._patience_spent() and self.epoch < cfg.epochs,
+        )
+
+    def train_epoch(self, data: Data, epoch: int) -> dict[str, float]:
+        """Train one epoch (1-based ``epoch``) and return its train metrics."""
+        cfg, pos = self.config, self.progress
+        if pos.train_done:  # resumed while validating: training of this epoch is done
+            pos.rng.restore()
+            return pos.metrics(bool(cfg.l1 or cfg.l2))
+        self.model.train()
+        bar = progress_bar(None, epoch, cfg.epochs, cfg.progress)
+        start = time.perf_counter() - pos.seconds
+        try:
+            for chunks, state in self._remaining_batches(data, epoch, bar):
+                for chunk in chunks:
+                    loss, penalty, norm, state = self.train_step(chunk, state, epoch)
+                    with sigint_deferred():  # a half-applied update must never be saved
+                        self.optimizer.step()
+                        pos.steps += 1
+                        pos.chunks += 1
+                        pos.loss_sum += loss
+                        pos.penalty_sum += penalty
+                        pos.norm_sum += norm
+                        pos.norm_max = max(pos.norm_max, norm)
+                        pos.state = state
+                        pos.rng = RngState.capture()
+                    bar.set_postfix(loss=f"{pos.loss_sum / pos.steps:.4g}", refresh=False)
+                pos.batches += 1
+                pos.chunks = 0
+                bar.update(1)
+        finally:
+            pos.seconds = time.perf_counter() - start
+            bar.close()
+        if pos.steps == 0:
+            raise ValueError(f"train_data yielded no batches in epoch {epoch}")
+        pos.train_done = True
+        return pos.metrics(bool(cfg.l1 or cfg.l2))
+
+    def train_step(self, batch: Any, state: State, epoch: int) -> tuple[float, float, float, State]:
+        """Forward, backward and clip one batch (or chunk); the caller steps the optimizer.
+
+        Returns:
+            ``(loss, penalty, grad_norm, state)``: the objective's loss, the L1/L2 penalty
+            added to it, the gradient norm before clipping, and the detached state to carry.
+
+        Raises:
+            NonFiniteLossError: on a NaN/Inf loss or gradient norm, before any update.
+        """
+        cfg = self.config
+        loss, new_state = call_objective(self.objective, self.model, batch, state)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(self._nonfinite_message(f"the loss is {value}", epoch))
+        if not loss.requires_grad:
+            raise ValueError(
+                "the objective's loss does not require grad; compute it from the model's "
+                "output without .detach(), .item() or torch.no_grad()"
+            )
+        penalty = regularization_penalty(self.model, cfg.l1, cfg.l2)
+        total = loss if penalty is None else loss + penalty
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        norm = clip_gradients(self.params, cfg.clip_norm)
+        if not math.isfinite(norm):
+            raise NonFiniteLossError(self._nonfinite_message(f"the gradient norm is {norm}", epoch))
+        carry = detach_state(new_state) if cfg.stateful or cfg.tbptt else None
+        return value, 0.0 if penalty is None else float(penalty.detach()), norm, carry
+
+    def validate(self, data: Any, epoch: int = 1) -> dict[str, float]:
+        """Return validation metrics under ``torch.no_grad()`` with the model in eval mode."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                if self.evaluate is not None:
+                    raw = self.evaluate(self.model, data)
+                else:
+                    raw = {
+                        "val_loss": evaluate_loss(
+                            self.model, self.objective, data, self.config, epoch
+                        )
+                    }
+        finally:
+            self.model.train(was_training)
+        if not isinstance(raw, Mapping):
+            raise TypeError(
+                f"evaluate must return a dict of metric -> number, got {type(raw).__name__}"
+            )
+        metrics = {}
+        for key, value in raw.items():
+            try:
+                metrics[str(key)] = float(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"evaluate returned {key}={value!r}, which is not a number"
+                ) from None
+        return metrics
+
+    def save(self, directory: str | os.PathLike[str] | None = None) -> Path:
+        """Write a checkpoint of the whole run (resumable mid-epoch) and return its path."""
+        folder = directory if directory is not None else self.config.checkpoint_dir
+        if folder is None:
+            raise ValueError("save() needs a directory: pass one or set TrainConfig.checkpoint_dir")
+        tensors, meta = trainer_state(self)
+        self.checkpoint = write_checkpoint(folder, tensors, meta)
+        return self.checkpoint
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Restore the run saved at ``path``; checks everything before changing anything."""
+        load_trainer_state(self, path)
+        self.checkpoint = (
+            Path(path) if Path(path).suffix == ".json" else Path(path) / "checkpoint.json"
+        )
+
+    # ----------------------------------------------------------------------------- internals
+
+    def _run_epoch(self, train_data: Data, val_data: Any, validating: bool) -> None:
+        cfg = self.config
+        epoch = self.epoch + 1
+        lr = self.schedule.lr(self.epoch)
+        set_lr(self.optimizer, lr)
+        train = self.train_epoch(train_data, epoch)
+        start = time.perf_counter()
+        metrics = self.validate(val_data, epoch) if validating else {}
+        seconds = self.progress.seconds + time.perf_counter() - start
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": train.pop("train_loss")}
+        record.update(metrics, lr=lr, **train, seconds=seconds)
+        if self.monitor not in record:
+            raise ValueError(
+                f"monitor {self.monitor!r} is not among this epoch's metrics {sorted(record)}; "
+                "set TrainConfig.monitor to one of them"
+            )
+        with sigint_deferred():  # the epoch's bookkeeping lands whole or not at all
+            value = float(record[self.monitor])
+            if is_improvement(value, self.best_metric, cfg.mode, cfg.min_delta):
+                self.best_epoch, self.best_metric, self.stale = epoch, value, 0
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
+            else:
+                self.stale += 1
+            self.schedule.observe(self.epoch, value)
+            self.history.append(record)
+            self.epoch = epoch
+            self.progress = Progress()
+        self._report(record)
+
+    def _report(self, record: dict[str, Any]) -> None:
+        cfg = self.config
+        if cfg.progress:
+            shown = format_metrics(
+                record, [k for k in record if k not in ("epoch", "grad_norm_max")]
+            )
+            tqdm.write(
+                f"epoch {record['epoch']}/{cfg.epochs} "
+                + " ".join(f"{k}={v}" for k, v in shown.items())
+            )
+        if cfg.log_path:
+            write_history(cfg.log_path, self.history)
+        last = self.epoch >= cfg.epochs or self._patience_spent()
+        if cfg.checkpoint_dir and (last or self.epoch % cfg.checkpoint_every == 0):
+            self.save()
+        if cfg.plot_path and (
+            last or (cfg.checkpoint_dir and self.epoch % cfg.checkpoint_every == 0)
+        ):
+            from ..plots.curves import plot_learning_curves  # matplotlib only when asked for
+
+            plot_learning_curves(
+                self.history, cfg.plot_path, monitor=self.monitor, best_epoch=self.best_epoch
+            )
+
+    def _remaining_batches(
+        self, data: Data, epoch: int, bar: tqdm
+    ) -> Iterator[tuple[list[Any], State]]:
+        """Yield ``(chunks, initial state)`` per batch still to train this epoch.
+
+        After a mid-epoch resume it replays the epoch's data order from the generators saved
+        at the epoch's start, skips what was done, then restores the generators as they were
+        after the last finished step, so the run continues as if never stopped.
+        """
+        cfg, pos = self.config, self.progress
+        resumed = pos.resumed
+        if resumed:
+            pos.epoch_rng.restore()
+            if self.loader_generator is not None and pos.loader_rng is not None:
+                self.loader_generator.set_state(pos.loader_rng)
+        else:
+            pos.epoch_rng = RngState.capture()
+            pos.loader_rng = self.loader_generator.get_state() if self.loader_generator else None
+        batches = epoch_batches(data, epoch)
+        bar.total = batch_count(batches)
+        iterator = iter(batches)
+        if resumed:
+            pos.resumed = False
+            for _ in range(pos.batches):
+                if next(iterator, _END) is _END:
+                    raise ValueError(
+                        f"train_data has fewer batches than the interrupted epoch {epoch} had "
+                        f"trained ({pos.batches})"
+                    )
+                bar.update(1)
+            pending = None
+            if pos.chunks:
+                batch = next(iterator, _END)
+                if batch is _END:
+                    raise ValueError(
+                        f"train_data ended before the interrupted batch {pos.batches + 1}"
+                    )
+                pending = self._chunks(to_device(batch, self.device))[pos.chunks :]
+            pos.rng.restore()
+            if pending is not None:
+                yield pending, pos.state
+        for batch in iterator:
+            yield self._chunks(to_device(batch, self.device)), pos.state if cfg.stateful else None
+
+    def _chunks(self, batch: Any) -> list[Any]:
+        return batch_chunks(batch, self.objective, self.config)
+
+    def _patience_spent(self) -> bool:
+        return self.config.patience is not None and self.stale >= self.config.patience
+
+    def _resume_path(self, resume: bool | str | os.PathLike[str]) -> str | os.PathLike[str]:
+        if resume is True:
+            if self.config.checkpoint_dir is None:
+                raise ValueError(
+                    "resume=True needs TrainConfig.checkpoint_dir (or pass resume=<path>)"
+                )
+            return self.config.checkpoint_dir
+        if isinstance(resume, (str, os.PathLike)):
+            return resume
+        raise TypeError(f"resume must be True, False or a checkpoint path, got {resume!r}")
+
+    def _nonfinite_message(self, what: str, epoch: int) -> str:
+        pos = self.progress
+        saved = (
+            f"the last good checkpoint is {self.checkpoint}"
+            if self.checkpoint
+            else "no checkpoint was saved"
+        )
+        return (
+            f"{what} at epoch {epoch}, step {pos.steps + 1} (batch {pos.batches + 1}); training "
+            f"stopped before applying it and {saved}. Lower lr, set clip_norm, or check the "
+            "data for NaN/Inf"
+        )
+
+    def _interrupted(self) -> TrainingInterrupted:
+        pos = self.progress
+        where = f"epoch {self.epoch + 1}, step {pos.steps}"
+        path = None
+        if self.config.checkpoint_dir is not None:
+            path = self.save()
+            hint = f"checkpoint saved to {path}; resume with fit(..., resume=True) or --resume"
+        else:
+            hint = "nothing was saved (TrainConfig.checkpoint_dir is None)"
+        return TrainingInterrupted(
+            f"training interrupted at {where}; {hint}", path, self.epoch + 1, pos.steps
+        )
+
+
+_END = object()
+
+
+def fit(
+    model: nn.Module,
+    objective: Callable[..., Any],
+    train_data: Data,
+    config: TrainConfig | None = None,
+    *,
+    val_data: Any = None,
+    evaluate: Evaluate | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    resume: bool | str | os.PathLike[str] = False,
+) -> TrainResult:
+    """Train ``model`` with the task's ``objective``: the one loop every lstmkit task uses.
+
+    Args:
+        model: the module to train, already on its device.
+        objective: ``objective(model, batch, state) -> loss`` or ``(loss, state)``; see
+            :class:`lstmkit.train.Objective`.
+        train_data: a re-iterable of batches (list, DataLoader) or a function
+            ``epoch -> iterable`` (epoch counted from 1) that makes fresh batches.
+        config: the TrainConfig; default ``TrainConfig()``.
+        val_data: validation batches (same forms), or None.
+        evaluate: ``evaluate(model, val_data) -> {"metric": value}``; default
+            ``{"val_loss": mean objective loss}``.
+        model_config: JSON-safe dict describing the model; saved and checked on resume.
+        resume: True continues from ``config.checkpoint_dir``; a path continues from that
+            checkpoint; False starts fresh (seeding everything from ``config.seed``).
+
+    Returns:
+        A TrainResult with the model (best weights restored), history and checkpoint path.
+
+    Raises:
+        NonFiniteLossError: a NaN/Inf loss or gradient; nothing broken is saved.
+        TrainingInterrupted: Ctrl-C; a checkpoint was saved when ``checkpoint_dir`` is set.
+        CheckpointError: ``resume`` points at a corrupt or foreign checkpoint.
+
+    >>> import torch
+    >>> model = torch.nn.Linear(1, 1)
+    >>> x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    >>> mse = lambda m, batch, state: torch.nn.functional.mse_loss(m(batch[0]), batch[1])
+    >>> result = fit(model, mse, [(x, 3 * x)], TrainConfig(epochs=200, lr=0.1, progress=False))
+    >>> result.history[-1]["train_loss"] < 1e-3
+    True
+    """
+    trainer = Trainer(
+        model, objective, config or TrainConfig(), evaluate=evaluate, model_config=model_config
+    )
+    return trainer.fit(train_data, val_data, resume=resume)

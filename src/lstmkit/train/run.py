@@ -1,0 +1,112 @@
+"""A run in progress and how it ends: the epoch position, the result, the loop's exceptions."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..seed import RngState
+from .batches import State
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or the gradient norm became NaN or Inf; the broken step was not applied."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a checkpoint was saved.
+
+    A KeyboardInterrupt, so code that does not expect it still stops as on Ctrl-C.
+
+    Attributes:
+        checkpoint: path of the saved ``checkpoint.json``, or None without ``checkpoint_dir``.
+        epoch: the 1-based epoch that was running.
+        step: optimizer steps completed in that epoch.
+    """
+
+    def __init__(self, message: str, checkpoint: Path | None, epoch: int, step: int) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.epoch = epoch
+        self.step = step
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        model: the trained model, holding the best epoch's weights when
+            ``TrainConfig.restore_best`` (the default).
+        history: one dict per epoch: epoch, train_loss, the validation metrics, lr,
+            grad_norm (mean pre-clip norm), grad_norm_max, seconds (and penalty with L1/L2).
+        best_epoch: 1-based epoch with the best ``monitor`` value (None if no epoch ran).
+        best_metric: that value.
+        monitor: the metric that chose it ("train_loss" when there was no validation).
+        checkpoint: path of the last ``checkpoint.json`` written, or None.
+        stopped_early: True if patience ran out before ``epochs``.
+    """
+
+    model: nn.Module
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    best_metric: float | None
+    monitor: str
+    checkpoint: Path | None
+    stopped_early: bool
+
+
+@dataclass
+class Progress:
+    """Where the loop stands inside the epoch being trained; what a mid-epoch checkpoint holds."""
+
+    batches: int = 0  # batches finished
+    chunks: int = 0  # chunks of the next batch finished (truncated BPTT)
+    steps: int = 0  # optimizer steps this epoch
+    loss_sum: float = 0.0
+    penalty_sum: float = 0.0
+    norm_sum: float = 0.0
+    norm_max: float = 0.0
+    seconds: float = 0.0
+    train_done: bool = False  # training finished, validation had not
+    state: State = None  # detached recurrent state after the last step
+    rng: RngState | None = None  # generators after the last step
+    epoch_rng: RngState | None = None  # generators when the epoch began
+    loader_rng: torch.Tensor | None = None  # the DataLoader's own generator then
+    resumed: bool = False  # restored from a mid-epoch checkpoint, not yet replayed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self, penalized: bool) -> dict[str, float]:
+        """Mean loss and gradient norm over the epoch's steps."""
+        out = {"train_loss": self.loss_sum / self.steps, "grad_norm": self.norm_sum / self.steps}
+        out["grad_norm_max"] = self.norm_max
+        if penalized:
+            out["penalty"] = self.penalty_sum / self.steps
+        return out
+
+
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block ends, then raise it: the block's updates land whole."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt

@@ -1,0 +1,141 @@
+"""What a Trainer saves in a checkpoint and how it is put back, checked before anything changes."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .. import __version__
+from ..seed import RngState
+from .checkpoint import CheckpointError, read_checkpoint
+from .resume import optimizer_from_flat, optimizer_to_flat, state_from_flat, state_to_flat
+from .run import Progress
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+_PROGRESS_FIELDS = (
+    "batches",
+    "chunks",
+    "steps",
+    "loss_sum",
+    "penalty_sum",
+    "norm_sum",
+    "norm_max",
+    "seconds",
+    "train_done",
+)
+
+
+def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Collect everything needed to continue ``trainer`` exactly: ``(tensors, meta)``.
+
+    Between epochs that is the weights, optimizer, schedule, history, best epoch and the
+    generators. Inside an epoch (Ctrl-C), also the position in the epoch, the running sums,
+    the carried recurrent state, and the generators both at the epoch's start (to replay its
+    data order) and after the last finished step (to continue from there).
+    """
+    pos = trainer.progress
+    partial = pos.steps > 0 or pos.train_done
+    tensors = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
+    if trainer.best_state is not None and (partial or trainer.best_epoch != trainer.epoch):
+        tensors.update({f"best.{k}": v for k, v in trainer.best_state.items()})
+    optim_tensors, optim_meta = optimizer_to_flat(trainer.optimizer)
+    tensors.update(optim_tensors)
+    if partial:
+        rng, loader = pos.rng, pos.loader_rng
+    elif pos.epoch_rng is not None:  # stopped before the epoch's first step finished
+        rng, loader = pos.epoch_rng, pos.loader_rng
+    else:
+        rng = RngState.capture()
+        loader = trainer.loader_generator.get_state() if trainer.loader_generator else None
+    rng_tensors, rng_meta = rng.to_flat("rng")
+    tensors.update(rng_tensors)
+    if loader is not None:
+        tensors["loader_rng"] = loader
+    meta: dict[str, Any] = {
+        "epoch": trainer.epoch,
+        "model_config": trainer.model_config,
+        "train_config": trainer.config.to_dict(),
+        "optimizer": optim_meta,
+        "schedule": trainer.schedule.state_dict(),
+        "rng": rng_meta,
+        "history": trainer.history,
+        "best": {
+            "epoch": trainer.best_epoch,
+            "metric": trainer.best_metric,
+            "monitor": trainer.monitor,
+            "stale": trainer.stale,
+        },
+        "partial": None,
+        "versions": {"lstmkit": __version__, "torch": torch.__version__},
+    }
+    if partial:
+        carry_tensors, carry_spec = state_to_flat(pos.state)
+        epoch_tensors, epoch_meta = pos.epoch_rng.to_flat("epoch_rng")
+        tensors.update(carry_tensors)
+        tensors.update(epoch_tensors)
+        meta["partial"] = {f: getattr(pos, f) for f in _PROGRESS_FIELDS}
+        meta["partial"].update(carry=carry_spec, epoch_rng=epoch_meta)
+    return tensors, meta
+
+
+def load_trainer_state(trainer: Trainer, path: str | os.PathLike[str]) -> None:
+    """Restore a run saved by :func:`trainer_state` into ``trainer``.
+
+    Every part is read and checked first; only then is the model, optimizer or anything
+    else touched, so a bad checkpoint leaves the trainer exactly as it was.
+
+    Raises:
+        CheckpointError: if the checkpoint is corrupt, foreign, or from a different run.
+    """
+    checkpoint = read_checkpoint(path)
+    checkpoint.check_resumable(trainer.config)
+    checkpoint.check_model(trainer.model, trainer.model_config)
+    meta, tensors = checkpoint.meta, checkpoint.tensors
+    try:
+        optimizer_state = optimizer_from_flat(trainer.optimizer, tensors, meta["optimizer"])
+        schedule_state = dict(meta["schedule"])
+        rng = RngState.from_flat(tensors, meta["rng"], "rng")
+        best = meta["best"]
+        best_epoch, stale = best["epoch"], int(best["stale"])
+        best_metric = None if best["metric"] is None else float(best["metric"])
+        partial = meta["partial"]
+        best_state = checkpoint.group("best") or None
+        if best_state is None and best_epoch is not None:
+            if partial is not None or best_epoch != checkpoint.epoch:
+                raise CheckpointError(f"{checkpoint.path} lacks the best epoch's weights")
+            best_state = {k: v.clone() for k, v in checkpoint.group("model").items()}
+        progress = Progress()
+        if partial is not None:
+            for name in _PROGRESS_FIELDS:
+                setattr(progress, name, type(getattr(progress, name))(partial[name]))
+            progress.state = state_from_flat(tensors, partial["carry"], trainer.device)
+            progress.rng = rng
+            progress.epoch_rng = RngState.from_flat(tensors, partial["epoch_rng"], "epoch_rng")
+            progress.loader_rng = tensors.get("loader_rng")
+            progress.resumed = True
+        history = list(meta["history"])
+        epoch = int(meta["epoch"])
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{checkpoint.path} is incomplete or malformed: {exc!r}") from None
+    # Everything checked: now apply.
+    device = trainer.device
+    trainer.model.load_state_dict(checkpoint.group("model"))
+    trainer.optimizer.load_state_dict(optimizer_state)
+    trainer.schedule.load_state_dict(schedule_state)
+    trainer.history, trainer.epoch, trainer.stale = history, epoch, stale
+    trainer.best_epoch, trainer.best_metric = best_epoch, best_metric
+    trainer.best_state = (
+        None if best_state is None else {k: v.to(device) for k, v in best_state.items()}
+    )
+    trainer.progress = progress
+    if partial is None:
+        rng.restore()
+        loader = tensors.get("loader_rng")
+        if trainer.loader_generator is not None and loader is not None:
+            trainer.loader_generator.set_state(loader)
