@@ -215,7 +215,7 @@ def evaluate_loss(
         state = state if cfg.stateful else None
         for chunk in batch_chunks(to_device(batch, device), objective, cfg):
             loss, state = call_objective(objective, model, chunk, state)
-            total += float(loss)
+            total += float(loss.detach())
             count += 1
     if count == 0:
         raise ValueError("val_data yielded no batches")

@@ -1,0 +1,392 @@
+"""Tests for lstmkit.train: learning, optimizers, schedules, clipping, penalties, early
+stopping, reproducibility, truncated BPTT, NaN handling, logs, plots and bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lstmkit.train import (
+    NonFiniteLossError,
+    TrainConfig,
+    Trainer,
+    fit,
+    read_checkpoint,
+    read_history,
+    regularization_penalty,
+    split_time,
+)
+
+torch.set_num_threads(1)
+
+
+class TinyLSTM(nn.Module):
+    """1-layer torch.nn.LSTM + Linear head: predicts the next value of a series."""
+
+    def __init__(self, hidden: int = 8, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(1, hidden, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x, state=None):
+        out, state = self.lstm(x, state)
+        return self.head(self.drop(out)), state
+
+
+def objective(model, batch, state):
+    x, y = batch
+    pred, state = model(x, state)
+    return F.mse_loss(pred, y), state
+
+
+def sine_batches(n_batches=4, batch=16, steps=20, seed=0):
+    """Batches of (x, y) where y is x one step later, on sines of random phase."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_batches):
+        phase = torch.rand(batch, 1, generator=g) * 2 * math.pi
+        wave = torch.sin(torch.arange(steps + 1) * 0.3 + phase).unsqueeze(-1)
+        out.append((wave[:, :-1], wave[:, 1:]))
+    return out
+
+
+def linear_data(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(32, 3, generator=g)
+    return [(x, x @ torch.tensor([[1.0], [-2.0], [0.5]]))]
+
+
+def linear_objective(model, batch, state):
+    return F.mse_loss(model(batch[0]), batch[1])
+
+
+def quiet(**kw) -> TrainConfig:
+    return TrainConfig(progress=False, **kw)
+
+
+def test_lstm_learns_sine_prediction_below_bound():
+    torch.manual_seed(0)
+    result = fit(
+        TinyLSTM(),
+        objective,
+        sine_batches(),
+        quiet(epochs=30, lr=0.02),
+        val_data=sine_batches(2, seed=1),
+    )
+    first, last = result.history[0]["val_loss"], result.history[-1]["val_loss"]
+    assert first > 0.2  # predicting a sine of unit amplitude from nothing
+    assert last < 0.02
+    assert result.best_epoch == min(result.history, key=lambda r: r["val_loss"])["epoch"]
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)],
+)
+def test_each_optimizer_trains(name, cls):
+    torch.manual_seed(0)
+    cfg = quiet(epochs=40, optimizer=name, lr=0.05, weight_decay=1e-4, clip_norm=None)
+    trainer = Trainer(nn.Linear(3, 1), linear_objective, cfg)
+    assert type(trainer.optimizer) is cls
+    group = trainer.optimizer.param_groups[0]
+    assert group["weight_decay"] == 1e-4
+    if name == "sgd":
+        assert group["momentum"] == 0.9
+    result = trainer.fit(linear_data())
+    assert result.history[-1]["train_loss"] < 0.1 * result.history[0]["train_loss"]
+
+
+def _lrs(**kw):
+    cfg = quiet(epochs=kw.pop("epochs", 6), lr=1.0, optimizer="sgd", **kw)
+    history = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg).history
+    return [row["lr"] for row in history]
+
+
+@pytest.mark.parametrize(
+    ("kw", "expected"),
+    [
+        ({}, [1.0] * 6),
+        ({"schedule": "step", "step_size": 2, "gamma": 0.5}, [1, 1, 0.5, 0.5, 0.25, 0.25]),
+        ({"schedule": "exponential", "gamma": 0.5}, [1, 0.5, 0.25, 0.125, 0.0625, 0.03125]),
+        (
+            {"schedule": "cosine", "min_lr": 0.1, "epochs": 4},
+            [1.0, 0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2, 0.55, 0.1 + 0.9 * 0.1464466],
+        ),
+        ({"warmup_epochs": 3}, [0.25, 0.5, 0.75, 1, 1, 1]),
+        (
+            {"warmup_epochs": 1, "schedule": "step", "step_size": 2, "gamma": 0.1},
+            [0.5, 1, 1, 0.1, 0.1, 0.01],
+        ),
+        ({"schedule": "exponential", "gamma": 0.1, "min_lr": 0.005}, [1, 0.1, 0.01] + [0.005] * 3),
+    ],
+)
+def test_lr_follows_schedule(kw, expected):
+    assert _lrs(**kw) == pytest.approx(expected, rel=1e-6)
+
+
+def test_plateau_cuts_lr_after_patience_without_improvement():
+    scores = iter([5.0, 4.0, 4.0, 4.0, 4.0, 3.0, 3.5, 3.5, 3.5])
+    cfg = quiet(
+        epochs=9, lr=1.0, optimizer="sgd", schedule="plateau", plateau_patience=2, gamma=0.5
+    )
+    history = fit(
+        nn.Linear(3, 1),
+        linear_objective,
+        linear_data(),
+        cfg,
+        evaluate=lambda model, data: {"val_loss": next(scores)},
+    ).history
+    # Epochs 3-5 do not improve on 4.0: after the third (> patience 2) the rate halves.
+    assert [row["lr"] for row in history] == [1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]
+
+
+def test_clipping_logs_preclip_norm_and_matches_manual_update():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    reference = copy.deepcopy(model)
+    data = linear_data()
+    cfg = quiet(epochs=1, optimizer="sgd", momentum=0.0, lr=0.1, clip_norm=0.5)
+    result = fit(model, linear_objective, data, cfg)
+
+    loss = linear_objective(reference, data[0], None)
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    norm = torch.sqrt(sum((g**2).sum() for g in grads))
+    assert norm > 0.5  # the bound bites
+    assert result.history[0]["grad_norm"] == pytest.approx(float(norm), rel=1e-6)
+    scale = 0.5 / (norm + 1e-6)
+    for p, p0, g in zip(model.parameters(), reference.parameters(), grads, strict=True):
+        torch.testing.assert_close(p.detach(), p0.detach() - 0.1 * scale * g, rtol=0, atol=1e-7)
+
+
+def test_l1_l2_penalty_value_and_gradient():
+    torch.manual_seed(0)
+    model = nn.LSTM(2, 3)
+    weights = [model.weight_ih_l0, model.weight_hh_l0]  # biases are not penalised
+    expected = sum(0.01 * w.abs().sum() + 0.1 * (w**2).sum() for w in weights)
+    torch.testing.assert_close(regularization_penalty(model, 0.01, 0.1), expected)
+    assert regularization_penalty(model, 0.0, 0.0) is None
+
+    # One plain SGD step with l2: w' = w - lr * (dL/dw + 2 * l2 * w).
+    linear = nn.Linear(3, 1)
+    reference = copy.deepcopy(linear)
+    data = linear_data()
+    cfg = quiet(epochs=1, optimizer="sgd", momentum=0.0, lr=0.1, l2=0.3, clip_norm=None)
+    result = fit(linear, linear_objective, data, cfg)
+    loss = linear_objective(reference, data[0], None)
+    g_w, g_b = torch.autograd.grad(loss, [reference.weight, reference.bias])
+    w0 = reference.weight.detach()
+    torch.testing.assert_close(linear.weight.detach(), w0 - 0.1 * (g_w + 0.6 * w0))
+    torch.testing.assert_close(linear.bias.detach(), reference.bias.detach() - 0.1 * g_b)
+    assert result.history[0]["penalty"] == pytest.approx(0.3 * float((w0**2).sum()), rel=1e-6)
+    assert result.history[0]["train_loss"] == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_early_stopping_stops_and_restores_best_weights():
+    scores = iter([3.0, 2.0, 1.0, 1.5, 2.5, 0.5, 0.1])
+    snapshots = {}
+
+    def evaluate(model, data):
+        snapshots[len(snapshots) + 1] = copy.deepcopy(model.state_dict())
+        return {"val_loss": next(scores)}
+
+    cfg = quiet(epochs=7, lr=0.05, patience=2)
+    result = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg, evaluate=evaluate)
+    assert len(result.history) == 5  # epochs 4 and 5 do not beat epoch 3
+    assert result.stopped_early
+    assert (result.best_epoch, result.best_metric) == (3, 1.0)
+    for key, value in result.model.state_dict().items():
+        assert torch.equal(value, snapshots[3][key])
+
+
+def test_monitor_max_mode_picks_highest_metric():
+    scores = iter([0.5, 0.9, 0.7])
+    cfg = quiet(epochs=3, monitor="accuracy", mode="max")
+    result = fit(
+        nn.Linear(3, 1),
+        linear_objective,
+        linear_data(),
+        cfg,
+        evaluate=lambda m, d: {"accuracy": next(scores)},
+    )
+    assert (result.best_epoch, result.best_metric, result.monitor) == (2, 0.9, "accuracy")
+
+
+def _dropout_run(seed):
+    torch.manual_seed(123)  # same initial weights; the run's seed drives shuffling and dropout
+    model = TinyLSTM(dropout=0.3)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(*map(torch.cat, zip(*sine_batches(2)))),
+        batch_size=8,
+        shuffle=True,
+    )
+    return fit(model, objective, loader, quiet(epochs=2, seed=seed)).model
+
+
+def test_same_seed_reproduces_bit_for_bit():
+    a, b, c = _dropout_run(0), _dropout_run(0), _dropout_run(1)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(tmp_path):
+    calls = {"n": 0}
+
+    def flaky(model, batch, state):
+        calls["n"] += 1
+        loss = linear_objective(model, batch, state)
+        return loss * float("nan") if calls["n"] == 7 else loss  # epoch 2, step 3
+
+    data = linear_data() * 4
+    cfg = quiet(epochs=3, lr=0.01, checkpoint_dir=str(tmp_path))
+    model = nn.Linear(3, 1)
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 2, step 3 \(batch 3\)"):
+        fit(model, flaky, data, cfg)
+    checkpoint = read_checkpoint(tmp_path)
+    assert checkpoint.epoch == 1
+    assert all(math.isfinite(float(v.abs().sum())) for v in model.state_dict().values())
+
+
+def test_tbptt_splits_batches_and_carries_detached_state():
+    torch.manual_seed(0)
+    model = TinyLSTM()
+    reference = copy.deepcopy(model)
+    batches = sine_batches(2, batch=4, steps=10)
+    seen = []
+
+    def recording(model, batch, state):
+        seen.append((batch[0].shape[1], state))
+        loss, new_state = objective(model, batch, state)
+        seen[-1] += (new_state,)
+        return loss, new_state
+
+    cfg = quiet(epochs=1, tbptt=4, optimizer="sgd", lr=0.1, clip_norm=None)
+    fit(model, recording, batches, cfg)
+    assert [s[0] for s in seen] == [4, 4, 2, 4, 4, 2]  # ceil(10 / 4) chunks per batch
+    assert seen[0][1] is None and seen[3][1] is None  # fresh state for each batch
+    for prev, cur in [(seen[0], seen[1]), (seen[1], seen[2]), (seen[4], seen[5])]:
+        for carried, produced in zip(cur[1], prev[2], strict=True):
+            assert not carried.requires_grad
+            assert torch.equal(carried, produced.detach())
+
+    # The same by hand: one SGD step per chunk, the detached state carried within a batch.
+    opt = torch.optim.SGD(reference.parameters(), lr=0.1, momentum=0.9)
+    for batch in batches:
+        state = None
+        for chunk in split_time(batch, 4):
+            loss, state = objective(reference, chunk, state)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            state = tuple(s.detach() for s in state)
+    for p, q in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_stateful_stream_carries_state_across_batches_and_resets_each_epoch():
+    states = []
+
+    def recording(model, batch, state):
+        states.append(state)
+        return objective(model, batch, state)
+
+    fit(TinyLSTM(), recording, sine_batches(3, batch=2, steps=5), quiet(epochs=2, stateful=True))
+    assert [s is None for s in states] == [True, False, False, True, False, False]
+    assert all(not h.requires_grad for s in states if s is not None for h in s)
+
+
+def test_split_time_cuts_time_dim_and_keeps_small_tensors():
+    x, lengths = torch.arange(2 * 7).reshape(2, 7), torch.tensor([7, 5])
+    chunks = split_time((x, lengths), 3)
+    assert [c[0].shape[1] for c in chunks] == [3, 3, 1]
+    assert all(c[1] is lengths for c in chunks)
+    with pytest.raises(ValueError, match=r"different lengths \[5, 7\] along time_dim=1"):
+        split_time((x, torch.zeros(2, 5)), 3)
+
+
+def test_data_function_gets_epoch_numbers():
+    epochs = []
+
+    def data(epoch):
+        epochs.append(epoch)
+        return linear_data(seed=epoch)
+
+    fit(nn.Linear(3, 1), linear_objective, data, quiet(epochs=3))
+    assert epochs == [1, 2, 3]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_metric_log_and_learning_curve_png(tmp_path, suffix):
+    log, png = tmp_path / f"metrics{suffix}", tmp_path / "plots" / "curves.png"
+    cfg = quiet(epochs=3, log_path=str(log), plot_path=str(png))
+    result = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg, val_data=linear_data(1))
+    rows = read_history(log)
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for row, expected in zip(rows, result.history, strict=True):
+        assert set(row) == {"epoch", "train_loss", "val_loss", "lr", "grad_norm"} | {
+            "grad_norm_max",
+            "seconds",
+        }
+        assert row["val_loss"] == pytest.approx(expected["val_loss"], rel=1e-12)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_progress_bar_prints_epoch_summaries(capsys):
+    fit(nn.Linear(3, 1), linear_objective, linear_data(), TrainConfig(epochs=2))
+    err = capsys.readouterr()
+    assert "epoch 2/2 train_loss=" in err.out + err.err
+    fit(nn.Linear(3, 1), linear_objective, linear_data(), quiet(epochs=2))
+    err = capsys.readouterr()
+    assert err.out + err.err == ""
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        (
+            {"optimizer": "rmsprop"},
+            ValueError,
+            "optimizer must be one of 'sgd', 'adam', 'adamw', got 'rmsprop'",
+        ),
+        ({"lr": -1.0}, ValueError, "lr must be > 0, got -1.0"),
+        ({"epochs": 2.5}, TypeError, r"epochs must be an int, got 2.5 \(float\)"),
+        ({"tbptt": 0}, ValueError, "tbptt must be >= 1, got 0"),
+        ({"log_path": "m.txt"}, ValueError, "log_path must end in .csv or .jsonl, got 'm.txt'"),
+        ({"schedule": "linear"}, ValueError, "schedule must be one of 'none', 'step'"),
+    ],
+)
+def test_config_rejects_bad_values(kw, error, message):
+    with pytest.raises(error, match=message):
+        TrainConfig(**kw)
+
+
+def test_config_round_trips_through_json():
+    cfg = TrainConfig(epochs=3, schedule="cosine", tbptt=5, checkpoint_dir="runs/x")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match=r"unknown TrainConfig fields \['epoch'\]"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_bad_objective_and_data_errors():
+    model, data = nn.Linear(3, 1), linear_data()
+    with pytest.raises(ValueError, match=r"loss of shape \(32, 1\); reduce it to a scalar"):
+        fit(model, lambda m, b, s: (m(b[0]) - b[1]) ** 2, data, quiet(epochs=1))
+    with pytest.raises(
+        TypeError, match="scalar loss tensor or a tuple \\(loss, state\\), got float"
+    ):
+        fit(model, lambda m, b, s: 1.0, data, quiet(epochs=1))
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        fit(model, linear_objective, iter(data), quiet(epochs=1))
+    with pytest.raises(ValueError, match="train_data yielded no batches in epoch 1"):
+        fit(model, linear_objective, [], quiet(epochs=1))
+    with pytest.raises(ValueError, match=r"monitor 'f1' is not among this epoch's metrics"):
+        fit(model, linear_objective, data, quiet(epochs=1, monitor="f1"), val_data=data)
+    with pytest.raises(ValueError, match="loss does not require grad"):
+        fit(model, lambda m, b, s: linear_objective(m, b, s).detach(), data, quiet(epochs=1))
