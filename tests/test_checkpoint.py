@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import safetensors
@@ -114,17 +116,20 @@ class Interrupt:
         (8, "epoch 2, step 3"),  # during epoch 2's validation
     ],
 )
-def test_ctrl_c_saves_checkpoint_and_resume_is_exact(tmp_path, n, where):
+@pytest.mark.parametrize("own_generator", [False, True])
+def test_ctrl_c_saves_checkpoint_and_resume_is_exact(tmp_path, n, where, own_generator):
     val = [dataset()[:8]]
-    once = fit(new_model(), objective, loader(), config(tmp_path / "once"), val_data=val)
+    once = fit(new_model(), objective, loader(own_generator), config(tmp_path / "a"), val_data=val)
     cfg = config(tmp_path / "cut")
     with pytest.raises(TrainingInterrupted, match=f"interrupted at {where}.*resume with") as info:
-        fit(new_model(), Interrupt(n), loader(), cfg, val_data=val)
+        fit(new_model(), Interrupt(n), loader(own_generator), cfg, val_data=val)
     assert info.value.checkpoint == tmp_path / "cut" / "checkpoint.json"
     partial = read_checkpoint(info.value.checkpoint).meta["partial"]
     assert (partial is None) == where.endswith("step 0")  # nothing of the epoch to keep
     torch.manual_seed(999)
-    resumed = fit(new_model(seed=1), objective, loader(), cfg, val_data=val, resume=True)
+    resumed = fit(
+        new_model(seed=1), objective, loader(own_generator), cfg, val_data=val, resume=True
+    )
     assert_same_run(once, resumed)
 
 
@@ -139,6 +144,37 @@ def test_ctrl_c_mid_batch_with_tbptt_and_stateful_stream_resumes_exactly(tmp_pat
     assert set(saved.group("carry")) == {"0", "1"}  # (h, c) carried into the next chunk
     resumed = fit(new_model(seed=1), objective, data, cfg, resume=True)
     assert_same_run(once, resumed)
+
+
+def test_sigint_during_optimizer_step_lets_the_update_finish(tmp_path):
+    trainer = Trainer(new_model(), objective, config(tmp_path))
+    real_step, calls = trainer.optimizer.step, []
+
+    def step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # a real Ctrl-C arriving in the middle of an update
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(*args, **kwargs)
+
+    trainer.optimizer.step = step
+    with pytest.raises(TrainingInterrupted, match="interrupted at epoch 1, step 2;"):
+        trainer.fit(loader())
+    once = fit(new_model(), objective, loader(), config(tmp_path / "once"))
+    resumed = fit(new_model(seed=1), objective, loader(), config(tmp_path), resume=True)
+    assert_same_run(once, resumed)
+
+
+def test_checkpoint_every_n_epochs_and_at_the_end(tmp_path, monkeypatch):
+    saved, real_save = [], Trainer.save
+
+    def save(self, directory=None):
+        saved.append(self.epoch)
+        return real_save(self, directory)
+
+    monkeypatch.setattr(Trainer, "save", save)
+    fit(new_model(), objective, loader(), config(tmp_path, epochs=5, checkpoint_every=2))
+    assert saved == [2, 4, 5]
+    assert len(list(tmp_path.glob("weights-*.safetensors"))) == 1  # older ones are removed
 
 
 def test_interrupt_without_checkpoint_dir_says_nothing_saved():

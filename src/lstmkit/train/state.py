@@ -44,13 +44,15 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, 
         tensors.update({f"best.{k}": v for k, v in trainer.best_state.items()})
     optim_tensors, optim_meta = optimizer_to_flat(trainer.optimizer)
     tensors.update(optim_tensors)
-    if partial:
+    current_loader = trainer.loader_generator.get_state() if trainer.loader_generator else None
+    if pos.train_done:  # no data left to replay: the loader continues from where it is
+        rng, loader = pos.rng, current_loader
+    elif partial:
         rng, loader = pos.rng, pos.loader_rng
     elif pos.epoch_rng is not None:  # stopped before the epoch's first step finished
         rng, loader = pos.epoch_rng, pos.loader_rng
     else:
-        rng = RngState.capture()
-        loader = trainer.loader_generator.get_state() if trainer.loader_generator else None
+        rng, loader = RngState.capture(), current_loader
     rng_tensors, rng_meta = rng.to_flat("rng")
     tensors.update(rng_tensors)
     if loader is not None:
@@ -134,8 +136,9 @@ def load_trainer_state(trainer: Trainer, path: str | os.PathLike[str]) -> None:
         None if best_state is None else {k: v.to(device) for k, v in best_state.items()}
     )
     trainer.progress = progress
+    loader = tensors.get("loader_rng")
     if partial is None:
         rng.restore()
-        loader = tensors.get("loader_rng")
-        if trainer.loader_generator is not None and loader is not None:
-            trainer.loader_generator.set_state(loader)
+    replayed = partial is not None and not progress.train_done  # set during the replay
+    if loader is not None and trainer.loader_generator is not None and not replayed:
+        trainer.loader_generator.set_state(loader)
