@@ -94,8 +94,9 @@ def run_direction(
         outputs.append(state[0] if mask is None else _zero_past_end(state[0], mask[t]))
         if record:
             rec |= dict(zip(layer.state_names, state))  # the states as carried on
-            steps.append(rec if mask is None else
-                         {k: _zero_past_end(v, mask[t]) for k, v in rec.items()})
+            steps.append(
+                rec if mask is None else {k: _zero_past_end(v, mask[t]) for k, v in rec.items()}
+            )
     gates = {k: torch.stack([s[k] for s in steps]) for k in steps[0]} if record else {}
     return torch.stack(outputs), state, gates
 
