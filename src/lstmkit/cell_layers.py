@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.cells import LSTMVariant, gru_step, lstm_step, rnn_relu_step, rnn_tanh_step, zoneout
-from lstmkit.layers import LSTM_ONLY, _reject_lstm_only
+from lstmkit.layers import reject_lstm_only
 from lstmkit.params import (
     Noise,
     check_init,
@@ -179,7 +179,7 @@ class GRUCell(_Cell):
         weight_drop: float = 0.0,
         **lstm_only: Any,
     ) -> None:
-        _reject_lstm_only(type(self).__name__, lstm_only)
+        reject_lstm_only(type(self).__name__, lstm_only)
         noise = make_noise(recurrent_dropout, zoneout, weight_drop, states=1)
         factory = {"device": device, "dtype": dtype}
         super().__init__(input_size, hidden_size, bias, self._gates, noise, None, factory)
@@ -223,4 +223,4 @@ class RNNCell(GRUCell):
         return self._step(input, hx, step)[0]
 
 
-__all__ = ["LSTM_ONLY", "GRUCell", "LSTMCell", "RNNCell"]
+__all__ = ["GRUCell", "LSTMCell", "RNNCell"]

@@ -1,207 +1,22 @@
 """LSTM, GRU and RNN layers: drop-ins for torch.nn's, with variants, lengths and gate recording.
 
-Each layer owns torch-named parameters and delegates the computation over time to an
-engine (`lstmkit.engines.select` picks it). The layer checks its input once
-(`lstmkit.sequences`) and hands the engine a canonical (T, B, I) batch.
+Each class adds its equations (a step of `lstmkit.cells`) and its switches to the shared
+`RecurrentLayer`, which owns the parameters and hands the computation to an engine.
 """
 
 from __future__ import annotations
 
-import numbers
-import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstmkit.cells import (
-    LSTMVariant,
-    StepParams,
-    gru_step,
-    lstm_step,
-    rnn_relu_step,
-    rnn_tanh_step,
-)
-from lstmkit.engines.select import check_engine_name, engine_for
-from lstmkit.params import (
-    TORCH_NAMES,
-    Noise,
-    check_init,
-    make_noise,
-    register_direction,
-    reset_direction,
-    step_params,
-)
-from lstmkit.sequences import Canonical, canonicalize
+from lstmkit.cells import LSTMVariant, gru_step, lstm_step, rnn_relu_step, rnn_tanh_step
+from lstmkit.params import check_init, make_noise, reset_direction
+from lstmkit.recurrent import RecurrentLayer, suffix
 
 LSTM_ONLY = ("peephole", "cifg", "layer_norm", "forget_bias", "init", "t_max")
-
-
-class DirectionWeights(NamedTuple):
-    weight_ih: Tensor
-    weight_hh: Tensor
-    bias_ih: Tensor | None
-    bias_hh: Tensor | None
-    params: StepParams
-
-
-class RecurrentLayer(nn.Module):
-    """What LSTM, GRU and RNN share: parameters, input checks, engine dispatch.
-
-    Subclasses set `mode` (torch's name for the kernel), `num_gates`, `state_names` and
-    `step` (a function of `lstmkit.cells`).
-    """
-
-    mode: ClassVar[str]
-    state_names: ClassVar[tuple[str, ...]]
-    step: Callable
-    variant: LSTMVariant | None = None
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int,
-        bias: bool,
-        batch_first: bool,
-        dropout: float,
-        bidirectional: bool,
-        proj_size: int,
-        device: Any,
-        dtype: Any,
-        *,
-        num_gates: int,
-        noise: Noise,
-        engine: str,
-    ) -> None:
-        super().__init__()
-        _check_sizes(input_size, hidden_size, num_layers, proj_size, dropout)
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(  # the same warning as torch.nn, for a drop-in
-                "dropout option adds dropout after all but last recurrent layer, so non-zero "
-                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
-                f"num_layers={num_layers}",
-                stacklevel=3,
-            )
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = proj_size
-        self.num_gates = num_gates
-        self.noise = noise
-        self.engine = check_engine_name(engine)
-        self._flat_weights_names: list[str] = []
-        factory = {"device": device, "dtype": dtype}
-        out_size = proj_size or hidden_size
-        for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else out_size * self.num_directions
-            for direction in range(self.num_directions):
-                names = register_direction(
-                    self, _suffix(layer, direction), layer_input, hidden_size, num_gates,
-                    bias=bias, proj_size=proj_size, variant=self.variant, factory=factory,
-                )  # fmt: skip
-                self._flat_weights_names += [n for n in names if n.split("_l")[0] in TORCH_NAMES]
-
-    @property
-    def num_directions(self) -> int:
-        return 2 if self.bidirectional else 1
-
-    @property
-    def all_weights(self) -> list[list[nn.Parameter]]:
-        """torch's grouping: the torch-named parameters of each layer and direction."""
-        per = len(self._flat_weights_names) // (self.num_layers * self.num_directions)
-        flat = self.flat_weights()
-        return [flat[i : i + per] for i in range(0, len(flat), per)]
-
-    def flat_weights(self) -> list[Tensor]:
-        """The torch-named parameters in torch's order, as torch's kernels take them."""
-        return [getattr(self, name) for name in self._flat_weights_names]
-
-    def flatten_parameters(self) -> None:
-        """Accepted for compatibility with torch.nn; lstmkit keeps no flattened copy."""
-
-    def direction(self, layer: int, direction: int) -> DirectionWeights:
-        """The parameters of one layer in one direction."""
-        sfx = _suffix(layer, direction)
-        return DirectionWeights(
-            getattr(self, "weight_ih" + sfx),
-            getattr(self, "weight_hh" + sfx),
-            getattr(self, "bias_ih" + sfx, None),
-            getattr(self, "bias_hh" + sfx, None),
-            step_params(self, sfx),
-        )
-
-    def reset_parameters(self) -> None:
-        for layer in range(self.num_layers):
-            for direction in range(self.num_directions):
-                reset_direction(self, _suffix(layer, direction), self.hidden_size)
-
-    def state_sizes(self) -> tuple[int, ...]:
-        """Feature size of each state: h is proj_size when projecting, c is hidden_size."""
-        return (self.proj_size or self.hidden_size,)
-
-    def _run(
-        self,
-        input: Tensor | PackedSequence,
-        hx: Tensor | Sequence[Tensor] | None,
-        lengths: Sequence[int] | Tensor | None,
-        record: bool,
-    ) -> tuple[Tensor | PackedSequence, tuple[Tensor, ...], dict[str, Tensor] | None]:
-        name = type(self).__name__
-        dtype = self.weight_ih_l0.dtype
-        seq = canonicalize(
-            input, input_size=self.input_size, dtype=dtype, batch_first=self.batch_first,
-            lengths=lengths, name=name,
-        )  # fmt: skip
-        states = self._initial_states(hx, seq)
-        engine = engine_for(self, seq.x, record)
-        output, finals, gates = engine.run(self, seq.x, seq.lengths, states, record)
-        recorded = seq.record(gates) if gates is not None else None
-        return seq.output(output), seq.states(finals), recorded
-
-    def _initial_states(
-        self, hx: Tensor | Sequence[Tensor] | None, seq: Canonical
-    ) -> tuple[Tensor, ...]:
-        """Zeros when hx is None; else checked against (L*D, B, size) per state."""
-        x, name = seq.x, type(self).__name__
-        batch, depth = x.shape[1], self.num_layers * self.num_directions
-        sizes = self.state_sizes()
-        if hx is None:
-            return tuple(x.new_zeros(depth, batch, size) for size in sizes)
-        given = tuple(hx) if len(sizes) > 1 else (hx,)
-        if len(sizes) > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != len(sizes)):
-            raise TypeError(f"{name} expects hx as a tuple (h_0, c_0), got {type(hx).__name__}")
-        states = []
-        for state_name, state, size in zip(self.state_names, given, sizes):
-            if not isinstance(state, Tensor):
-                raise TypeError(f"{name}: {state_name}_0 must be a Tensor, got {type(state)}")
-            expected = (depth, size) if seq.unbatched else (depth, batch, size)
-            if tuple(state.shape) != expected:
-                raise ValueError(
-                    f"{name}: {state_name}_0 must have shape {expected} "
-                    "(num_layers * num_directions, batch, size), got "
-                    f"{tuple(state.shape)}"
-                )
-            if state.dtype != x.dtype:
-                raise TypeError(
-                    f"{name}: {state_name}_0 has dtype {state.dtype} but the input has {x.dtype}"
-                )
-            states.append(state.unsqueeze(1) if seq.unbatched else state)
-        return tuple(states)
-
-    def extra_repr(self) -> str:
-        text = f"{self.input_size}, {self.hidden_size}"
-        defaults = dict(num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                        bidirectional=False, proj_size=0, engine="auto")  # fmt: skip
-        for key, default in defaults.items():
-            if getattr(self, key) != default:
-                text += f", {key}={getattr(self, key)!r}"
-        return text
 
 
 class LSTM(RecurrentLayer):
@@ -300,7 +115,7 @@ class LSTM(RecurrentLayer):
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
                 reset_direction(
-                    self, _suffix(layer, direction), self.hidden_size, variant=self.variant,
+                    self, suffix(layer, direction), self.hidden_size, variant=self.variant,
                     forget_bias=self.forget_bias, init=self.init, t_max=self.t_max,
                 )  # fmt: skip
 
@@ -366,7 +181,7 @@ class GRU(RecurrentLayer):
         engine: str = "auto",
         **lstm_only: Any,
     ) -> None:
-        _reject_lstm_only("GRU", lstm_only)
+        reject_lstm_only("GRU", lstm_only)
         super().__init__(
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
             device, dtype, num_gates=3,
@@ -423,7 +238,7 @@ class RNN(GRU):
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        _reject_lstm_only("RNN", lstm_only)
+        reject_lstm_only("RNN", lstm_only)
         RecurrentLayer.__init__(
             self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
             bidirectional, 0, device, dtype, num_gates=1,
@@ -439,11 +254,7 @@ class RNN(GRU):
         return text + (", nonlinearity='relu'" if self.nonlinearity == "relu" else "")
 
 
-def _suffix(layer: int, direction: int) -> str:
-    return f"_l{layer}" + ("_reverse" if direction else "")
-
-
-def _reject_lstm_only(name: str, options: dict[str, Any]) -> None:
+def reject_lstm_only(name: str, options: dict[str, Any]) -> None:
     """A clear error for LSTM variants passed to a GRU or RNN, a TypeError for the rest."""
     for key in options:
         if key in LSTM_ONLY:
@@ -452,26 +263,6 @@ def _reject_lstm_only(name: str, options: dict[str, Any]) -> None:
                 "(they act on the LSTM's gates and cell); use lstmkit.LSTM for them"
             )
         raise TypeError(f"{name}() got an unexpected keyword argument {key!r}")
-
-
-def _check_sizes(
-    input_size: int, hidden_size: int, num_layers: int, proj_size: int, dropout: float
-) -> None:
-    """torch.nn's argument checks, with messages that name the value received."""
-    minimums = {"input_size": (input_size, 0), "hidden_size": (hidden_size, 1),
-                "num_layers": (num_layers, 1), "proj_size": (proj_size, 0)}  # fmt: skip
-    for key, (value, low) in minimums.items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"{key} must be an integer, got {value!r}")
-        if value < low:
-            raise ValueError(f"{key} must be at least {low}, got {value}")
-    if proj_size >= hidden_size and proj_size:
-        raise ValueError(
-            f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} and "
-            f"hidden_size={hidden_size}"
-        )
-    if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
-        raise ValueError(f"dropout should be a number in range [0, 1], got {dropout!r}")
 
 
 __all__ = ["GRU", "LSTM", "RNN", "RecurrentLayer"]

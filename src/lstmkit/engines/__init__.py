@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from lstmkit.layers import RecurrentLayer
+    from lstmkit.recurrent import RecurrentLayer
 
 
 class EngineOutput(NamedTuple):

@@ -18,7 +18,7 @@ from lstmkit.engines import EngineOutput
 from lstmkit.sequences import reverse_index, valid_mask
 
 if TYPE_CHECKING:
-    from lstmkit.layers import RecurrentLayer
+    from lstmkit.recurrent import RecurrentLayer
 
 
 class AutogradEngine:

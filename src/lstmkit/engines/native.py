@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from lstmkit.engines import EngineOutput
 
 if TYPE_CHECKING:
-    from lstmkit.layers import RecurrentLayer
+    from lstmkit.recurrent import RecurrentLayer
 
 _KERNELS = {
     "LSTM": torch.lstm,

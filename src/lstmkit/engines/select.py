@@ -15,7 +15,7 @@ from lstmkit.engines.autograd import AUTOGRAD
 from lstmkit.engines.native import NATIVE
 
 if TYPE_CHECKING:
-    from lstmkit.layers import RecurrentLayer
+    from lstmkit.recurrent import RecurrentLayer
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, AUTOGRAD)}
 AUTO_ORDER: tuple[Engine, ...] = (NATIVE, AUTOGRAD)
