@@ -59,9 +59,11 @@ class NativeEngine:
             layer.bidirectional,
         )
         with warnings.catch_warnings():
-            # torch tells that oneDNN has no projection and it falls back to its own kernel:
-            # that is the kernel we want, and the note is noise for our users.
+            # torch notes that oneDNN has no projection (it falls back to its own kernel, the
+            # one we want) and, on CUDA, that cuDNN copies weights that are not one flat
+            # buffer (lstmkit keeps torch-named parameters): both are noise for our users.
             warnings.filterwarnings("ignore", "LSTM with projections", UserWarning)
+            warnings.filterwarnings("ignore", ".*single contiguous chunk of memory", UserWarning)
             return self._run(kernel, options, x, lengths, hx)
 
     def _run(self, kernel, options, x, lengths, hx) -> EngineOutput:
