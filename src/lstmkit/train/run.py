@@ -93,20 +93,47 @@ class Progress:
         return out
 
 
-@contextlib.contextmanager
-def sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, then raise it: the block's updates land whole."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        if callable(previous):
-            previous(signal.SIGINT, None)
-        elif previous == signal.SIG_DFL:
+class InterruptGuard:
+    """Hold Ctrl-C back while a critical block runs, then raise it when the block ends.
+
+    Used as ``with guard:`` around a whole run (one SIGINT handler installed, not one per
+    step: swapping handlers costs more than a small model's step) and ``with
+    guard.critical():`` around each optimizer update and epoch's bookkeeping, so a
+    checkpoint never holds a half-applied update. Outside critical blocks Ctrl-C raises
+    KeyboardInterrupt at once, as usual. Only the main thread can own signal handlers;
+    elsewhere, and when SIGINT is ignored, the guard changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._critical = False
+        self._pending = False
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptGuard:
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self._critical:
+            self._pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """Run the block to its end even if Ctrl-C arrives; raise it afterwards."""
+        self._critical = True
+        try:
+            yield
+        finally:
+            self._critical = False
+        if self._pending:
+            self._pending = False
             raise KeyboardInterrupt

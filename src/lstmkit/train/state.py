@@ -45,10 +45,12 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, 
     optim_tensors, optim_meta = optimizer_to_flat(trainer.optimizer)
     tensors.update(optim_tensors)
     current_loader = trainer.loader_generator.get_state() if trainer.loader_generator else None
+    # pos.rng is None only when save() is called by hand mid-epoch without checkpoint_dir
+    # (no per-step snapshots): the generators' state now is then the best there is.
     if pos.train_done:  # no data left to replay: the loader continues from where it is
-        rng, loader = pos.rng, current_loader
+        rng, loader = pos.rng or RngState.capture(), current_loader
     elif partial:
-        rng, loader = pos.rng, pos.loader_rng
+        rng, loader = pos.rng or RngState.capture(), pos.loader_rng
     elif pos.epoch_rng is not None:  # stopped before the epoch's first step finished
         rng, loader = pos.epoch_rng, pos.loader_rng
     else:
