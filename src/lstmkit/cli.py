@@ -1,0 +1,96 @@
+"""The one `lstmkit` command: a subcommand per task, bad input as one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["COMMANDS", "main"]
+
+# Subcommand -> (module, function registering its parser, one-line help). Adding a task is
+# one line here; its module is imported only when its subcommand runs, so `--help` is fast.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "forecast": (
+        "lstmkit.tasks.forecast.cli",
+        "add_forecast_parser",
+        "forecast a series from a CSV (default: airline passengers)",
+    ),
+}
+
+# What bad input raises; anything else is a bug and keeps its traceback.
+BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError)
+
+
+class UsageError(Exception):
+    """A command line argparse rejected."""
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors become one line (`lstmkit: error: ...`) instead of usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The top-level parser, with the full parser of ``command`` and stubs for the others.
+
+    Args:
+        command: the subcommand about to run; its module is imported to register its flags.
+
+    Returns:
+        The parser.
+    """
+    parser = Parser(
+        prog="lstmkit",
+        description="LSTM networks for sequence data: forecasting and more.",
+        epilog="Run `lstmkit COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, register, help_text) in COMMANDS.items():
+        if name == command:
+            getattr(importlib.import_module(module), register)(sub)
+        else:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: 0 success, 2 bad input, 130 interrupted.
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    args_list = [a for a in args_list if a != "--debug"]
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    try:
+        args = build_parser(command if command in COMMANDS else None).parse_args(args_list)
+        if args.command is None:
+            build_parser().print_help()
+            return 0
+        return int(args.handler(args) or 0)
+    except UsageError as err:
+        if debug:
+            raise
+        print(f"lstmkit: error: {err}", file=sys.stderr)
+        return 2
+    except BAD_INPUT as err:
+        if debug:
+            raise
+        print(f"lstmkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        print(f"lstmkit: interrupted {err}".rstrip(), file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
