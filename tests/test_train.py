@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lstmkit.plots import plot_learning_curves
 from lstmkit.train import (
     NonFiniteLossError,
     TrainConfig,
@@ -390,3 +391,10 @@ def test_bad_objective_and_data_errors():
         fit(model, linear_objective, data, quiet(epochs=1, monitor="f1"), val_data=data)
     with pytest.raises(ValueError, match="loss does not require grad"):
         fit(model, lambda m, b, s: linear_objective(m, b, s).detach(), data, quiet(epochs=1))
+    with pytest.raises(TypeError, match="evaluate returned acc='high', which is not a number"):
+        fit(model, linear_objective, data, quiet(epochs=1), evaluate=lambda m, d: {"acc": "high"})
+
+
+def test_learning_curve_rejects_empty_history(tmp_path):
+    with pytest.raises(ValueError, match="history is empty: train at least one epoch"):
+        plot_learning_curves([], tmp_path / "c.png")

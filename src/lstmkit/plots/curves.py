@@ -57,20 +57,9 @@ def plot_learning_curves(
     figure = Figure(figsize=(7, 2.6 * (len(panels) + has_lr)), layout="constrained")
     axes = figure.subplots(len(panels) + has_lr, 1, sharex=True, squeeze=False)[:, 0]
     for ax, (label, names) in zip(axes, panels):
-        for name in names:
-            ax.plot(epochs, _series(rows, name), marker="o", markersize=3, label=name)
-        values = [v for name in names for v in _series(rows, name) if math.isfinite(v)]
-        if values and min(values) > 0 and max(values) / min(values) > 100:
-            ax.set_yscale("log")
-        ax.set_ylabel(label)
+        _draw_metrics(ax, epochs, rows, names, label)
     if has_lr:
-        ax = axes[-1]
-        rates = _series(rows, "lr")
-        ax.plot(epochs, rates, color="tab:gray", drawstyle="steps-mid", label="lr")
-        positive = [r for r in rates if r > 0]
-        if positive and max(positive) / min(positive) > 10:
-            ax.set_yscale("log")
-        ax.set_ylabel("learning rate")
+        _draw_lr(axes[-1], epochs, _series(rows, "lr"))
     if best_epoch is not None:
         tag = f"best epoch {best_epoch}" + (f" ({monitor})" if monitor else "")
         for ax in axes:
@@ -85,6 +74,27 @@ def plot_learning_curves(
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=100)
     return target
+
+
+def _draw_metrics(
+    ax: Any, epochs: list[Any], rows: Sequence[Mapping[str, Any]], names: list[str], label: str
+) -> None:
+    for name in names:
+        ax.plot(epochs, _series(rows, name), marker="o", markersize=3, label=name)
+    values = [v for name in names for v in _series(rows, name) if math.isfinite(v)]
+    # Losses often fall by orders of magnitude; a log axis keeps the late epochs readable.
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_yscale("log")
+    ax.set_ylabel(label)
+
+
+def _draw_lr(ax: Any, epochs: list[Any], rates: list[float]) -> None:
+    # The rate is constant within an epoch, so draw it as steps.
+    ax.plot(epochs, rates, color="tab:gray", drawstyle="steps-mid", label="lr")
+    positive = [r for r in rates if r > 0]
+    if positive and max(positive) / min(positive) > 10:
+        ax.set_yscale("log")
+    ax.set_ylabel("learning rate")
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

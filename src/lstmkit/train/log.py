@@ -14,6 +14,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write
+from .config import TrainConfig
 
 
 def write_history(path: str | os.PathLike[str], history: list[Mapping[str, Any]]) -> None:
@@ -94,3 +95,48 @@ def batch_count(batches: Any) -> int | None:
         return len(batches)
     except TypeError:
         return None
+
+
+def report_epoch(
+    history: list[dict[str, Any]],
+    config: TrainConfig,
+    monitor: str,
+    best_epoch: int | None,
+    *,
+    plot: bool,
+) -> None:
+    """After each epoch: a summary line (if ``progress``), the metrics file, the plot.
+
+    Args:
+        history: all epochs so far; the last is the one just finished.
+        config: reads ``progress``, ``epochs``, ``log_path`` and ``plot_path``.
+        monitor: the metric that picks the best epoch, named in the plot.
+        best_epoch: the epoch marked in the plot.
+        plot: redraw the learning curves now (drawing costs ~0.1 s, so not every epoch).
+    """
+    record = history[-1]
+    if config.progress:
+        shown = format_metrics(record, [k for k in record if k not in ("epoch", "grad_norm_max")])
+        line = " ".join(f"{k}={v}" for k, v in shown.items())
+        tqdm.write(f"epoch {record['epoch']}/{config.epochs} {line}")
+    if config.log_path:
+        write_history(config.log_path, history)
+    if config.plot_path and plot:
+        from ..plots.curves import plot_learning_curves  # import matplotlib only when asked
+
+        plot_learning_curves(history, config.plot_path, monitor=monitor, best_epoch=best_epoch)
+
+
+def as_metrics(raw: Any) -> dict[str, float]:
+    """Check what ``evaluate`` returned and turn it into ``{name: float}``."""
+    if not isinstance(raw, Mapping):
+        raise TypeError(
+            f"evaluate must return a dict of metric -> number, got {type(raw).__name__}"
+        )
+    metrics = {}
+    for key, value in raw.items():
+        try:
+            metrics[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"evaluate returned {key}={value!r}, which is not a number") from None
+    return metrics

@@ -26,7 +26,7 @@ from .batches import (
 )
 from .checkpoint import json_safe, write_checkpoint
 from .config import TrainConfig
-from .log import batch_count, format_metrics, progress_bar, write_history
+from .log import as_metrics, batch_count, progress_bar, report_epoch
 from .optim import (
     Schedule,
     build_optimizer,
@@ -36,7 +36,7 @@ from .optim import (
     set_lr,
 )
 from .run import InterruptGuard, NonFiniteLossError, Progress, TrainingInterrupted, TrainResult
-from .state import load_trainer_state, trainer_state
+from .state import load_trainer_state, rewind_generators, skip_done, trainer_state
 
 Evaluate = Callable[[nn.Module, Any], Mapping[str, float]]
 
@@ -218,19 +218,7 @@ class Trainer:
                     }
         finally:
             self.model.train(was_training)
-        if not isinstance(raw, Mapping):
-            raise TypeError(
-                f"evaluate must return a dict of metric -> number, got {type(raw).__name__}"
-            )
-        metrics = {}
-        for key, value in raw.items():
-            try:
-                metrics[str(key)] = float(value)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"evaluate returned {key}={value!r}, which is not a number"
-                ) from None
-        return metrics
+        return as_metrics(raw)
 
     def save(self, directory: str | os.PathLike[str] | None = None) -> Path:
         """Write a checkpoint of the whole run (resumable mid-epoch) and return its path."""
@@ -283,27 +271,11 @@ class Trainer:
 
     def _report(self, record: dict[str, Any]) -> None:
         cfg = self.config
-        if cfg.progress:
-            shown = format_metrics(
-                record, [k for k in record if k not in ("epoch", "grad_norm_max")]
-            )
-            tqdm.write(
-                f"epoch {record['epoch']}/{cfg.epochs} "
-                + " ".join(f"{k}={v}" for k, v in shown.items())
-            )
-        if cfg.log_path:
-            write_history(cfg.log_path, self.history)
         last = self.epoch >= cfg.epochs or self._patience_spent()
-        if cfg.checkpoint_dir and (last or self.epoch % cfg.checkpoint_every == 0):
+        due = cfg.checkpoint_dir is not None and (last or self.epoch % cfg.checkpoint_every == 0)
+        if due:
             self.save()
-        if cfg.plot_path and (
-            last or (cfg.checkpoint_dir and self.epoch % cfg.checkpoint_every == 0)
-        ):
-            from ..plots.curves import plot_learning_curves  # matplotlib only when asked for
-
-            plot_learning_curves(
-                self.history, cfg.plot_path, monitor=self.monitor, best_epoch=self.best_epoch
-            )
+        report_epoch(self.history, cfg, self.monitor, self.best_epoch, plot=last or due)
 
     def _remaining_batches(
         self, data: Data, epoch: int, bar: tqdm
@@ -317,35 +289,16 @@ class Trainer:
         cfg, pos = self.config, self.progress
         resumed = pos.resumed
         if resumed:
-            pos.epoch_rng.restore()
-            if self.loader_generator is not None and pos.loader_rng is not None:
-                self.loader_generator.set_state(pos.loader_rng)
+            rewind_generators(self)
         else:
             pos.epoch_rng = RngState.capture()
             pos.loader_rng = self.loader_generator.get_state() if self.loader_generator else None
         batches = epoch_batches(data, epoch)
         bar.total = batch_count(batches)
         iterator = iter(batches)
-        if resumed:
-            pos.resumed = False
-            for _ in range(pos.batches):
-                if next(iterator, _END) is _END:
-                    raise ValueError(
-                        f"train_data has fewer batches than the interrupted epoch {epoch} had "
-                        f"trained ({pos.batches})"
-                    )
-                bar.update(1)
-            pending = None
-            if pos.chunks:
-                batch = next(iterator, _END)
-                if batch is _END:
-                    raise ValueError(
-                        f"train_data ended before the interrupted batch {pos.batches + 1}"
-                    )
-                pending = self._chunks(to_device(batch, self.device))[pos.chunks :]
-            pos.rng.restore()
-            if pending is not None:
-                yield pending, pos.state
+        pending = skip_done(self, iterator, epoch, bar) if resumed else None
+        if pending is not None:
+            yield pending, pos.state
         for batch in iterator:
             yield self._chunks(to_device(batch, self.device)), pos.state if cfg.stateful else None
 
@@ -391,9 +344,6 @@ class Trainer:
         return TrainingInterrupted(
             f"training interrupted at {where}; {hint}", path, self.epoch + 1, pos.steps
         )
-
-
-_END = object()
 
 
 def fit(
