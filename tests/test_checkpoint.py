@@ -336,3 +336,44 @@ def test_resume_needs_a_checkpoint(tmp_path):
         fit(new_model(), objective, loader(), config(tmp_path), resume=True)
     with pytest.raises(ValueError, match=r"resume=True needs TrainConfig.checkpoint_dir"):
         fit(new_model(), objective, loader(), TrainConfig(progress=False), resume=True)
+
+
+_SCRIPT = """
+import sys, time, torch
+from lstmkit.train import TrainConfig, TrainingInterrupted, fit
+torch.set_num_threads(1)
+def objective(model, batch, state):
+    if state is None and len(sys.argv) > 2:
+        print("training", flush=True)
+        time.sleep(0.01)
+    return torch.nn.functional.mse_loss(model(batch), batch)
+data = [torch.arange(8.0).reshape(4, 2)] * 10
+cfg = TrainConfig(epochs=10**6, progress=False, checkpoint_dir=sys.argv[1])
+try:
+    fit(torch.nn.Linear(2, 2), objective, data, cfg, resume=len(sys.argv) == 2)
+except TrainingInterrupted as exc:
+    print(exc, flush=True)
+    sys.exit(130)
+"""
+
+
+def test_real_ctrl_c_in_a_process_saves_a_resumable_checkpoint(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SCRIPT, str(tmp_path), "go"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(15):  # into the second epoch, so the checkpoint is mid-epoch
+        assert proc.stdout.readline() == "training\n"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "training interrupted at epoch" in out and "resume with" in out
+    done = read_checkpoint(tmp_path).epoch  # epochs finished before the signal
+    cfg = TrainConfig(epochs=done + 1, progress=False, checkpoint_dir=str(tmp_path))
+    data = [torch.arange(8.0).reshape(4, 2)] * 10
+    result = fit(nn.Linear(2, 2), lambda m, b, s: F.mse_loss(m(b), b), data, cfg, resume=True)
+    assert [row["epoch"] for row in result.history] == list(range(1, done + 2))
