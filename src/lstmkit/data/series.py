@@ -10,42 +10,23 @@ import pandas as pd
 __all__ = [
     "SEASON_BY_FREQ",
     "Standardizer",
+    "calendar_step",
     "infer_season",
+    "next_times",
     "seasonal_profile",
     "sliding_windows",
 ]
 
 # The period a calendar frequency implies (hourly data repeats daily, daily data weekly, ...).
-# Keys are pandas offset prefixes; the longest matching prefix wins ("QS" before "Q").
-SEASON_BY_FREQ = {
-    "min": 60,
-    "T": 60,
-    "h": 24,
-    "H": 24,
-    "B": 5,
-    "D": 7,
-    "W": 52,
-    "SM": 24,
-    "MS": 12,
-    "ME": 12,
-    "M": 12,
-    "QS": 4,
-    "QE": 4,
-    "Q": 4,
-    "BQ": 4,
-    "YS": 1,
-    "YE": 1,
-    "Y": 1,
-    "A": 1,
-}
+SEASON_BY_FREQ = {"min": 60, "h": 24, "D": 7, "W": 52, "M": 12, "Q": 4, "Y": 1}
 
 
 def infer_season(times: pd.DatetimeIndex | None) -> int:
     """The seasonal period m implied by the spacing of the timestamps.
 
-    Minutes give 60, hours 24, business days 5, days 7, weeks 52, months 12, quarters 4,
-    years 1; irregular or missing timestamps give 1 (no season). Pass the period yourself
-    when the data's own cycle differs (daily weather repeats yearly: 365).
+    Minutes give 60, hours 24, days 7, weeks 52, months 12, quarters 4, years 1; irregular
+    or missing timestamps give 1 (no season). Pass the period yourself when the data's own
+    cycle differs (daily weather repeats yearly: 365).
 
     Args:
         times: sorted timestamps, or None when the series has no time column.
@@ -53,34 +34,38 @@ def infer_season(times: pd.DatetimeIndex | None) -> int:
     Returns:
         The period m >= 1.
     """
+    freq = calendar_step(times)
+    return 1 if freq is None else SEASON_BY_FREQ[freq]
+
+
+def calendar_step(times: pd.DatetimeIndex | None) -> str | None:
+    """The regular step of the timestamps ("min", "h", "D", "W", "M", "Q", "Y") or None.
+
+    Uses the median gap, so a few missing rows do not hide the frequency (pandas'
+    ``infer_freq`` gives up on any gap).
+    """
     if times is None or len(times) < 3:
-        return 1
-    freq = pd.infer_freq(times)
-    if freq is None:
-        # Calendar gaps (a missing day) defeat infer_freq; the median step still tells.
-        step = pd.Series(times).diff().median()
-        freq = _freq_of_step(step)
-    if freq is None:
-        return 1
-    base = freq.split("-")[0].lstrip("0123456789")
-    for key in sorted(SEASON_BY_FREQ, key=len, reverse=True):
-        if base.startswith(key):
-            return SEASON_BY_FREQ[key]
-    return 1
-
-
-def _freq_of_step(step: pd.Timedelta) -> str | None:
-    days = step / pd.Timedelta(days=1)
+        return None
+    days = pd.Series(times).diff().median() / pd.Timedelta(days=1)
     for lo, hi, freq in ((27, 32, "M"), (88, 93, "Q"), (364, 367, "Y"), (6.9, 7.1, "W")):
         if lo <= days <= hi:
             return freq
-    if np.isclose(days, 1.0):
-        return "D"
-    if np.isclose(days * 24, 1.0):
-        return "h"
-    if np.isclose(days * 1440, 1.0):
-        return "min"
+    for unit, freq in ((1.0, "D"), (1 / 24, "h"), (1 / 1440, "min")):
+        if np.isclose(days, unit):
+            return freq
     return None
+
+
+def next_times(times: pd.DatetimeIndex, steps: int) -> pd.DatetimeIndex:
+    """The ``steps`` timestamps after the last one, continuing its calendar step."""
+    last, freq = times[-1], calendar_step(times)
+    months = {"M": 1, "Q": 3, "Y": 12}.get(freq or "")
+    if months:
+        return pd.DatetimeIndex(
+            [last + pd.DateOffset(months=months * i) for i in range(1, steps + 1)]
+        )
+    step = pd.Series(times).diff().median()
+    return pd.DatetimeIndex([last + step * i for i in range(1, steps + 1)])
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmkit.data.series import infer_season
+from lstmkit.data.series import infer_season, next_times
 from lstmkit.metrics.forecast import forecast_metrics
 from lstmkit.seed import seed_everything
 from lstmkit.tasks.forecast.baselines import naive, seasonal_naive
@@ -260,9 +260,6 @@ def _auto_lookback(n_train: int, horizon: int, season: int) -> int:
     return max(1, min(lookback, room))
 
 
-STRICT = True
-
-
 def _split_windows(first: int, last: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Window ends for fitting and for validation; validation targets come strictly later."""
     ends = np.arange(first, last + 1)
@@ -270,8 +267,8 @@ def _split_windows(first: int, last: int, horizon: int) -> tuple[np.ndarray, np.
     if n_val < 2:
         return ends, ends[:0]
     val = ends[-n_val:]
-    gap = horizon - 1 if STRICT else 0
-    fit = ends[ends <= val[0] - 1 - gap]
+    # Fit windows stop H steps before the first validation window so no target is in both.
+    fit = ends[ends <= val[0] - horizon]
     return fit, val
 
 
@@ -284,8 +281,7 @@ def _datetimes(times: pd.Index | None) -> pd.DatetimeIndex | None:
 def _future_index(times: pd.Index | None, h: int) -> pd.Index:
     dt = _datetimes(times)
     if dt is not None and len(dt) >= 3:
-        freq = pd.infer_freq(dt) or (dt[-1] - dt[-2])
-        return pd.date_range(dt[-1], periods=h + 1, freq=freq)[1:]
+        return next_times(dt, h)
     if times is not None and pd.api.types.is_integer_dtype(times) and len(times) >= 2:
         step = int(times[-1] - times[-2])
         return pd.Index(times[-1] + step * np.arange(1, h + 1))

@@ -1,0 +1,160 @@
+"""Forecast task: CSV checks, preprocessing without leakage, an end-to-end fit, save and load."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmkit.data.series import Standardizer, infer_season, seasonal_profile, sliding_windows
+from lstmkit.tasks.forecast import ForecastConfig, Forecaster, load_series
+from lstmkit.tasks.forecast.data import dataset_path, interpolate
+from lstmkit.train import CheckpointError
+
+FAST = {"epochs": 30, "ensemble": 1, "hidden_size": 16, "patience": 10, "seed": 0}
+
+
+def seasonal_frame(n: int = 144, seed: int = 0) -> pd.DataFrame:
+    """A monthly series: trend + yearly cycle + noise, with one covariate."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    y = 20 + 0.05 * t + 4 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 0.3, n)
+    dates = pd.date_range("2000-01-01", periods=n, freq="MS")
+    return pd.DataFrame({"date": dates.strftime("%Y-%m"), "y": y, "x": np.cos(t / 5)})
+
+
+def test_infer_season_from_dates():
+    assert infer_season(pd.date_range("2000-01-01", periods=30, freq="MS")) == 12
+    assert infer_season(pd.date_range("2000-01-01", periods=30, freq="D")) == 7
+    assert infer_season(pd.date_range("2000-01-01", periods=30, freq="h")) == 24
+    assert infer_season(pd.date_range("2000-01-01", periods=30, freq="QS")) == 4
+    assert infer_season(None) == 1
+
+
+def test_windows_and_scaler():
+    x = np.arange(20.0).reshape(10, 2)
+    inputs, targets = sliding_windows(x, x[:, :1], np.array([2, 5]), lookback=3, horizon=2)
+    assert inputs.shape == (2, 3, 2) and targets.shape == (2, 2, 1)
+    assert inputs[1, :, 0].tolist() == [6.0, 8.0, 10.0]
+    assert targets[1, :, 0].tolist() == [12.0, 14.0]
+    with pytest.raises(ValueError, match=r"window ends must lie in \[2, 7\]"):
+        sliding_windows(x, x, np.array([8]), lookback=3, horizon=2)
+    s = Standardizer.fit(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    assert s.transform(np.array([[2.0, 5.0]])).tolist() == [[0.0, 0.0]]
+
+
+def test_seasonal_profile_recovers_the_cycle():
+    t = np.arange(120)
+    shape = np.sin(2 * np.pi * t / 12)
+    profile, strength = seasonal_profile(0.1 * t + shape, 12)
+    assert np.allclose(profile, shape[:12], atol=0.05)
+    assert strength > 0.95
+
+
+def test_missing_values_reported_interpolated_and_flagged():
+    df = seasonal_frame(60)
+    df.loc[[10, 11], "y"] = np.nan
+    data = load_series(df)
+    assert data.targets == ["y"] and data.covariates == ["x"]
+    assert any("'y': 2 missing values" in note for note in data.notes)
+    filled = interpolate(data.values)
+    assert filled[10, 0] == pytest.approx(df.y[9] + (df.y[12] - df.y[9]) / 3)
+    f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 2})).fit(data)
+    assert f.prep.indicators == [0]  # the indicator feature of 'y'
+    assert f.prep.num_features == 3
+
+
+def test_unsorted_timestamps_are_sorted():
+    df = seasonal_frame(40)
+    shuffled = df.sample(frac=1.0, random_state=1)
+    data = load_series(shuffled)
+    assert any("sorted by 'date'" in note for note in data.notes)
+    assert np.allclose(data.values[:, 0], df.y.to_numpy())
+
+
+def test_scaler_sees_only_the_training_part():
+    df = seasonal_frame(80)
+    df.loc[74:, "y"] = 1e6  # a test part no training statistic may see
+    f = Forecaster(ForecastConfig(horizon=6, log=False, **{**FAST, "epochs": 2})).fit(df)
+    assert f.prep.mean[0] == pytest.approx(df.y[:74].mean())
+
+
+@pytest.mark.parametrize(
+    ("frame", "kwargs", "message"),
+    [
+        (pd.DataFrame({"date": [], "y": []}), {}, "no data rows"),
+        (seasonal_frame(40), {"targets": ["sales"]}, "target column 'sales' is not in the CSV"),
+        (seasonal_frame(40).assign(z=np.nan), {}, "covariate column 'z' has no values"),
+        (seasonal_frame(40).assign(w="rain"), {"targets": ["w"]}, "target column 'w' is not nu"),
+        (seasonal_frame(40).assign(w="rain"), {}, "pass encode=True"),
+        (pd.concat([seasonal_frame(5)] * 2), {}, "duplicate timestamps"),
+    ],
+)
+def test_bad_frames(frame, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load_series(frame, **kwargs)
+
+
+def test_encode_one_hot():
+    df = seasonal_frame(20).assign(w=["rain", "sun"] * 10)
+    data = load_series(df, encode=True)
+    assert data.covariates == ["x", "w=rain", "w=sun"]
+
+
+def test_short_series_and_bad_horizon():
+    with pytest.raises(ValueError, match=r"has 20 rows but lookback 12 \+ horizon 6 needs"):
+        Forecaster(ForecastConfig(horizon=6, lookback=12)).fit(seasonal_frame(20))
+    with pytest.raises(ValueError, match="horizon must be >= 1, got 0"):
+        ForecastConfig(horizon=0)
+
+
+def test_fit_beats_naive_on_seasonal_series():
+    f = Forecaster(ForecastConfig(horizon=12, **FAST)).fit(seasonal_frame())
+    scores = f.evaluate()["y"]
+    assert f.prep.season == 12 and f.prep.profiles is not None
+    assert scores["lstmkit"]["MAE"] < 0.6 * scores["naive"]["MAE"]
+    assert scores["lstmkit"]["MAE"] < 1.0
+
+
+def test_seeded_fit_reproduces():
+    a = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 3})).fit(seasonal_frame(60))
+    b = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 3})).fit(seasonal_frame(60))
+    assert np.array_equal(a.predict().to_numpy(), b.predict().to_numpy())
+
+
+def test_save_load_predict_without_retraining(tmp_path):
+    f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 3})).fit(seasonal_frame(60))
+    f.save(tmp_path)
+    g = Forecaster.load(tmp_path)
+    assert np.allclose(f.predict().to_numpy(), g.predict().to_numpy())
+    assert g.predict(3).index[0] == pd.Timestamp("2005-01-01")
+    assert g.evaluate() == f.evaluate()
+    with pytest.raises(ValueError, match=r"horizon must be an int in \[1, 6\]"):
+        g.predict(7)
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 2})).fit(seasonal_frame(60))
+    f.save(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(CheckpointError, match="corrupt or belongs to another run"):
+        Forecaster.load(tmp_path)
+    f.save(tmp_path)
+    state = json.loads((tmp_path / "forecaster.json").read_text())
+    state["model_config"]["hidden_size"] = 32
+    (tmp_path / "forecaster.json").write_text(json.dumps(state))
+    with pytest.raises(CheckpointError, match="do not fit the saved model configuration"):
+        Forecaster.load(tmp_path)
+    (tmp_path / "forecaster.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="is corrupt"):
+        Forecaster.load(tmp_path)
+
+
+def test_embedded_datasets_load():
+    air = load_series(dataset_path("airline"))
+    assert air.values.shape == (144, 1) and air.targets == ["passengers"]
+    sea = load_series(
+        dataset_path("seattle"), targets=["temp_max"], covariates=["precipitation", "wind"]
+    )
+    assert sea.values.shape == (1461, 3)
