@@ -12,12 +12,13 @@ from torch import Tensor
 
 from lstmkit.engines import Engine
 from lstmkit.engines.autograd import AUTOGRAD
+from lstmkit.engines.fused import FUSED
 from lstmkit.engines.native import NATIVE
 
 if TYPE_CHECKING:
     from lstmkit.recurrent import RecurrentLayer
 
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, AUTOGRAD)}
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, FUSED, AUTOGRAD)}
 AUTO_ORDER: tuple[Engine, ...] = (NATIVE, AUTOGRAD)
 ENGINE_NAMES = ("auto", *ENGINES)
 

@@ -1,0 +1,191 @@
+"""Build, cache and load the fused engine's C kernels (engines/kernels/*.c) with ctypes.
+
+Why C compiled at first use, and not numba or a torch C++ extension: a C file that
+includes no torch header compiles in about a second (a torch extension takes 30-60 s, and
+numba's first compile of these loops takes several seconds and adds a 40 MB dependency),
+runs with no Python per step, and is loaded in milliseconds from a cache on later runs.
+The kernels link OpenMP through the soname libgomp.so.1, which torch has already loaded,
+so torch and the kernels share one thread pool (two competing pools slowed the prototype).
+
+Nothing happens at `import lstmkit`: the first call of a fused kernel builds the library
+for that cell family and dtype (lstm or gru, f32 or f64) into the cache directory
+(`LSTMKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/lstmkit`, else `~/.cache/lstmkit`), named by a
+hash of the sources, compiler and CPU, so an edit, another compiler or another machine
+sharing the home directory gets its own build. `LSTMKIT_NO_COMPILE=1` turns the fused
+engine off (it then reports itself unavailable and "auto" falls back).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+KERNEL_DIR = Path(__file__).with_name("kernels")
+SOURCES = {"lstm": "lstm.c", "gru": "gru.c"}
+DTYPES = {torch.float32: "f32", torch.float64: "f64"}
+_FLAG_SETS = (  # tried in order: the fast build, then builds for less capable compilers
+    ["-O3", "-march=native", "-fopenmp"],
+    ["-O3", "-fopenmp"],
+    ["-O3"],
+)
+_COMMON = ["-shared", "-fPIC", "-std=gnu11", "-fno-math-errno"]
+
+
+class KernelUnavailable(RuntimeError):
+    """The fused kernels cannot be built or loaded on this machine."""
+
+
+_POINTERS = (
+    "lengths", "xw", "h0", "c0", "U", "bhh", "whr", "wch", "lng", "lnb", "lncg", "lncb",
+    "rmask", "zmh", "zmc", "out", "hT", "cT", "gates", "cprev", "cnew", "tc", "hin", "hprev",
+    "lnhat", "lnrstd", "cnhat", "cnrstd", "dout", "dhT", "dcT", "dxw", "dhw", "dh0", "dc0",
+    "dwch", "dlng", "dlnb", "dlncg", "dlncb", "dhnew", "mbuf",
+)  # fmt: skip
+
+
+class RecArgs(ctypes.Structure):
+    """Mirror of `RecArgs` in kernels/common.h, field for field."""
+
+    _fields_ = [
+        *((n, ctypes.c_int64) for n in ("cell", "T", "B", "H", "P", "G")),
+        *((n, ctypes.c_int64) for n in ("cifg", "reverse", "nthreads")),
+        ("zh", ctypes.c_double),
+        ("zc", ctypes.c_double),
+        *((n, ctypes.c_void_p) for n in _POINTERS),
+    ]
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, str], ctypes.CDLL] = {}
+_failed: dict[tuple[str, str], str] = {}
+
+
+def kernel(family: str, dtype: torch.dtype, direction: str) -> ctypes._CFuncPtr:
+    """The C function `lk_{family}_{direction}_{f32|f64}`, building its library if needed.
+
+    Args:
+        family: "lstm" or "gru" (the GRU library also holds the Elman RNN).
+        dtype: torch.float32 or torch.float64.
+        direction: "forward" or "backward".
+    Returns:
+        A ctypes function taking one `ctypes.byref(RecArgs)`.
+    Raises:
+        KernelUnavailable: when no compiler is found or the build fails (cached per process).
+    """
+    lib = library(family, DTYPES[dtype])
+    fn = getattr(lib, f"lk_{family}_{direction}_{DTYPES[dtype]}")
+    fn.argtypes, fn.restype = [ctypes.POINTER(RecArgs)], None
+    return fn
+
+
+def library(family: str, suffix: str) -> ctypes.CDLL:
+    """Load (building on first use) the kernel library of one family and dtype suffix."""
+    key = (family, suffix)
+    if key in _loaded:
+        return _loaded[key]
+    with _lock:
+        if key in _failed:
+            raise KernelUnavailable(_failed[key])
+        if key not in _loaded:
+            try:
+                _loaded[key] = ctypes.CDLL(str(_build(family, suffix)))
+            except (KernelUnavailable, OSError) as err:
+                _failed[key] = str(err)
+                raise KernelUnavailable(str(err)) from err
+    return _loaded[key]
+
+
+def available(dtype: torch.dtype, family: str = "lstm") -> str | None:
+    """None when the kernels for `dtype` can run here, else the reason they cannot."""
+    if dtype not in DTYPES:
+        return f"the fused kernels are compiled for float32 and float64, not {dtype}"
+    try:
+        library(family, DTYPES[dtype])
+    except KernelUnavailable as err:
+        return f"the fused C kernels are unavailable: {err}"
+    return None
+
+
+def cache_dir() -> Path:
+    """Where built libraries are kept between processes."""
+    if os.environ.get("LSTMKIT_CACHE_DIR"):
+        return Path(os.environ["LSTMKIT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstmkit"
+
+
+def _compiler() -> str:
+    if os.environ.get("LSTMKIT_NO_COMPILE"):
+        raise KernelUnavailable("LSTMKIT_NO_COMPILE is set")
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    raise KernelUnavailable("no C compiler found (install gcc or set CC)")
+
+
+def _fingerprint(cc: str, family: str, suffix: str) -> str:
+    """A hash of everything the library depends on; cheap enough to compute per process."""
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in KERNEL_DIR.iterdir() if p.suffix in (".c", ".h")):
+        h.update(name.encode() + (KERNEL_DIR / name).read_bytes())
+    stat = os.stat(cc)
+    h.update(f"{cc}:{stat.st_size}:{stat.st_mtime_ns}:{family}:{suffix}".encode())
+    h.update(f"{platform.machine()}:{_cpu_flags()}:{_FLAG_SETS}".encode())
+    return h.hexdigest()[:16]
+
+
+def _cpu_flags() -> str:
+    """-march=native code is only valid on CPUs with the same features."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build(family: str, suffix: str) -> Path:
+    cc = _compiler()
+    target = cache_dir() / f"{family}_{suffix}_{_fingerprint(cc, family, suffix)}.so"
+    if target.exists():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KernelUnavailable(f"cannot create the kernel cache {target.parent}: {err}") from err
+    source = KERNEL_DIR / SOURCES[family]
+    defines = ["-DLK_DOUBLE"] if suffix == "f64" else []
+    errors = []
+    for flags in _FLAG_SETS:
+        # Build beside the target and rename: concurrent processes never load half a file.
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        cmd = [cc, *flags, *_COMMON, *defines, str(source), "-o", tmp, "-lm"]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode == 0:
+            os.replace(tmp, target)
+            return target
+        os.unlink(tmp)
+        errors.append(f"{' '.join(cmd)}\n{result.stderr.strip()[-600:]}")
+    raise KernelUnavailable("compiling the fused kernels failed:\n" + "\n".join(errors))
+
+
+def uses_torch_openmp() -> bool:
+    """Whether one OpenMP runtime serves torch and the kernels (Linux: one libgomp mapped)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    with open("/proc/self/maps") as f:
+        paths = {line.split()[-1] for line in f if "libgomp" in line}
+    return len(paths) <= 1
