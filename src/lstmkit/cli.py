@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "add_forecast_parser",
         "forecast a series from a CSV (default: airline passengers)",
     ),
+    "generate": ("lstmkit.tasks.generate.cli", "add_generate_parser", "generate text (char/word)"),
+    "classify": ("lstmkit.tasks.classify.cli", "add_classify_parser", "classify sequences or text"),
 }
 
 # What bad input raises; anything else is a bug and keeps its traceback.
