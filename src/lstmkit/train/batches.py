@@ -60,7 +60,8 @@ def epoch_batches(data: Data, epoch: int, name: str = "train_data") -> Iterable[
             f"{name} must be an iterable of batches or a function epoch -> iterable, "
             f"got {type(data).__name__}"
         )
-    if iter(data) is data:
+    # Not iter(data) is data: iterating a DataLoader draws a seed and may start workers.
+    if isinstance(data, Iterator):
         # A generator would be empty from the second epoch on, silently.
         raise TypeError(
             f"{name} is a one-shot iterator ({type(data).__name__}); pass a list, a DataLoader, "
