@@ -206,6 +206,24 @@ def test_early_stopping_stops_and_restores_best_weights():
         assert torch.equal(value, snapshots[3][key])
 
 
+def test_request_stop_ends_the_run_after_the_current_epoch(tmp_path):
+    trainer = Trainer(
+        nn.Linear(3, 1),
+        linear_objective,
+        quiet(epochs=10, checkpoint_every=5, checkpoint_dir=str(tmp_path)),
+    )
+
+    def evaluate(model, data):
+        if len(trainer.history) == 2:  # this is epoch 3: "solved"
+            trainer.request_stop()
+        return {"val_loss": 1.0}
+
+    trainer.evaluate = evaluate
+    result = trainer.fit(linear_data())
+    assert len(result.history) == 3 and result.stopped_early
+    assert read_checkpoint(tmp_path).epoch == 3  # saved as the last epoch
+
+
 def test_monitor_max_mode_picks_highest_metric():
     scores = iter([0.5, 0.9, 0.7])
     cfg = quiet(epochs=3, monitor="accuracy", mode="max")

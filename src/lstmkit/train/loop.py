@@ -95,6 +95,7 @@ class Trainer:
         self.checkpoint: Path | None = None
         self.loader_generator: torch.Generator | None = None
         self.guard = InterruptGuard()
+        self.stop_requested = False
 
     def fit(
         self,
@@ -115,7 +116,7 @@ class Trainer:
             seed_everything(cfg.seed)
         try:
             with self.guard:
-                while self.epoch < cfg.epochs and not self._patience_spent():
+                while self.epoch < cfg.epochs and not self._should_stop():
                     self._run_epoch(train_data, val_data, validating)
         except TrainingInterrupted:
             raise
@@ -130,7 +131,7 @@ class Trainer:
             best_metric=self.best_metric,
             monitor=self.monitor,
             checkpoint=self.checkpoint,
-            stopped_early=self._patience_spent() and self.epoch < cfg.epochs,
+            stopped_early=self._should_stop() and self.epoch < cfg.epochs,
         )
 
     def train_epoch(self, data: Data, epoch: int) -> dict[str, float]:
@@ -236,6 +237,14 @@ class Trainer:
             Path(path) if Path(path).suffix == ".json" else Path(path) / "checkpoint.json"
         )
 
+    def request_stop(self) -> None:
+        """End the run after the current epoch (validated, logged and checkpointed as the last).
+
+        For stopping rules the loop does not know, called from ``evaluate`` (a task solved),
+        from a data function (a time budget: stop yielding, then call this), or anywhere.
+        """
+        self.stop_requested = True
+
     # ----------------------------------------------------------------------------- internals
 
     def _run_epoch(self, train_data: Data, val_data: Any, validating: bool) -> None:
@@ -271,7 +280,7 @@ class Trainer:
 
     def _report(self, record: dict[str, Any]) -> None:
         cfg = self.config
-        last = self.epoch >= cfg.epochs or self._patience_spent()
+        last = self.epoch >= cfg.epochs or self._should_stop()
         due = cfg.checkpoint_dir is not None and (last or self.epoch % cfg.checkpoint_every == 0)
         if due:
             self.save()
@@ -300,12 +309,12 @@ class Trainer:
         if pending is not None:
             yield pending, pos.state
         for batch in iterator:
-            yield self._chunks(to_device(batch, self.device)), pos.state if cfg.stateful else None
+            chunks = batch_chunks(to_device(batch, self.device), self.objective, cfg)
+            yield chunks, pos.state if cfg.stateful else None
 
-    def _chunks(self, batch: Any) -> list[Any]:
-        return batch_chunks(batch, self.objective, self.config)
-
-    def _patience_spent(self) -> bool:
+    def _should_stop(self) -> bool:
+        if self.stop_requested:
+            return True
         return self.config.patience is not None and self.stale >= self.config.patience
 
     def _resume_path(self, resume: bool | str | os.PathLike[str]) -> str | os.PathLike[str]:
@@ -321,11 +330,7 @@ class Trainer:
 
     def _nonfinite_message(self, what: str, epoch: int) -> str:
         pos = self.progress
-        saved = (
-            f"the last good checkpoint is {self.checkpoint}"
-            if self.checkpoint
-            else "no checkpoint was saved"
-        )
+        saved = f"the last good checkpoint is {self.checkpoint or 'none'}"
         return (
             f"{what} at epoch {epoch}, step {pos.steps + 1} (batch {pos.batches + 1}); training "
             f"stopped before applying it and {saved}. Lower lr, set clip_norm, or check the "

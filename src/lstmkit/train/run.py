@@ -52,7 +52,8 @@ class TrainResult:
         best_metric: that value.
         monitor: the metric that chose it ("train_loss" when there was no validation).
         checkpoint: path of the last ``checkpoint.json`` written, or None.
-        stopped_early: True if patience ran out before ``epochs``.
+        stopped_early: True if patience ran out, or ``Trainer.request_stop`` was called,
+            before ``epochs``.
     """
 
     model: nn.Module
