@@ -230,7 +230,11 @@ def _check_column(df: pd.DataFrame, name: str, numeric: dict, *, role: str) -> N
         )
     if numeric.get(name) is None:
         sample = df[name].dropna().astype(str).head(2).tolist()
-        fix = "forecast a numeric column" if role == "target" else "pass encode=True (--encode)"
+        fix = (
+            "forecast a numeric column"
+            if role == "target"
+            else "one-hot encode it with encode=True (--encode) or choose other covariates"
+        )
         raise ValueError(f"{role} column {name!r} is not numeric (values like {sample}); {fix}")
     if np.isnan(numeric[name]).all():
         raise ValueError(f"{role} column {name!r} has no values (all empty); drop or fill it")
