@@ -34,6 +34,10 @@ from lstmkit.engines.fused_build import available
 if TYPE_CHECKING:
     from lstmkit.layers import RecurrentLayer
 
+# Multiply-adds of the recurrent GEMMs per thread below which one more thread costs more
+# (waking it, and on a busy machine waiting for it to be scheduled) than it saves.
+MIN_WORK_PER_THREAD = 1 << 20
+
 
 class FusedEngine:
     """C step loops with hand-written BPTT; CPU, float32/float64, every variant."""
@@ -58,7 +62,7 @@ class FusedEngine:
         record: bool,
     ) -> EngineOutput:
         finals: list[list[Tensor]] = [[] for _ in hx]
-        threads = torch.get_num_threads()
+        threads = _threads(layer, *x.shape[:2])
         inputs = x
         for layer_index in range(layer.num_layers):
             outputs = []
@@ -114,6 +118,13 @@ def run_direction(
         return out, (h,)
     out, h, c = ops.lstm(cfg, lengths, (rmask, *zmasks), xw, *state, w_hh, tuple(w.params))
     return out, (h, c)
+
+
+def _threads(layer: RecurrentLayer, steps: int, batch: int) -> int:
+    """torch's thread count, fewer for small problems and never more than the batch rows."""
+    h_size = layer.proj_size or layer.hidden_size
+    work = steps * batch * layer.num_gates * layer.hidden_size * h_size
+    return max(1, min(torch.get_num_threads(), batch, work // MIN_WORK_PER_THREAD))
 
 
 def _zoneout_masks(

@@ -1,0 +1,225 @@
+"""The fused engine against the autograd engine (the oracle), and the automatic engine choice."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import lstmkit
+import lstmkit.engines.fused
+from lstmkit.engines import fused_build
+from lstmkit.engines.select import engine_for
+
+LSTM_VARIANTS = [
+    dict(),
+    dict(peephole=True),
+    dict(cifg=True),
+    dict(layer_norm=True),
+    dict(proj_size=3),
+    dict(recurrent_dropout=0.3),
+    dict(zoneout=0.2),
+    dict(zoneout=(0.1, 0.4)),
+    dict(weight_drop=0.3),
+    dict(
+        peephole=True,
+        cifg=True,
+        layer_norm=True,
+        proj_size=2,
+        recurrent_dropout=0.2,
+        zoneout=(0.3, 0.1),
+        weight_drop=0.2,
+    ),
+]
+SHAPES = [  # (layer options, lengths)
+    (dict(), None),
+    (dict(num_layers=2, bidirectional=True, dropout=0.25), [5, 2, 4]),
+    (dict(bidirectional=True, batch_first=True), [1, 5, 3]),
+]
+SINGLE_STATE = [
+    (lstmkit.GRU, dict()),
+    (lstmkit.RNN, dict()),
+    (lstmkit.RNN, dict(nonlinearity="relu")),
+    (lstmkit.GRU, dict(recurrent_dropout=0.3, zoneout=0.2, weight_drop=0.3)),
+    (lstmkit.RNN, dict(recurrent_dropout=0.3, zoneout=0.2, weight_drop=0.3)),
+]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The comparisons are tiny; one thread keeps them fast on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _twins(cls, input_size, hidden_size, dtype, **options):
+    """The same layer on the autograd and the fused engine, with the same weights."""
+    torch.manual_seed(0)
+    oracle = cls(input_size, hidden_size, engine="autograd", **options).to(dtype)
+    fused = cls(input_size, hidden_size, engine="fused", **options).to(dtype)
+    with torch.no_grad():  # spread the weights so that every gate is exercised
+        for p in oracle.parameters():
+            p.uniform_(-0.6, 0.6)
+    fused.load_state_dict(oracle.state_dict())
+    return oracle, fused
+
+
+def _run(layer, x, hx, lengths, seed):
+    """Outputs, final states and every gradient of a random projection of them."""
+    torch.manual_seed(seed)  # the same dropout/zoneout masks for both engines
+    out, states = layer(x, hx, lengths=lengths)
+    states = states if isinstance(states, tuple) else (states,)
+    results = [out, *states]
+    gen = torch.Generator().manual_seed(99)
+    loss = sum((r * torch.randn(r.shape, generator=gen, dtype=r.dtype)).sum() for r in results)
+    inputs = [x, *(hx if isinstance(hx, tuple) else (hx,)), *layer.parameters()]
+    return results + list(torch.autograd.grad(loss, inputs))
+
+
+def _compare(cls, options, lengths, dtype, train, steps=5, batch=3, size=4, hidden=6, seed=1):
+    oracle, fused = _twins(cls, size, hidden, dtype, **options)
+    oracle.train(train), fused.train(train)
+    torch.manual_seed(seed)
+    x = torch.randn(steps, batch, size, dtype=dtype)
+    if options.get("batch_first"):
+        x = x.transpose(0, 1).contiguous()
+    x.requires_grad_()
+    depth = oracle.num_layers * oracle.num_directions
+    h0 = torch.randn(depth, batch, oracle.proj_size or hidden, dtype=dtype, requires_grad=True)
+    c0 = torch.randn(depth, batch, hidden, dtype=dtype, requires_grad=True)
+    hx = (h0, c0) if cls is lstmkit.LSTM else h0
+    expected = _run(oracle, x, hx, lengths, seed)
+    got = _run(fused, x, hx, lengths, seed)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == torch.float64 else dict(rtol=1e-4, atol=2e-5)
+    for index, (g, e) in enumerate(zip(got, expected)):
+        torch.testing.assert_close(g, e, **tol, msg=lambda m, i=index: f"result {i}: {m}")
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("variant", LSTM_VARIANTS, ids=str)
+def test_fused_lstm_equals_autograd_float64(variant, shape, train):
+    options, lengths = shape
+    _compare(lstmkit.LSTM, variant | options, lengths, torch.float64, train)
+
+
+@pytest.mark.parametrize("variant", LSTM_VARIANTS, ids=str)
+def test_fused_lstm_equals_autograd_float32(variant):
+    """Sizes off the kernels' tiles: hidden 37 (gate tails), batch 9 (row-tile remainders)."""
+    options = variant | dict(num_layers=2, bidirectional=True)
+    lengths = [11, 3, 7, 11, 1, 9, 10, 4, 6]
+    _compare(lstmkit.LSTM, options, lengths, torch.float32, True, 11, 9, 5, 37)
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("cls_options", SINGLE_STATE, ids=str)
+def test_fused_gru_and_rnn_equal_autograd(cls_options, shape, train):
+    cls, variant = cls_options
+    options, lengths = shape
+    _compare(cls, variant | options, lengths, torch.float64, train)
+    _compare(cls, variant | options, lengths, torch.float32, train, 7, 3, 4, 21)
+
+
+def test_fused_accepts_packed_and_unbatched_input():
+    oracle, fused = _twins(lstmkit.LSTM, 3, 5, torch.float32, layer_norm=True, bidirectional=True)
+    x = torch.randn(6, 3, 3)
+    packed = pack_padded_sequence(x, [4, 6, 2], enforce_sorted=False)
+    got, expected = fused(packed), oracle(packed)
+    torch.testing.assert_close(got[0].data, expected[0].data, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(fused(x[:, 0])[0], oracle(x[:, 0])[0], rtol=1e-4, atol=1e-6)
+
+
+def test_fused_gradcheck_float64():
+    torch.manual_seed(3)
+    lstm = lstmkit.LSTM(2, 3, proj_size=2, peephole=True, layer_norm=True, cifg=True,
+                        bidirectional=True, engine="fused").double()  # fmt: skip
+    x = torch.randn(4, 2, 2, dtype=torch.float64, requires_grad=True)
+    names = [n for n, _ in lstm.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in lstm.parameters()]
+
+    def run(x, *params):
+        out, (h, c) = torch.func.functional_call(
+            lstm, dict(zip(names, params)), (x,), {"lengths": [4, 3]}
+        )
+        return out, h, c
+
+    assert torch.autograd.gradcheck(run, (x, *params), eps=1e-6, atol=1e-7)
+
+
+def test_large_inputs_saturate_without_nan_or_inf():
+    oracle, fused = _twins(lstmkit.LSTM, 4, 16, torch.float32, layer_norm=True, peephole=True)
+    x = (torch.randn(20, 4, 4) * 1e4).requires_grad_()
+    out, (h, c) = fused(x)
+    (out.sum() + c.sum()).backward()
+    grads = [x.grad, *(p.grad for p in fused.parameters())]
+    assert all(torch.isfinite(t).all() for t in [out, h, c, *grads])
+    torch.testing.assert_close(out, oracle(x)[0], rtol=1e-4, atol=1e-5)
+    gru_oracle, gru = _twins(lstmkit.GRU, 4, 16, torch.float32)
+    torch.testing.assert_close(gru(x)[0], gru_oracle(x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch):
+    monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
+    _, fused = _twins(lstmkit.LSTM, 8, 24, torch.float32, peephole=True, layer_norm=True)
+    x = torch.randn(12, 10, 8)
+    results = []
+    for threads in (1, 2, 3):
+        torch.set_num_threads(threads)
+        fused.zero_grad()
+        out, (h, c) = fused(x, lengths=list(range(3, 13)))
+        (out.square().sum() + h.sum()).backward()
+        results.append([out, h, c, *(p.grad.clone() for p in fused.parameters())])
+    for other in results[1:]:
+        for got, expected in zip(other, results[0]):
+            torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
+    monkeypatch.setenv("LSTMKIT_NO_COMPILE", "1")
+    monkeypatch.setattr(fused_build, "_loaded", {})
+    monkeypatch.setattr(fused_build, "_failed", {})
+    layer = lstmkit.LSTM(3, 4, peephole=True, engine="fused")
+    with pytest.raises(ValueError, match='engine="fused" cannot run.*LSTMKIT_NO_COMPILE is set'):
+        layer(torch.randn(5, 2, 3))
+    layer.engine = "auto"  # falls back quietly to the step-by-step engine
+    assert engine_for(layer, torch.randn(5, 2, 3), False).name == "autograd"
+
+
+def test_fused_refuses_cuda_half_and_recording():
+    layer = lstmkit.LSTM(3, 4, engine="fused")
+    with pytest.raises(ValueError, match="float32 and float64, not torch.bfloat16"):
+        layer.to(torch.bfloat16)(torch.randn(5, 2, 3, dtype=torch.bfloat16))
+    with pytest.raises(ValueError, match="recording gates needs a step-by-step engine"):
+        layer.float()(torch.randn(5, 2, 3), return_gates=True)
+
+
+def test_import_compiles_nothing_and_later_processes_reuse_the_cache():
+    lstmkit.LSTM(2, 3, engine="fused")(torch.randn(3, 1, 2))  # this process built (or found) it
+    script = textwrap.dedent(
+        """
+        import subprocess, time
+        import lstmkit
+        from lstmkit.engines import fused_build
+        assert not fused_build._loaded, "import lstmkit loaded a kernel"
+        def no_compiler(*args, **kwargs):
+            raise AssertionError(f"compiled again: {args}")
+        subprocess.run = no_compiler
+        import torch
+        layer = lstmkit.LSTM(2, 3, engine="fused")
+        x = torch.randn(3, 1, 2)
+        t0 = time.perf_counter()
+        layer(x)
+        print(time.perf_counter() - t0)
+        """
+    )
+    env = dict(os.environ, PYTHONWARNINGS="error")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    first_call = float(done.stdout)
+    assert first_call < 0.5, f"first fused call took {first_call:.2f} s with a warm cache"
