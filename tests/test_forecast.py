@@ -86,7 +86,7 @@ def test_scaler_sees_only_the_training_part():
         (seasonal_frame(40), {"targets": ["sales"]}, "target column 'sales' is not in the CSV"),
         (seasonal_frame(40).assign(z=np.nan), {}, "covariate column 'z' has no values"),
         (seasonal_frame(40).assign(w="rain"), {"targets": ["w"]}, "target column 'w' is not nu"),
-        (seasonal_frame(40).assign(w="rain"), {}, "pass encode=True"),
+        (seasonal_frame(40).assign(w="rain"), {}, "encode=True"),
         (pd.concat([seasonal_frame(5)] * 2), {}, "duplicate timestamps"),
     ],
 )
