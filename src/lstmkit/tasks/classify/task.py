@@ -41,6 +41,8 @@ class ClassifyConfig:
         dropout: dropout rate. Default 0.3.
         noise: numeric only: std of Gaussian noise added to standardised inputs while
             training (a regulariser for small sets). Default 0.0.
+        token_dropout: text only: share of tokens replaced by `<unk>` while training, so the
+            model cannot lean on a few words (names) that unseen texts lack. Default 0.0.
         class_weight: None or "balanced" (loss weights n / (K * n_k), for imbalanced labels).
         epochs: training epochs. Default 40.
         batch_size: sequences per batch (bucketed by length). Default 16.
@@ -61,6 +63,7 @@ class ClassifyConfig:
     pooling: str = "mean"
     dropout: float = 0.3
     noise: float = 0.0
+    token_dropout: float = 0.0
     class_weight: str | None = None
     epochs: int = 40
     batch_size: int = 16
@@ -192,11 +195,14 @@ class Classifier:
 
     def _objective(self, weight: torch.Tensor | None):
         noise = self.config.noise if self.kind == "numeric" else 0.0
+        drop = self.config.token_dropout if self.kind == "text" else 0.0
 
         def objective(model, batch, state):
             x, lengths, y = batch
             if noise and model.training:
                 x = x + noise * torch.randn_like(x)
+            if drop and model.training:
+                x = x.masked_fill((torch.rand(x.shape) < drop) & (x > 1), 1)  # 1 is <unk>
             return F.cross_entropy(model(x, lengths), y, weight=weight)
 
         return objective

@@ -57,8 +57,9 @@ class LanguageModel(nn.Module):
                 f"{hidden_size}; set both to the same value"
             )
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        between = dropout if num_layers > 1 else 0.0  # torch warns about dropout on 1 layer
         self.lstm = LSTM(
-            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout
+            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True, dropout=between
         )
         self.drop = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden_size, vocab_size)
