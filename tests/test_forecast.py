@@ -62,6 +62,7 @@ def test_missing_values_reported_interpolated_and_flagged():
     f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 2})).fit(data)
     assert f.prep.indicators == [0]  # the indicator feature of 'y'
     assert f.prep.num_features == 3
+    assert f.predict().index[0] == pd.Timestamp("2005-01-01")
 
 
 def test_unsorted_timestamps_are_sorted():
@@ -158,3 +159,32 @@ def test_embedded_datasets_load():
         dataset_path("seattle"), targets=["temp_max"], covariates=["precipitation", "wind"]
     )
     assert sea.values.shape == (1461, 3)
+
+
+@pytest.mark.slow
+def test_airline_default_meets_target():
+    """The README's airline number: sMAPE at least 40% below seasonal naive's 17.0."""
+    f = Forecaster(ForecastConfig(targets=["passengers"], horizon=24))
+    scores = f.fit(dataset_path("airline")).evaluate()["passengers"]
+    assert scores["seasonal_naive"]["sMAPE"] == pytest.approx(17.01, abs=0.01)
+    assert scores["lstmkit"]["sMAPE"] <= 10.2
+
+
+@pytest.mark.slow
+def test_seattle_covariates_meet_target():
+    """Seattle temp_max, H=90, covariates: MAE below seasonal naive (m=365) and 2.85."""
+    config = ForecastConfig(
+        targets=["temp_max"],
+        covariates=["precipitation", "temp_min", "wind"],
+        horizon=90,
+        season=365,
+    )
+    scores = Forecaster(config).fit(dataset_path("seattle")).evaluate()["temp_max"]
+    assert scores["seasonal_naive"]["MAE"] == pytest.approx(2.893, abs=0.001)
+    assert scores["lstmkit"]["MAE"] < 2.85
+
+
+def test_predict_without_time_column_continues_row_numbers():
+    df = pd.DataFrame({"y": np.sin(np.arange(60) / 3) + 2})
+    f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 2})).fit(df)
+    assert f.predict(3).index.tolist() == [60, 61, 62]

@@ -178,7 +178,7 @@ class Forecaster:
             )
         values = interpolate(data.values)
         fc = self._forecast_from(values, data.missing, len(values) - 1)[:h]
-        index = _future_index(data.times, h)
+        index = _future_index(data.times, len(values), h)
         return pd.DataFrame(fc, index=index, columns=data.targets)
 
     def evaluate(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -278,12 +278,12 @@ def _datetimes(times: pd.Index | None) -> pd.DatetimeIndex | None:
     return pd.DatetimeIndex(times)
 
 
-def _future_index(times: pd.Index | None, h: int) -> pd.Index:
+def _future_index(times: pd.Index | None, n: int, h: int) -> pd.Index:
+    """Labels of the h steps after n rows: dates, integer keys, or row numbers n, n+1, ..."""
     dt = _datetimes(times)
     if dt is not None and len(dt) >= 3:
         return next_times(dt, h)
     if times is not None and pd.api.types.is_integer_dtype(times) and len(times) >= 2:
         step = int(times[-1] - times[-2])
         return pd.Index(times[-1] + step * np.arange(1, h + 1))
-    start = 0 if times is None else len(times)
-    return pd.RangeIndex(start, start + h)
+    return pd.RangeIndex(n, n + h)
