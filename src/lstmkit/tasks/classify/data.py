@@ -64,6 +64,11 @@ def _read_csv(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _plain(value):
+    """A numpy scalar as the Python value, so messages show 1 rather than np.int64(1)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _require(df: pd.DataFrame, column: str, role: str, flag: str) -> None:
     if column not in df.columns:
         raise ValueError(
@@ -116,15 +121,17 @@ def read_sequence_csv(
         empty = df[df[step_col].isna()]
         if len(empty):
             raise ValueError(
-                f"sequence {empty[id_col].iloc[0]!r} has a row with no step; every row of the "
-                "long form is one step of a sequence"
+                f"sequence {_plain(empty[id_col].iloc[0])!r} has a row with no step; every row "
+                "of the long form is one step of a sequence"
             )
         df = df.sort_values([id_col, step_col], kind="stable")
     seqs, labels, ids = [], [], []
     for sid, group in df.groupby(id_col, sort=False):
         values = group[label_col].unique()
         if len(values) != 1:
-            raise ValueError(f"sequence {sid!r} has several labels {list(values)}; expected one")
+            raise ValueError(
+                f"sequence {_plain(sid)!r} has several labels {list(values)}; expected one"
+            )
         seqs.append(torch.tensor(group[features].to_numpy(dtype=np.float32)))
         labels.append(str(values[0]))
         ids.append(sid)
