@@ -1,5 +1,10 @@
 """Metrics each task reports; one module per field (forecast, classification, language)."""
 
+from lstmkit.metrics.classification import accuracy, classification_report, confusion_matrix
+from lstmkit.metrics.classification import macro_f1
 from lstmkit.metrics.forecast import forecast_metrics, mae, mase, r2, rmse, smape
+from lstmkit.metrics.language import bits_per_char, cross_entropy, perplexity
 
 __all__ = ["forecast_metrics", "mae", "mase", "r2", "rmse", "smape"]
+__all__ += ["accuracy", "classification_report", "confusion_matrix", "macro_f1"]
+__all__ += ["bits_per_char", "cross_entropy", "perplexity"]

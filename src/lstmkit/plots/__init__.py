@@ -1,5 +1,7 @@
 """Every picture lstmkit draws, as PNG files, with matplotlib's object API (no backend needed)."""
 
+from .confusion import plot_confusion_matrix
 from .curves import plot_learning_curves
 
 __all__ = ["plot_learning_curves"]
+__all__ += ["plot_confusion_matrix"]
