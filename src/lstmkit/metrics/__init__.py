@@ -1,7 +1,11 @@
 """Metrics each task reports; one module per field (forecast, classification, language)."""
 
-from lstmkit.metrics.classification import accuracy, classification_report, confusion_matrix
-from lstmkit.metrics.classification import macro_f1
+from lstmkit.metrics.classification import (
+    accuracy,
+    classification_report,
+    confusion_matrix,
+    macro_f1,
+)
 from lstmkit.metrics.forecast import forecast_metrics, mae, mase, r2, rmse, smape
 from lstmkit.metrics.language import bits_per_char, cross_entropy, perplexity
 
