@@ -2,6 +2,8 @@
 
 from .confusion import plot_confusion_matrix
 from .curves import plot_learning_curves
+from .forecast import plot_forecast
 
 __all__ = ["plot_learning_curves"]
 __all__ += ["plot_confusion_matrix"]
+__all__ += ["plot_forecast"]
