@@ -68,6 +68,12 @@ def test_word_normal_form_is_a_fixed_point(text):
     assert tok.normalize(once) == once
 
 
+def test_min_docs_drops_tokens_of_too_few_documents():
+    plays = ["hamlet speaks to the king", "the king and lear", "the fool and the king"]
+    tok = Tokenizer.build(plays, level="word", min_docs=2)
+    assert tok.tokens == [PAD, UNK, "the", "king", "and"]
+
+
 def test_tokenizer_save_load_json(tmp_path):
     tok = Tokenizer.build([VERSE], level="word", lowercase=True, min_freq=1)
     path = tok.save(tmp_path / "tok.json")

@@ -100,6 +100,7 @@ class Tokenizer:
         min_freq: int = 1,
         max_size: int | None = None,
         lowercase: bool = False,
+        min_docs: int = 1,
     ) -> Tokenizer:
         """Count tokens in `texts` and keep those seen at least `min_freq` times.
 
@@ -110,6 +111,8 @@ class Tokenizer:
             max_size: keep at most this many tokens besides `<pad>` and `<unk>`, most frequent
                 first (default: no limit).
             lowercase: fold to lower case first.
+            min_docs: keep only tokens found in at least this many of the `texts` (e.g. with
+                one text per play, 3 drops the names of characters of one or two plays).
 
         Returns:
             The tokenizer; ties in frequency are broken alphabetically so builds are stable.
@@ -118,13 +121,15 @@ class Tokenizer:
             raise ValueError(f"min_freq must be an integer >= 1, got {min_freq!r}")
         probe = cls([PAD, UNK], level, lowercase=lowercase)
         counts: Counter[str] = Counter()
+        docs: Counter[str] = Counter()
         for text in texts:
-            counts.update(probe.split(text))
+            pieces = probe.split(text)
+            counts.update(pieces)
+            docs.update(set(pieces))
         if not counts:
             raise ValueError("cannot build a vocabulary from empty text")
-        kept = sorted(
-            (t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t)
-        )
+        kept = [t for t, n in counts.items() if n >= min_freq and docs[t] >= min_docs]
+        kept.sort(key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[:max_size]
         return cls([PAD, UNK, *kept], level, lowercase=lowercase)

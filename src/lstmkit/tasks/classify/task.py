@@ -33,6 +33,9 @@ class ClassifyConfig:
         tokens: text only: "char" or "word" tokens. Default "word".
         min_freq: text only: tokens seen fewer times in training become `<unk>`. Default 2.
         lowercase: text only: fold case. Default True.
+        min_groups: text only: keep only tokens used in at least this many groups of the
+            training texts (their `groups`, e.g. plays), so names tied to one play become
+            `<unk>` and the model learns what carries over to unseen groups. Default 1.
         embedding_dim: text only: embedding width. Default 64.
         hidden_size: LSTM units per direction. Default 64.
         num_layers: stacked LSTM layers. Default 1.
@@ -56,6 +59,7 @@ class ClassifyConfig:
     tokens: str = "word"
     min_freq: int = 2
     lowercase: bool = True
+    min_groups: int = 1
     embedding_dim: int = 64
     hidden_size: int = 64
     num_layers: int = 1
@@ -155,8 +159,9 @@ class Classifier:
         if isinstance(train, LabelledTexts):
             self.kind = "text"
             self.tokenizer = Tokenizer.build(
-                train.texts, cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase
-            )
+                _by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
+                min_docs=cfg.min_groups,
+            )  # fmt: skip
         else:
             self.kind = "numeric"
             if not train.seqs or any(len(s) == 0 for s in train.seqs):
@@ -292,3 +297,13 @@ class Classifier:
                 raise ValueError(f"the weights in {str(directory)!r} do not fit: {err}") from err
             clf.members.append(model.eval())
         return clf
+
+
+def _by_group(data: LabelledTexts) -> list[str]:
+    """The training texts joined per group (each text its own group when there are none)."""
+    if not data.groups:
+        return list(data.texts)
+    joined: dict[str, list[str]] = {}
+    for text, group in zip(data.texts, data.groups):
+        joined.setdefault(group, []).append(text)
+    return ["\n".join(texts) for texts in joined.values()]
