@@ -14,7 +14,7 @@ from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import SeriesData
 from lstmkit.tasks.forecast.model import ForecastNet
 from lstmkit.tasks.forecast.prep import Preprocessor
-from lstmkit.train.checkpoint import CheckpointError, atomic_write
+from lstmkit.train.checkpoint import CheckpointError, atomic_write, check_state_dict
 
 __all__ = ["load_forecaster", "save_forecaster"]
 
@@ -105,7 +105,7 @@ def load_forecaster(directory: Path):
             model = ForecastNet(**state["model_config"])
             prefix = f"m{i}."
             own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            _check_weights(model, own, directory)
+            check_state_dict(own, model, f"the weights in {directory}")
             model.load_state_dict(own)
             models.append(model.eval())
     except (TypeError, KeyError) as exc:
@@ -135,23 +135,6 @@ def _read_state(directory: Path) -> dict:
     if state.get("version") != VERSION:
         raise CheckpointError(f"{path} has version {state.get('version')!r}; expected {VERSION}")
     return state
-
-
-def _check_weights(model: ForecastNet, weights: dict, directory: Path) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
-    if missing:
-        raise CheckpointError(
-            f"the weights in {directory} lack {missing[:3]}: they come from a different "
-            "model configuration; train again"
-        )
-    for name, tensor in expected.items():
-        if tuple(weights[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"the weights in {directory} do not fit the saved model configuration: "
-                f"{name} has shape {tuple(weights[name].shape)}, the model expects "
-                f"{tuple(tensor.shape)}; train again"
-            )
 
 
 def _read_series(directory: Path, state: dict) -> SeriesData:
