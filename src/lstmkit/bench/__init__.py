@@ -1,0 +1,1 @@
+"""Benchmarks that ship with the package, so that `lstmkit bench` runs from an install."""
