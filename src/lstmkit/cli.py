@@ -20,6 +20,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "generate": ("lstmkit.tasks.generate.cli", "add_generate_parser", "generate text (char/word)"),
     "classify": ("lstmkit.tasks.classify.cli", "add_classify_parser", "classify sequences or text"),
     "bench": ("lstmkit.bench.cli", "add_bench_parser", "speed benchmark of the engines"),
+    "reproduce": (
+        "lstmkit.tasks.reproduce.cli",
+        "add_reproduce_parser",
+        "the 1997 LSTM experiments",
+    ),
 }
 
 # What bad input raises; anything else is a bug and keeps its traceback.

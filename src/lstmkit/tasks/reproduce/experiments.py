@@ -1,0 +1,229 @@
+"""Train one network on one 1997 experiment until the paper's criterion holds or the budget ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmkit.seed import seed_everything
+from lstmkit.tasks.reproduce.generators import SequenceBatch
+from lstmkit.tasks.reproduce.models import INITS, MODELS, SequenceNet
+from lstmkit.tasks.reproduce.paper import lstm_sequences_to_beat
+from lstmkit.tasks.reproduce.specs import Spec, spec_for
+from lstmkit.train import TrainConfig, Trainer
+
+__all__ = ["RunResult", "evaluate_on", "run_experiment"]
+
+# Test sequences scored before the whole test set: a cheap check that skips the full
+# evaluation (10x the cost) while the network is clearly not there yet.
+_PRECHECK = 256
+_EVAL_CHUNK = 512
+
+
+@dataclass
+class RunResult:
+    """One training run, scored on the experiment's fixed test set.
+
+    Attributes:
+        experiment, setting: what was run (``adding``, ``T=500``).
+        model, init: the network (``lstm``, ``chrono``).
+        solved: the paper's criterion holds on the test set (at most ``max_wrong`` wrong).
+        wrong, total: test sequences failing the criterion, and the test set's size.
+        error, error_name: the experiment's error measure on the test set (e.g. MSE).
+        sequences: training sequences seen until solved (or until the budget ended).
+        seconds: wall time of training and evaluation.
+        paper_sequences: training sequences the paper's LSTM needed.
+        config: the settings used (hidden size, batch size, lr, seed, budget).
+        history: one record per evaluation: sequences, wrong fraction, error, train loss.
+    """
+
+    experiment: str
+    setting: str
+    model: str
+    init: str
+    solved: bool
+    wrong: int
+    total: int
+    error: float
+    error_name: str
+    sequences: int
+    seconds: float
+    paper_sequences: int
+    config: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict of every field."""
+        return asdict(self)
+
+
+def evaluate_on(spec: Spec, net: nn.Module, test: SequenceBatch) -> tuple[int, float]:
+    """Score ``net`` on ``test``: (number of sequences failing the criterion, error measure).
+
+    Args:
+        spec: the experiment.
+        net: the network, called as ``net(inputs, lengths)``.
+        test: the sequences to score.
+
+    Returns:
+        ``(wrong, error)``; the error is averaged over chunks weighted by their size, except
+        a maximum (``max abs error``), which is the maximum over chunks.
+    """
+    was_training = net.training
+    net.eval()
+    wrong, errors, sizes = 0, [], []
+    with torch.no_grad():
+        for start in range(0, len(test), _EVAL_CHUNK):
+            chunk = test.subset(slice(start, start + _EVAL_CHUNK))
+            out = net(chunk.inputs, chunk.lengths)
+            wrong += int((~spec.correct(out, chunk)).sum())
+            errors.append(float(spec.error(out, chunk)))
+            sizes.append(len(chunk))
+    net.train(was_training)
+    if spec.error_name.startswith("max"):
+        return wrong, max(errors)
+    return wrong, float(np.average(errors, weights=sizes))
+
+
+class _Budget:
+    """Counts training sequences and wall time, and says when to stop drawing batches."""
+
+    def __init__(self, minutes: float, max_sequences: int | None) -> None:
+        self.start = time.perf_counter()
+        self.deadline = self.start + 60.0 * minutes
+        self.max_sequences = max_sequences
+        self.sequences = 0
+
+    def spent(self) -> bool:
+        over = self.max_sequences is not None and self.sequences >= self.max_sequences
+        return over or time.perf_counter() >= self.deadline
+
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _check_run_args(
+    model: str, init: str, budget_minutes: float, max_sequences: int | None
+) -> None:
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+    if isinstance(budget_minutes, bool) or not isinstance(budget_minutes, (int, float)):
+        raise TypeError(f"budget_minutes must be a number, got {budget_minutes!r}")
+    if not budget_minutes > 0:
+        raise ValueError(f"budget_minutes must be > 0, got {budget_minutes}")
+    if max_sequences is not None and (not isinstance(max_sequences, int) or max_sequences < 1):
+        raise ValueError(f"max_sequences must be a positive int or None, got {max_sequences!r}")
+
+
+def run_experiment(
+    name: str,
+    *,
+    T: int | None = None,
+    model: str = "lstm",
+    init: str | None = None,
+    budget_minutes: float = 20.0,
+    max_sequences: int | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> RunResult:
+    """Train a fresh network on one experiment until it is solved or the budget is spent.
+
+    Training uses lstmkit's loop (``lstmkit.train.fit``) with Adam and gradient clipping at
+    1.0 on freshly generated mini-batches; every ``eval_every`` sequences the network is
+    scored on the experiment's fixed test set with the paper's criterion.
+
+    Args:
+        name: ``reber``, ``longlag``, ``adding`` or ``temporal-order``.
+        T: the adding problem's minimal length, or the long-lag experiment's p.
+        model: ``lstm``, ``gru`` or ``rnn`` (tanh).
+        init: ``chrono`` or ``default``; None picks chrono for the LSTM, default otherwise.
+        budget_minutes: wall-time limit of training.
+        max_sequences: optional limit on training sequences.
+        seed: seeds the network's initialisation and the training data.
+        log: called with one line per evaluation (e.g. ``print``); None is silent.
+        **overrides: replace the experiment's defaults: ``hidden_size``, ``batch_size``,
+            ``lr``, ``eval_every``.
+
+    Returns:
+        The ``RunResult``, scored on the whole test set after training.
+    """
+    init = init if init is not None else ("chrono" if model == "lstm" else "default")
+    _check_run_args(model, init, budget_minutes, max_sequences)
+    spec = spec_for(name, T)
+    unknown = sorted(set(overrides) - {"hidden_size", "batch_size", "lr", "eval_every"})
+    if unknown:
+        raise TypeError(f"unknown settings {unknown}; use hidden_size, batch_size, lr, eval_every")
+    settings = {k: overrides.get(k, getattr(spec, k)) for k in ("hidden_size", "batch_size", "lr")}
+    eval_every = overrides.get("eval_every", spec.eval_every)
+    seed_everything(seed)
+    net = SequenceNet(
+        model, spec.input_size, settings["hidden_size"], spec.output_size,
+        per_step=spec.per_step, init=init, t_max=spec.t_max if init == "chrono" else None,
+    )  # fmt: skip
+    test = spec.test_set()
+    budget = _Budget(budget_minutes, max_sequences)
+    rng = np.random.default_rng(seed)
+    batches_per_eval = max(1, eval_every // settings["batch_size"])
+
+    def train_data(epoch: int) -> Iterator[SequenceBatch]:
+        for k in range(batches_per_eval):
+            if k > 0 and budget.spent():  # stop mid-period; fit needs one batch per epoch
+                return
+            budget.sequences += settings["batch_size"]
+            yield spec.train_data(rng, settings["batch_size"])
+
+    def objective(net: nn.Module, batch: SequenceBatch, state: Any) -> torch.Tensor:
+        return spec.loss(net(batch.inputs, batch.lengths), batch)
+
+    def evaluate(net: nn.Module, _: Any) -> dict[str, float]:
+        metrics = _score(spec, net, test)
+        metrics.update(sequences=budget.sequences, elapsed=budget.seconds())
+        if log is not None:
+            log(_progress_line(spec, model, init, metrics))
+        if metrics["wrong_fraction"] <= spec.max_wrong or budget.spent():
+            trainer.request_stop()
+        return metrics
+
+    config = TrainConfig(
+        epochs=10**9, batch_size=settings["batch_size"], optimizer="adam", lr=settings["lr"],
+        clip_norm=1.0, monitor="wrong_fraction", restore_best=False, seed=seed, progress=False,
+    )  # fmt: skip
+    trainer = Trainer(net, objective, config, evaluate=evaluate)
+    result = trainer.fit(train_data)
+    wrong, error = evaluate_on(spec, net, test)
+    return RunResult(
+        experiment=spec.name, setting=spec.setting, model=model, init=init,
+        solved=wrong <= spec.max_wrong * len(test), wrong=wrong, total=len(test), error=error,
+        error_name=spec.error_name, sequences=budget.sequences, seconds=budget.seconds(),
+        paper_sequences=lstm_sequences_to_beat(spec.name, spec.setting),
+        config={**settings, "eval_every": eval_every, "seed": seed,
+                "budget_minutes": budget_minutes, "max_sequences": max_sequences},
+        history=result.history,
+    )  # fmt: skip
+
+
+def _score(spec: Spec, net: nn.Module, test: SequenceBatch) -> dict[str, float]:
+    """Wrong fraction and error, on a slice of the test set first and on all of it if promising."""
+    if len(test) > _PRECHECK:
+        wrong, error = evaluate_on(spec, net, test.subset(slice(0, _PRECHECK)))
+        if wrong > 2 * spec.max_wrong * _PRECHECK:
+            return {"wrong_fraction": wrong / _PRECHECK, "error": error, "scored": _PRECHECK}
+    wrong, error = evaluate_on(spec, net, test)
+    return {"wrong_fraction": wrong / len(test), "error": error, "scored": float(len(test))}
+
+
+def _progress_line(spec: Spec, model: str, init: str, metrics: dict[str, float]) -> str:
+    return (
+        f"{spec.name} {spec.setting} {model}/{init}: {int(metrics['sequences']):>9,} sequences "
+        f"{metrics['elapsed']:7.1f}s  wrong {metrics['wrong_fraction']:6.1%} "
+        f"of {int(metrics['scored'])}  {spec.error_name} {metrics['error']:.4g}"
+    )
