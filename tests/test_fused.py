@@ -126,6 +126,25 @@ def test_fused_gru_and_rnn_equal_autograd(cls_options, shape, train):
     _compare(cls, variant | options, lengths, torch.float32, train, 7, 3, 4, 21)
 
 
+@pytest.mark.parametrize(
+    "variant",
+    [dict(), dict(peephole=True, cifg=True), dict(zoneout=(0.2, 0.3), recurrent_dropout=0.3)],
+    ids=str,
+)
+@pytest.mark.parametrize("threads, options", [(2, dict()), (4, dict(bidirectional=True))], ids=str)
+def test_small_batches_split_the_hidden_units_across_threads(
+    monkeypatch, variant, threads, options
+):
+    """Batches of fewer than two rows per thread take the unit-split loops (one barrier a step)."""
+    monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
+    torch.set_num_threads(threads)
+    layer = lstmkit.LSTM(3, 40, **options, **variant)
+    assert lstmkit.engines.fused._config(layer, 5, 3).units
+    for train in (True, False):
+        _compare(lstmkit.LSTM, variant | options, [5, 2, 4], torch.float64, train, hidden=40)
+        _compare(lstmkit.LSTM, variant | options, None, torch.float32, train, 6, 1, 3, 37)
+
+
 def test_fused_accepts_packed_and_unbatched_input():
     oracle, fused = _twins(lstmkit.LSTM, 3, 5, torch.float32, layer_norm=True, bidirectional=True)
     x = torch.randn(6, 3, 3)

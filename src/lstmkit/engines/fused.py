@@ -61,74 +61,72 @@ class FusedEngine:
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
-        finals: list[list[Tensor]] = [[] for _ in hx]
-        threads = _threads(layer, *x.shape[:2])
+        finals: list[tuple[Tensor, ...]] = []
+        depth = layer.num_directions
         inputs = x
-        for layer_index in range(layer.num_layers):
-            outputs = []
-            for direction in range(layer.num_directions):
-                k = layer_index * layer.num_directions + direction
-                state = tuple(s[k] for s in hx)
-                out, states = run_direction(
-                    layer, layer_index, direction, inputs, state, lengths, threads
-                )
-                outputs.append(out)
-                for final, s in zip(finals, states):
-                    final.append(s)
-            inputs = torch.cat(outputs, -1) if len(outputs) > 1 else outputs[0]
-            if layer.training and layer.dropout and layer_index < layer.num_layers - 1:
+        for index in range(layer.num_layers):
+            cfg = _config(layer, *x.shape[:2])
+            masks, weights = zip(*(_direction(layer, index, d, x, hx) for d in range(depth)))
+            states = tuple(s[index * depth : (index + 1) * depth] for s in hx)
+            inputs, *layer_finals = ops.layer(cfg, lengths, masks, inputs, states, weights)
+            finals.append(tuple(layer_finals))
+            if layer.training and layer.dropout and index < layer.num_layers - 1:
                 inputs = F.dropout(inputs, layer.dropout, training=True)
-        states = tuple(torch.stack(final) for final in finals)
+        states = tuple(torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*finals))
         return EngineOutput(inputs, states, None)
 
 
-def run_direction(
-    layer: RecurrentLayer,
-    layer_index: int,
-    direction: int,
-    x: Tensor,
-    state: tuple[Tensor, ...],
-    lengths: Tensor | None,
-    threads: int,
-) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """One layer in one direction over (T, B, I) in natural time order."""
-    w = layer.direction(layer_index, direction)
+def _direction(
+    layer: RecurrentLayer, index: int, direction: int, x: Tensor, hx: tuple[Tensor, ...]
+) -> tuple[tuple[Tensor | None, ...], tuple[Tensor | None, ...]]:
+    """One direction's random masks, drawn in the autograd engine's order, and its weights."""
+    w = layer.direction(index, direction)
     noise = layer.noise if layer.training else None
     w_hh = noise.drop_weight(w.weight_hh) if noise else w.weight_hh
+    k = index * layer.num_directions + direction
+    state = tuple(s[k] for s in hx)
     rmask = noise.recurrent_mask(state[0]) if noise else None
-    zmasks = _zoneout_masks(layer, x, state)
-    rates = layer.noise.zoneout if not layer.training else ()
-    cfg = ops.Config(
-        mode=layer.mode,
-        hidden=layer.hidden_size,
-        gates=layer.num_gates,
-        cifg=bool(layer.variant and layer.variant.cifg),
-        reverse=direction == 1,
-        zoneout_eval=(*rates, 0.0, 0.0)[:2],
-        threads=threads,
-    )
-    if layer.mode == "GRU":
-        xw = F.linear(x, w.weight_ih, w.bias_ih)  # (T, B, 3H): b_hn stays inside r ⊙ (.)
-        out, h = ops.gru(cfg, lengths, (rmask, zmasks[0]), xw, state[0], w_hh, w.bias_hh)
-        return out, (h,)
+    masks = (rmask, *_zoneout_masks(layer, x.shape[0], state))
+    if layer.mode == "GRU":  # b_hn stays inside r ⊙ (U_n h + b_hn): b_hh goes to the kernel
+        return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *(None,) * 6)
     bias = None if w.bias_ih is None else w.bias_ih + w.bias_hh
-    xw = F.linear(x, w.weight_ih, bias)  # (T, B, G*H): every step's input projection
-    if layer.mode != "LSTM":
-        out, h = ops.gru(cfg, lengths, (rmask, zmasks[0]), xw, state[0], w_hh, None)
-        return out, (h,)
-    out, h, c = ops.lstm(cfg, lengths, (rmask, *zmasks), xw, *state, w_hh, tuple(w.params))
-    return out, (h, c)
+    return masks, (w.weight_ih, bias, w_hh, None, *w.params)
 
 
-def _threads(layer: RecurrentLayer, steps: int, batch: int) -> int:
-    """torch's thread count, fewer for small problems and never more than the batch rows."""
+def _config(layer: RecurrentLayer, steps: int, batch: int) -> ops.Config:
+    """Sizes, switches and the threading plan of one layer call."""
     h_size = layer.proj_size or layer.hidden_size
     work = steps * batch * layer.num_gates * layer.hidden_size * h_size
-    return max(1, min(torch.get_num_threads(), batch, work // MIN_WORK_PER_THREAD))
+    threads = max(1, min(torch.get_num_threads(), work // MIN_WORK_PER_THREAD))
+    concurrent = layer.num_directions == 2 and threads >= 2
+    per_direction = threads // 2 if concurrent else threads
+    # Fewer than two rows per thread: split the hidden units instead (one barrier per step);
+    # layer norm and the projection need whole rows, so they keep the row split.
+    variant = layer.variant
+    units = (
+        per_direction >= 2
+        and batch < 2 * per_direction
+        and layer.mode == "LSTM"
+        and not layer.proj_size
+        and not (variant and variant.layer_norm)
+    )
+    rates = layer.noise.zoneout if not layer.training else ()
+    return ops.Config(
+        mode=layer.mode,
+        hidden=layer.hidden_size,
+        out=h_size,
+        gates=layer.num_gates,
+        directions=layer.num_directions,
+        cifg=bool(variant and variant.cifg),
+        zoneout_eval=(*rates, 0.0, 0.0)[:2],
+        threads=per_direction if units else min(per_direction, batch),
+        concurrent=concurrent,
+        units=units,
+    )
 
 
 def _zoneout_masks(
-    layer: RecurrentLayer, x: Tensor, state: tuple[Tensor, ...]
+    layer: RecurrentLayer, steps: int, state: tuple[Tensor, ...]
 ) -> tuple[Tensor | None, ...]:
     """Training-mode keep-masks (T, B, size) per state, None where its rate is 0.
 
@@ -138,16 +136,15 @@ def _zoneout_masks(
     rates = layer.noise.zoneout
     if not layer.training or not any(rates):
         return (None,) * len(state)
-    steps = x.shape[0]
     sizes = [s.numel() if z else 0 for s, z in zip(state, rates)]
-    draw = torch.rand(steps, sum(sizes), dtype=x.dtype, device=x.device)
+    draw = torch.rand(steps, sum(sizes), dtype=state[0].dtype, device=state[0].device)
     masks, start = [], 0
     for s, z, size in zip(state, rates, sizes):
         if not z:
             masks.append(None)
             continue
         keep = draw[:, start : start + size] < z
-        masks.append(keep.to(x.dtype).view(steps, *s.shape))
+        masks.append(keep.to(s.dtype).view(steps, *s.shape))
         start += size
     return tuple(masks)
 

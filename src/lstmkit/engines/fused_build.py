@@ -45,11 +45,15 @@ class KernelUnavailable(RuntimeError):
     """The fused kernels cannot be built or loaded on this machine."""
 
 
+_INTS = (
+    "cell", "T", "B", "H", "P", "G", "cifg", "reverse", "nthreads", "save", "units", "xw_rs",
+    "out_rs", "dout_st", "dout_sb", "dout_sf",
+)  # fmt: skip
 _POINTERS = (
     "lengths", "xw", "h0", "c0", "U", "bhh", "whr", "wch", "lng", "lnb", "lncg", "lncb",
-    "rmask", "zmh", "zmc", "out", "hT", "cT", "gates", "cprev", "cnew", "tc", "hin", "hprev",
-    "lnhat", "lnrstd", "cnhat", "cnrstd", "dout", "dhT", "dcT", "dxw", "dhw", "dh0", "dc0",
-    "dwch", "dlng", "dlnb", "dlncg", "dlncb", "dhnew", "mbuf",
+    "rmask", "zmh", "zmc", "out", "hT", "cT", "cseq", "cnew", "hin", "hprev", "hn", "lnhat",
+    "lnrstd", "cnhat", "cnrstd", "dout", "dhT", "dcT", "dxw", "dhw", "dh0", "dc0", "dwch",
+    "dlng", "dlnb", "dlncg", "dlncb", "dhnew", "mbuf",
 )  # fmt: skip
 
 
@@ -57,8 +61,7 @@ class RecArgs(ctypes.Structure):
     """Mirror of `RecArgs` in kernels/common.h, field for field."""
 
     _fields_ = [
-        *((n, ctypes.c_int64) for n in ("cell", "T", "B", "H", "P", "G")),
-        *((n, ctypes.c_int64) for n in ("cifg", "reverse", "nthreads")),
+        *((n, ctypes.c_int64) for n in _INTS),
         ("zh", ctypes.c_double),
         ("zc", ctypes.c_double),
         *((n, ctypes.c_void_p) for n in _POINTERS),
@@ -78,13 +81,15 @@ def kernel(family: str, dtype: torch.dtype, direction: str) -> ctypes._CFuncPtr:
         dtype: torch.float32 or torch.float64.
         direction: "forward" or "backward".
     Returns:
-        A ctypes function taking one `ctypes.byref(RecArgs)`.
+        A ctypes function taking an array of RecArgs (one per direction of a layer), their
+        number, and whether the directions run concurrently.
     Raises:
         KernelUnavailable: when no compiler is found or the build fails (cached per process).
     """
     lib = library(family, DTYPES[dtype])
     fn = getattr(lib, f"lk_{family}_{direction}_{DTYPES[dtype]}")
-    fn.argtypes, fn.restype = [ctypes.POINTER(RecArgs)], None
+    fn.argtypes = [ctypes.POINTER(RecArgs), ctypes.c_int64, ctypes.c_int64]
+    fn.restype = None
     return fn
 
 

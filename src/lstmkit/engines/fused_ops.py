@@ -1,30 +1,27 @@
-"""The fused recurrences as autograd Functions: C kernels for the time loop, GEMMs for the rest.
+"""One recurrent layer (every direction) as an autograd Function over the fused C kernels.
 
-One call runs one layer in one direction. Forward: the kernel steps through time from
-the precomputed input projections xw (one GEMM over all steps, done by the caller) and
-saves what its backward needs. Backward: the kernel runs the hand-written BPTT and returns
-d(xw); the recurrent and projection weight gradients are then one GEMM each over all
-steps, from buffers of all steps (the caller's input GEMM gives d(x), d(W_ih), d(b)).
+Forward: the input projections of all steps and both directions are one GEMM into xw
+(T, B, D*G*H); the kernel steps through time from it, writing each direction's outputs
+into its columns of out (T, B, D*P), and, when a backward pass will follow, the gate
+activations in place of xw plus the few buffers below. Backward: the kernel runs the
+hand-written BPTT into d(xw); then every weight gradient is one GEMM over all steps:
+d(W_ih) = d(xw)^T x, d(x) = d(xw) W_ih, d(U) = d(a)^T hin, d(W_hr) = dh^T m.
 
-Buffers, all (T, B, n) in natural time order (reversed directions index them per row):
+Buffers per direction, (T, B, n) in natural time order unless stated (see kernels/common.h):
 
-    LSTM  gates (G*H) activations      read by backward (every derivative)
-          cprev, cnew, tc (H)          c_{t-1}, c_t before zoneout, tanh of the shown cell
-          hin (P)                      h_{t-1} * mask: the recurrent GEMM's input, for dU
-          lnhat (G*H), lnrstd (G)      layer norm of the gates: normalised values, 1/sigma
-          cnhat (H), cnrstd (1)        layer norm of the cell
-          dhnew (P), mbuf (H)          backward only, projection: dW_hr = sum dh^T m
-    GRU   gates (4H) r, z, n, U_n h + b_hn;  hin (H);  hprev (H) with recurrent dropout
-          dhw (3H)                     backward only: d(U h + b_hh), for dU and d(b_hh)
-    RNN   gates (H) the new h;  hin (H)
+    all    xw (shared, D*G*H)   input projections in, activations out; dxw alike
+           hin (P)              h_{t-1} * mask: the recurrent GEMM's input, for d(U)
+    LSTM   cseq (T+1, B, H)     the carried cell, processing order; cnew (H) under zoneout
+           lnhat (G*H), lnrstd (G), cnhat (H), cnrstd (1)    layer norms
+           dhnew (P), mbuf (H)  backward, projection only: d(W_hr) = sum dh^T m
+    GRU    hn (H) U_n h + b_hn; hprev (H) under recurrent dropout; dhw (3H) d(U h + b_hh)
 
-Steps past a sequence's length keep zeros in hin, d(xw), dhnew and mbuf, so that the
-GEMMs over all steps add nothing for them.
+Steps past a sequence's length leave zeros in hin, d(xw), dhnew and mbuf, so the GEMMs
+over all steps add nothing for them. Large buffers come from the reusable workspace.
 """
 
 from __future__ import annotations
 
-import ctypes
 from dataclasses import dataclass
 
 import torch
@@ -32,222 +29,233 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from lstmkit.engines.fused_build import RecArgs, kernel
+from lstmkit.engines.fused_memory import WORKSPACE
 
 CELLS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
+# Per-direction tensors, in this order (None where absent). bias is b_ih + b_hh for the LSTM
+# and RNN (both only ever appear summed), b_ih for the GRU, whose b_hn sits inside r * (.).
+FIELDS = ("weight_ih", "bias", "weight_hh", "bias_hh", "whr", "wch", "lng", "lnb", "lncg", "lncb")
+PARAM_GRADS = {"wch": "dwch", "lng": "dlng", "lnb": "dlnb", "lncg": "dlncg", "lncb": "dlncb"}
 
 
 @dataclass(frozen=True)
 class Config:
-    """What one layer-direction call needs beyond tensors."""
+    """What a layer call needs beyond tensors."""
 
     mode: str  # "LSTM", "GRU", "RNN_TANH", "RNN_RELU"
-    hidden: int
+    hidden: int  # H
+    out: int  # P: proj_size or H
     gates: int  # G
+    directions: int  # D
     cifg: bool = False
-    reverse: bool = False
     zoneout_eval: tuple[float, float] = (0.0, 0.0)  # rates mixed in eval mode, (h, c)
-    threads: int = 1
+    threads: int = 1  # per direction
+    concurrent: bool = False  # the directions run at once on separate threads
+    units: bool = False  # threads split the hidden units (small batches), not the rows
 
     @property
     def family(self) -> str:
         return "lstm" if self.mode == "LSTM" else "gru"
 
 
-def _ptr(t: Tensor | None) -> int | None:
-    """The address of a contiguous tensor; the caller keeps the tensor alive over the call."""
-    return None if t is None else t.data_ptr()
+def layer(
+    cfg: Config,
+    lengths: Tensor | None,
+    masks: tuple[tuple[Tensor | None, ...], ...],
+    x: Tensor,
+    hx: tuple[Tensor, ...],
+    weights: tuple[tuple[Tensor | None, ...], ...],
+) -> tuple[Tensor, ...]:
+    """Run one layer: (out (T,B,D*P), h_T (D,B,P)[, c_T (D,B,H)]).
+
+    Args:
+        cfg: sizes and switches; lengths: (B,) int64 or None.
+        masks: per direction, the recurrent-dropout mask (B,P) and the zoneout keep-masks
+            (T,B,P) and (for the LSTM) (T,B,H), each None when off.
+        x: (T,B,I) the layer's input; hx: (h0 (D,B,P)[, c0 (D,B,H)]).
+        weights: per direction, the tensors named by FIELDS (weight_hh after weight drop).
+    Returns:
+        The output and the final states.
+    """
+    flat = [t for direction in weights for t in direction]
+    tensors = (x, *hx, *flat)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        return LayerFunction.apply(cfg, lengths, masks, len(hx), *tensors)
+    return _forward(cfg, lengths, masks, x, hx, weights, save=False)[0]
 
 
-def _args(cfg: Config, x: Tensor, lengths: Tensor | None, out_size: int, **tensors) -> RecArgs:
+# Kernel field of each per-direction tensor and mask.
+KERNEL_NAMES = dict(
+    weight_hh="U", bias_hh="bhh", whr="whr", wch="wch", lng="lng", lnb="lnb", lncg="lncg",
+    lncb="lncb", rmask="rmask", zmh="zmh", zmc="zmc",
+)  # fmt: skip
+
+
+def _set(a: RecArgs, pointers: dict[str, Tensor | tuple[Tensor, int] | None]) -> None:
+    """Point fields of `a` at tensors, or at (tensor, element offset); the caller keeps the
+    tensors alive over the kernel call."""
+    for name, value in pointers.items():
+        t, offset = value if isinstance(value, tuple) else (value, 0)
+        setattr(a, name, None if t is None else t.data_ptr() + offset * t.element_size())
+
+
+def _run(cfg: Config, dtype: torch.dtype, direction: str, args: list[RecArgs]) -> None:
+    array = (RecArgs * len(args))(*args)
+    kernel(cfg.family, dtype, direction)(array, len(args), int(cfg.concurrent))
+
+
+def _args(cfg: Config, x: Tensor, lengths: Tensor | None, d: int, save: bool) -> RecArgs:
     steps, batch, _ = x.shape
     a = RecArgs(
-        cell=CELLS[cfg.mode], T=steps, B=batch, H=cfg.hidden, P=out_size, G=cfg.gates,
-        cifg=int(cfg.cifg), reverse=int(cfg.reverse), nthreads=cfg.threads,
-        zh=cfg.zoneout_eval[0], zc=cfg.zoneout_eval[1], lengths=_ptr(lengths),
+        cell=CELLS[cfg.mode], T=steps, B=batch, H=cfg.hidden, P=cfg.out, G=cfg.gates,
+        cifg=int(cfg.cifg), reverse=d, nthreads=cfg.threads, save=int(save), units=int(cfg.units),
+        xw_rs=cfg.directions * cfg.gates * cfg.hidden, out_rs=cfg.directions * cfg.out,
+        zh=cfg.zoneout_eval[0], zc=cfg.zoneout_eval[1],
     )  # fmt: skip
-    for name, t in tensors.items():
-        setattr(a, name, _ptr(t))
+    _set(a, {"lengths": lengths})
     return a
 
 
-def _run(cfg: Config, dtype: torch.dtype, direction: str, args: RecArgs) -> None:
-    kernel(cfg.family, dtype, direction)(ctypes.byref(args))
+def _cat(tensors: list[Tensor | None]) -> Tensor | None:
+    if tensors[0] is None:
+        return None
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
-def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
-    return [None if t is None else t.contiguous() for t in tensors]
-
-
-def lstm(
-    cfg: Config,
-    lengths: Tensor | None,
-    masks: tuple[Tensor | None, Tensor | None, Tensor | None],
-    xw: Tensor,
-    h0: Tensor,
-    c0: Tensor,
-    weight_hh: Tensor,
-    params: tuple[Tensor | None, ...],
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One LSTM layer-direction: (out (T,B,P), h_T, c_T).
-
-    Args:
-        cfg: static switches; lengths: (B,) int64 or None.
-        masks: recurrent-dropout mask (B,P) and zoneout keep-masks (T,B,P), (T,B,H), or None.
-        xw: (T,B,G*H) input projections including both biases.
-        h0, c0: (B,P), (B,H); weight_hh: (G*H,P), after weight drop.
-        params: weight_hr, weight_ch, ln_gates_weight, ln_gates_bias, ln_cell_weight,
-            ln_cell_bias (None where absent).
-    """
-    tensors = (xw, h0, c0, weight_hh, *params)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-        return LSTMFunction.apply(cfg, lengths, *masks, *tensors)
-    lengths, *masks = _contiguous(lengths, *masks)
-    return _lstm_forward(cfg, lengths, masks, *_contiguous(*tensors), save=False)[0]
-
-
-def _lstm_forward(cfg, lengths, masks, xw, h0, c0, U, whr, wch, lng, lnb, lncg, lncb, save):
-    steps, batch, _ = xw.shape
-    H, P, G = cfg.hidden, h0.shape[-1], cfg.gates
-    new = xw.new_empty
-    out, hT, cT = new(steps, batch, P), new(batch, P), new(batch, H)
-    saved = {}
-    if save:
-        saved = dict(
-            gates=new(steps, batch, G * H), cprev=new(steps, batch, H),
-            cnew=new(steps, batch, H), tc=new(steps, batch, H), hin=new(steps, batch, P),
-        )  # fmt: skip
-        if lng is not None:
-            saved |= dict(lnhat=new(steps, batch, G * H), lnrstd=new(steps, batch, G))
-        if lncg is not None:
-            saved |= dict(cnhat=new(steps, batch, H), cnrstd=new(steps, batch))
-    rmask, zmh, zmc = masks
-    args = _args(
-        cfg, xw, lengths, P, xw=xw, h0=h0, c0=c0, U=U, whr=whr, wch=wch, lng=lng, lnb=lnb,
-        lncg=lncg, lncb=lncb, rmask=rmask, zmh=zmh, zmc=zmc, out=out, hT=hT, cT=cT, **saved,
-    )  # fmt: skip
-    _run(cfg, xw.dtype, "forward", args)
-    return (out, hT, cT), saved
-
-
-class LSTMFunction(torch.autograd.Function):
-    """Forward through the C kernel, saving its buffers; backward by the hand-written BPTT."""
-
-    @staticmethod
-    def forward(ctx, cfg, lengths, rmask, zmh, zmc, *tensors):
-        lengths, rmask, zmh, zmc, *tensors = _contiguous(lengths, rmask, zmh, zmc, *tensors)
-        outputs, saved = _lstm_forward(cfg, lengths, (rmask, zmh, zmc), *tensors, save=True)
-        ctx.cfg, ctx.names = cfg, list(saved)
-        ctx.save_for_backward(lengths, rmask, zmh, zmc, *tensors, *saved.values())
-        return outputs
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, dout, dhT, dcT):
-        cfg = ctx.cfg
-        lengths, rmask, zmh, zmc, xw, h0, _c0, U, whr, wch, lng, lnb, lncg, lncb, *rest = (
-            ctx.saved_tensors
+def _forward(cfg, lengths, masks, x, hx, weights, save):
+    steps, batch, size = x.shape
+    D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
+    w_ih, bias = _cat([w[0] for w in weights]), _cat([w[1] for w in weights])
+    xw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
+    x2, xw2 = x.reshape(-1, size), xw.view(-1, D * GH)  # one GEMM: every step, both directions
+    torch.mm(x2, w_ih.T, out=xw2) if bias is None else torch.addmm(bias, x2, w_ih.T, out=xw2)
+    out = WORKSPACE.empty(steps, batch, D * P, dtype=x.dtype)
+    finals = tuple(x.new_empty(D, batch, s.shape[-1]) for s in hx)
+    lengths = None if lengths is None else lengths.contiguous()
+    hx = tuple(s.contiguous() for s in hx)
+    args, directions = [], []
+    for d in range(D):
+        w = {k: (None if t is None else t.contiguous()) for k, t in zip(FIELDS, weights[d])}
+        if cfg.mode == "GRU" and w["bias_hh"] is None:
+            w["bias_hh"] = x.new_zeros(GH)
+        m = dict(
+            zip(("rmask", "zmh", "zmc"), (t if t is None else t.contiguous() for t in masks[d]))
         )
-        saved = dict(zip(ctx.names, rest))
-        steps, batch, GH = xw.shape
-        H, P = cfg.hidden, h0.shape[-1]
-        new = xw.new_empty
-        grads = dict(dxw=new(steps, batch, GH), dh0=new(batch, P), dc0=new(batch, H))
-        for name, param in (("dwch", wch), ("dlng", lng), ("dlnb", lnb), ("dlncg", lncg),
-                            ("dlncb", lncb)):  # fmt: skip
-            grads[name] = None if param is None else torch.empty_like(param)
-        if whr is not None:
-            grads |= dict(dhnew=new(steps, batch, P), mbuf=new(steps, batch, H))
-        dout, dhT, dcT = _contiguous(dout, dhT, dcT)  # kept alive: the kernel reads them
-        args = _args(
-            cfg, xw, lengths, P, U=U, whr=whr, wch=wch, lng=lng, lnb=lnb, lncg=lncg, lncb=lncb,
-            rmask=rmask, zmh=zmh, zmc=zmc, dout=dout, dhT=dhT, dcT=dcT, **saved, **grads,
-        )  # fmt: skip
-        _run(cfg, xw.dtype, "backward", args)
-        dxw = grads["dxw"]
-        # One GEMM over all steps each: dU = sum_t da_t^T hin_t, dW_hr = sum_t dh_t^T m_t.
-        dU = dxw.view(-1, GH).T @ saved["hin"].view(-1, P) if U.requires_grad else None
-        dWhr = None
-        if whr is not None and whr.requires_grad:
-            dWhr = grads["dhnew"].view(-1, P).T @ grads["mbuf"].view(-1, H)
-        return (
-            None, None, None, None, None, dxw, grads["dh0"], grads["dc0"], dU, dWhr,
-            grads["dwch"], grads["dlng"], grads["dlnb"], grads["dlncg"], grads["dlncb"],
-        )  # fmt: skip
+        buffers = _buffers(cfg, steps, batch, x.dtype, w, m) if save else {}
+        a = _args(cfg, x, lengths, d, save)
+        _set(a, {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES})
+        _set(a, buffers | {"xw": (xw, d * GH), "out": (out, d * P)})
+        for name, s, f in zip(("h", "c"), hx, finals):
+            _set(a, {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())})
+        args.append(a)
+        directions.append(dict(w=w, masks=m, buffers=buffers))
+    _run(cfg, x.dtype, "forward", args)
+    return (out, *finals), dict(xw=xw, w_ih=w_ih, directions=directions, lengths=lengths)
 
 
-def gru(
-    cfg: Config,
-    lengths: Tensor | None,
-    masks: tuple[Tensor | None, Tensor | None],
-    xw: Tensor,
-    h0: Tensor,
-    weight_hh: Tensor,
-    bias_hh: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    """One GRU or RNN layer-direction: (out (T,B,H), h_T).
+def _buffers(cfg, steps, batch, dtype, w, masks) -> dict[str, Tensor]:
+    """The buffers one direction's backward pass reads (see the module docstring)."""
+    H, P, G = cfg.hidden, cfg.out, cfg.gates
 
-    Args:
-        cfg: static switches; lengths: (B,) int64 or None.
-        masks: recurrent-dropout mask (B,H) and zoneout keep-mask (T,B,H), or None.
-        xw: (T,B,G*H) input projections (RNN: including b_hh; GRU: b_ih only).
-        h0: (B,H); weight_hh: (G*H,H) after weight drop; bias_hh: GRU's b_hh, or None.
-    """
-    if cfg.mode == "GRU" and bias_hh is None:
-        bias_hh = xw.new_zeros(xw.shape[-1])
-    tensors = (xw, h0, weight_hh, bias_hh)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-        return GRUFunction.apply(cfg, lengths, *masks, *tensors)
-    lengths, *masks = _contiguous(lengths, *masks)
-    return _gru_forward(cfg, lengths, masks, *_contiguous(*tensors), save=False)[0]
+    def new(*shape: int) -> Tensor:
+        return WORKSPACE.empty(*shape, dtype=dtype)
+
+    buffers = dict(hin=new(steps, batch, P))
+    if cfg.mode == "GRU":
+        buffers["hn"] = new(steps, batch, H)
+        if masks["rmask"] is not None:
+            buffers["hprev"] = new(steps, batch, H)
+    if cfg.mode != "LSTM":
+        return buffers
+    buffers["cseq"] = new(steps + 1, batch, H)
+    if masks["zmc"] is not None or cfg.zoneout_eval[1]:
+        buffers["cnew"] = new(steps, batch, H)
+    if w["lng"] is not None:
+        buffers |= dict(lnhat=new(steps, batch, G * H), lnrstd=new(steps, batch, G))
+    if w["lncg"] is not None:
+        buffers |= dict(cnhat=new(steps, batch, H), cnrstd=new(steps, batch))
+    return buffers
 
 
-def _gru_forward(cfg, lengths, masks, xw, h0, U, bhh, save):
-    steps, batch, _ = xw.shape
-    H = cfg.hidden
-    new = xw.new_empty
-    out, hT = new(steps, batch, H), new(batch, H)
-    saved = {}
-    if save:
-        width = 4 * H if cfg.mode == "GRU" else H
-        saved = dict(gates=new(steps, batch, width), hin=new(steps, batch, H))
-        if masks[0] is not None and cfg.mode == "GRU":
-            saved["hprev"] = new(steps, batch, H)
-    args = _args(
-        cfg, xw, lengths, H, xw=xw, h0=h0, U=U, bhh=bhh, rmask=masks[0], zmh=masks[1],
-        out=out, hT=hT, **saved,
-    )  # fmt: skip
-    _run(cfg, xw.dtype, "forward", args)
-    return (out, hT), saved
-
-
-class GRUFunction(torch.autograd.Function):
-    """The GRU / RNN counterpart of LSTMFunction."""
+class LayerFunction(torch.autograd.Function):
+    """Forward through the C kernels, saving their buffers; backward by the hand-written BPTT."""
 
     @staticmethod
-    def forward(ctx, cfg, lengths, rmask, zmh, *tensors):
-        lengths, rmask, zmh, *tensors = _contiguous(lengths, rmask, zmh, *tensors)
-        outputs, saved = _gru_forward(cfg, lengths, (rmask, zmh), *tensors, save=True)
-        ctx.cfg, ctx.names = cfg, list(saved)
-        ctx.save_for_backward(lengths, rmask, zmh, *tensors, *saved.values())
+    def forward(ctx, cfg, lengths, masks, num_states, x, *rest):
+        hx, flat = rest[:num_states], rest[num_states:]
+        n = len(FIELDS)
+        weights = tuple(flat[k : k + n] for k in range(0, len(flat), n))
+        outputs, state = _forward(cfg, lengths, masks, x, hx, weights, save=True)
+        ctx.cfg, ctx.state = cfg, state
+        ctx.save_for_backward(x)
         return outputs
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, dout, dhT):
-        cfg = ctx.cfg
-        lengths, rmask, zmh, xw, h0, U, bhh, *rest = ctx.saved_tensors
-        saved = dict(zip(ctx.names, rest))
-        GH, H = xw.shape[-1], cfg.hidden
-        grads = dict(dxw=torch.empty_like(xw), dh0=torch.empty_like(h0))
-        if cfg.mode == "GRU":
-            grads["dhw"] = torch.empty_like(xw)
-        dout, dhT = _contiguous(dout, dhT)
-        args = _args(
-            cfg, xw, lengths, H, U=U, bhh=bhh, rmask=rmask, zmh=zmh, dout=dout, dhT=dhT,
-            **saved, **grads,
+    def backward(ctx, dout, *dfinals):
+        cfg, state, (x,) = ctx.cfg, ctx.state, ctx.saved_tensors
+        steps, batch, _ = x.shape
+        D, H, P, GH = cfg.directions, cfg.hidden, cfg.out, cfg.gates * cfg.hidden
+        dxw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
+        dfinals = [f.contiguous() for f in dfinals]
+        dstates = [torch.empty_like(f) for f in dfinals]
+        args, grads = [], []
+        for d, direction in enumerate(state["directions"]):
+            w, g = direction["w"], {}
+            for name, grad_name in PARAM_GRADS.items():
+                if w[name] is not None:
+                    g[grad_name] = torch.empty_like(w[name])
+            if cfg.mode == "GRU":
+                g["dhw"] = WORKSPACE.empty(steps, batch, GH, dtype=x.dtype)
+            if w["whr"] is not None:
+                g["dhnew"] = WORKSPACE.empty(steps, batch, P, dtype=x.dtype)
+                g["mbuf"] = WORKSPACE.empty(steps, batch, H, dtype=x.dtype)
+            a = _args(cfg, x, state["lengths"], d, True)
+            a.dout_st, a.dout_sb, a.dout_sf = dout.stride()
+            _set(
+                a,
+                {
+                    KERNEL_NAMES[k]: t
+                    for k, t in (w | direction["masks"]).items()
+                    if k in KERNEL_NAMES
+                },
+            )
+            _set(a, direction["buffers"] | g | {"xw": (state["xw"], d * GH), "dxw": (dxw, d * GH)})
+            _set(a, {"dout": (dout, d * P * dout.stride(2))})
+            for name, grad, final in zip(("h", "c"), dstates, dfinals):
+                k = d * grad[0].numel()
+                _set(a, {f"d{name}0": (grad, k), f"d{name}T": (final, k)})
+            args.append(a)
+            grads.append(g)
+        _run(cfg, x.dtype, "backward", args)
+        weight_grads = _weight_grads(ctx, x, dxw, grads)
+        return (None, None, None, None, *weight_grads[:1], *dstates, *weight_grads[1:])
+
+
+def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor | None]:
+    """d(x), then every direction's FIELDS gradients: each weight's is one GEMM over all steps."""
+    cfg, state, needs = ctx.cfg, ctx.state, ctx.needs_input_grad
+    steps, batch, size = x.shape
+    D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
+    dxw2 = dxw.view(-1, D * GH)
+    dx = (dxw2 @ state["w_ih"]).view(steps, batch, size) if needs[4] else None
+    offset = len(needs) - D * len(FIELDS)  # inputs: cfg, lengths, masks, n, x, *hx, *weights
+    wants = [needs[offset + k * len(FIELDS) : offset + (k + 1) * len(FIELDS)] for k in range(D)]
+    d_w_ih = dxw2.T @ x.reshape(-1, size) if any(w[0] for w in wants) else None
+    d_bias = dxw2.sum(0) if any(w[1] for w in wants) else None
+    result = [dx]
+    for d, (direction, g, want) in enumerate(zip(state["directions"], grads, wants)):
+        cols = slice(d * GH, (d + 1) * GH)
+        hin = direction["buffers"]["hin"].view(-1, P)
+        da_rec = g["dhw"].view(-1, GH) if "dhw" in g else dxw2[:, cols]  # d(U h + b_hh)
+        field = dict(
+            weight_ih=d_w_ih[cols] if want[0] else None,
+            bias=d_bias[cols] if want[1] else None,
+            weight_hh=da_rec.T @ hin if want[2] else None,
+            bias_hh=da_rec.sum(0) if want[3] and cfg.mode == "GRU" else None,
+            whr=g["dhnew"].view(-1, P).T @ g["mbuf"].view(-1, cfg.hidden) if want[4] else None,
         )  # fmt: skip
-        _run(cfg, xw.dtype, "backward", args)
-        dhw = grads.get("dhw", grads["dxw"]).view(-1, GH)  # d(U h + b_hh) of every step
-        dU = dhw.T @ saved["hin"].view(-1, H) if U.requires_grad else None
-        dbhh = dhw.sum(0) if bhh is not None and bhh.requires_grad else None
-        return None, None, None, None, grads["dxw"], grads["dh0"], dU, dbhh
+        for name in ("wch", "lng", "lnb", "lncg", "lncb"):
+            field[name] = g.get(PARAM_GRADS[name]) if want[FIELDS.index(name)] else None
+        result += [field[name] for name in FIELDS]
+    return result

@@ -8,8 +8,9 @@
  *   T steps, B sequences, H hidden units, P = h's size (proj_size or H), G gate groups.
  *   Time-major buffers (T, B, n) are indexed by the *natural* time t of row b; with
  *   `reverse`, processing step s of row b reads and writes t = len_b - 1 - s, so reversed
- *   directions need no gather. Zoneout masks are indexed by the processing step s, as the
- *   autograd engine draws them.
+ *   directions need no gather. Zoneout masks and the cell sequence are indexed by the
+ *   processing step s, as the autograd engine draws and carries them. A layer's directions
+ *   share xw, dxw and out (row strides xw_rs, out_rs): no concatenation is ever copied.
  */
 #ifndef LK_COMMON_H
 #define LK_COMMON_H
@@ -42,27 +43,31 @@ typedef real vec __attribute__((vector_size(VL * sizeof(real))));
 
 typedef struct {
     int64_t cell, T, B, H, P, G;  /* G: gate groups (4, or 3 under CIFG; 3 GRU; 1 RNN) */
-    int64_t cifg, reverse, nthreads;
+    int64_t cifg, reverse, nthreads, save;
+    int64_t units;                /* split the hidden units, not the rows, across threads */
+    int64_t xw_rs, out_rs;        /* row strides of xw/dxw and out: the layer's directions share them */
+    int64_t dout_st, dout_sb, dout_sf; /* strides of dout (any layout, even expanded) */
     double zh, zc;                /* eval-mode zoneout rates (0 = off) */
     const int64_t *lengths;       /* (B,) or NULL when every row has T steps */
-    /* inputs */
-    const void *xw, *h0, *c0;     /* (T,B,G*H) input projections (+ b_hh for LSTM/RNN), (B,P), (B,H) */
+    void *xw;                     /* (T,B,G*H): input projections (+ b_hh for LSTM/RNN) in, and
+                                     with `save` the activations out (GRU: r, z, n; RNN: h) */
+    const void *h0, *c0;          /* (B,P), (B,H) */
     const void *U, *bhh, *whr;    /* (G*H,P) recurrent weight, (G*H,) GRU's b_hh, (P,H) projection */
     const void *wch;              /* (K*H,) peepholes, or NULL */
     const void *lng, *lnb, *lncg, *lncb; /* layer norm (G*H,) x2 and (H,) x2, or NULL */
     const void *rmask;            /* (B,P) recurrent dropout mask, or NULL */
     const void *zmh, *zmc;        /* (T,B,P), (T,B,H) zoneout keep-masks (training), or NULL */
-    /* outputs */
     void *out, *hT, *cT;          /* (T,B,P) zero past each length, (B,P), (B,H) */
-    /* saved for the backward pass (NULL in inference) */
-    void *gates;                  /* (T,B,G*H) activations; GRU: (T,B,4H) r,z,n,hn; RNN: (T,B,H) h */
-    void *cprev, *cnew, *tc;      /* (T,B,H) c_{t-1}, c_t before zoneout, tanh of the shown cell */
+    /* saved for the backward pass (with `save`) */
+    void *cseq;                   /* (T+1,B,H) processing order: c_0, then the state after step s */
+    void *cnew;                   /* (T,B,H) processing order: c before zoneout (zoneout only) */
     void *hin, *hprev;            /* (T,B,P) input of the recurrent GEMM; GRU's h_{t-1} if masked */
+    void *hn;                     /* (T,B,H) GRU's U_n h + b_hn */
     void *lnhat, *lnrstd;         /* (T,B,G*H) normalised pre-activations, (T,B,G) */
     void *cnhat, *cnrstd;         /* (T,B,H), (T,B) */
     /* backward */
-    const void *dout, *dhT, *dcT; /* (T,B,P), (B,P), (B,H); dhT/dcT may be NULL */
-    void *dxw, *dhw;              /* (T,B,G*H) d(input projection); GRU: d(U h + b_hh) */
+    const void *dout, *dhT, *dcT; /* (T,B,P) strided, (B,P), (B,H); dhT/dcT may be NULL */
+    void *dxw, *dhw;              /* (T,B,G*H) d(input projection), row stride xw_rs; GRU: d(U h + b_hh) */
     void *dh0, *dc0;              /* (B,P), (B,H) */
     void *dwch, *dlng, *dlnb, *dlncg, *dlncb; /* parameter gradients, overwritten */
     void *dhnew, *mbuf;           /* (T,B,P), (T,B,H) for the projection's weight gradient */
@@ -182,10 +187,13 @@ static inline real lk_tanh(real x) {
 #define NR (NV * VL)
 #define MR 6
 
-/* Pack B (K x N) into panels; `trans` reads B[k][n] from src[n * K + k] (src is N x K). */
-static void lk_pack(real *restrict bp, const real *restrict src, int64_t K, int64_t N, int trans) {
+/* Pack B (K x N) into panels; `trans` reads B[k][n] from src[n * K + k] (src is N x K).
+ * Thread `part` of `parts` packs every parts-th panel. */
+static void lk_pack(real *restrict bp, const real *restrict src, int64_t K, int64_t N, int trans,
+                    int64_t part, int64_t parts) {
+    if (!bp) return;
     int64_t panels = lk_pad(N, NR) / NR;
-    for (int64_t p = 0; p < panels; p++)
+    for (int64_t p = part; p < panels; p += parts)
         for (int64_t k = 0; k < K; k++) {
             real *dst = bp + (p * K + k) * NR;
             for (int64_t c = 0; c < NR; c++) {
@@ -275,8 +283,8 @@ static void lk_gemm(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
  * and these kernels share one thread pool.
  */
 static inline int64_t lk_threads(const RecArgs *a) {
-    int64_t nt = a->nthreads < 1 ? 1 : a->nthreads;
-    return nt > a->B ? (a->B > 0 ? a->B : 1) : nt;
+    int64_t nt = a->nthreads < 1 ? 1 : a->nthreads, most = a->units ? a->H / 16 : a->B;
+    return nt > most ? (most > 0 ? most : 1) : nt;
 }
 
 static inline void lk_rows(const RecArgs *a, int64_t tid, int64_t nt, int64_t *b0, int64_t *b1) {
@@ -290,6 +298,33 @@ static inline int lk_thread_id(void) {
 #else
     return 0;
 #endif
+}
+
+/* Run the n directions of a layer (n = 1 or 2). `concurrent`: each direction on its own group
+ * of k threads at once (a bidirectional layer keeps one direction's weights in each core's
+ * cache); otherwise one after the other. Each thread first packs its share of the weights,
+ * then runs the whole time loop for its share (`work` gets its index among the k threads
+ * of its direction). `parts[d]` holds one gradient partial of `part_len` per thread of
+ * direction d (NULL in the forward pass).
+ */
+typedef void (*lk_pack_fn)(const RecArgs *a, void *pk, int64_t part, int64_t parts);
+typedef void (*lk_work_fn)(const RecArgs *a, void *pk, int64_t local, int64_t k, real *part);
+
+static void lk_layer(const RecArgs *a, int64_t n, int concurrent, void **pk, lk_pack_fn pack,
+                     lk_work_fn work, real **parts, int64_t part_len) {
+    if (!concurrent && n > 1) {
+        for (int64_t d = 0; d < n; d++)
+            lk_layer(a + d, 1, 1, pk + d, pack, work, parts ? parts + d : NULL, part_len);
+        return;
+    }
+    int64_t k = lk_threads(a);
+#pragma omp parallel num_threads(n * k)
+    {
+        int64_t tid = lk_thread_id(), d = tid / k, local = tid % k;
+        pack(a + d, pk[d], local, k);
+#pragma omp barrier
+        work(a + d, pk[d], local, k, parts ? parts[d] + local * part_len : NULL);
+    }
 }
 
 /* Zoneout coefficient row: the keep-mask of step s (training), the eval rate, or NULL. */

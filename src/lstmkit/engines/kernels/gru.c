@@ -7,28 +7,40 @@
  *   RNN: h = tanh(xw + hw) or relu(xw + hw)      (b_hh is folded into xw by the caller)
  *   zoneout: h_t = z h_{t-1} + (1 - z) h
  *
- * Saved per step (natural time order): GRU gates (r, z, n, hw_n) as (T,B,4H); RNN the new
- * h as (T,B,H); the recurrent GEMM's input hin (T,B,H), and GRU's h_{t-1} when it differs
- * from hin (recurrent dropout). Per-thread scratch as in lstm.c: h, hin (M,H), acc (M,pad(GH)).
+ * Saved with `save` (natural time order): the activations in place of xw (GRU: r, z, n;
+ * RNN: the new h), GRU's U_n h + b_hn as hn (T,B,H), the recurrent GEMM's input hin (T,B,H),
+ * and GRU's h_{t-1} as hprev when recurrent dropout makes it differ from hin.
+ * Per-thread scratch as in lstm.c: h, hin (M,H), acc (M,pad(G*H)).
  */
 #include "common.h"
 
-static void cell_forward(const RecArgs *a, real *restrict acc, const real *restrict x,
+typedef struct {
+    real *uf, *ub; /* packed U^T (forward) or U (backward) */
+} Packs;
+
+static void gru_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
+    Packs *pk = pkv;
+    int64_t H = a->H, GH = a->G * H;
+    lk_pack(pk->uf, CR(a->U), H, GH, 1, part, parts);
+    lk_pack(pk->ub, CR(a->U), GH, H, 0, part, parts);
+}
+
+static void cell_forward(const RecArgs *a, real *restrict acc, real *restrict x,
                          const real *restrict hprev, real *restrict hn, int64_t row) {
     int64_t H = a->H;
+    int save = (int)a->save;
     if (a->cell == LK_GRU) {
         const real *bh = CR(a->bhh);
-        real *r = acc, *z = acc + H, *n = acc + 2 * H;
+        real *hwn = save ? R(a->hn) + row * H : NULL;
 #pragma omp simd
         for (int64_t j = 0; j < H; j++) {
-            real rj = lk_sigmoid(x[j] + r[j] + bh[j]);
-            real zj = lk_sigmoid(x[H + j] + z[j] + bh[H + j]);
-            real hw = n[j] + bh[2 * H + j];
-            real nj = lk_tanh(x[2 * H + j] + rj * hw);
-            hn[j] = (1 - zj) * nj + zj * hprev[j];
-            r[j] = rj, z[j] = zj, n[j] = nj, acc[3 * H + j] = hw;
+            real r = lk_sigmoid(x[j] + acc[j] + bh[j]);
+            real z = lk_sigmoid(x[H + j] + acc[H + j] + bh[H + j]);
+            real hw = acc[2 * H + j] + bh[2 * H + j];
+            real n = lk_tanh(x[2 * H + j] + r * hw);
+            hn[j] = (1 - z) * n + z * hprev[j];
+            if (save) x[j] = r, x[H + j] = z, x[2 * H + j] = n, hwn[j] = hw;
         }
-        if (a->gates) memcpy(R(a->gates) + row * 4 * H, acc, 4 * H * sizeof(real));
         if (a->hprev) memcpy(R(a->hprev) + row * H, hprev, H * sizeof(real));
         return;
     }
@@ -42,12 +54,16 @@ static void cell_forward(const RecArgs *a, real *restrict acc, const real *restr
             hn[j] = v > 0 ? v : 0;
         }
     }
-    if (a->gates) memcpy(R(a->gates) + row * H, hn, H * sizeof(real));
+    if (save) memcpy(x, hn, H * sizeof(real));
 }
 
-static void forward_rows(const RecArgs *a, const real *uf, int64_t b0, int64_t b1) {
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H;
-    int64_t GHp = lk_pad(lk_pad(GH, NR) + (a->cell == LK_GRU ? H : 0), NR);
+static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *unused) {
+    (void)unused;
+    const Packs *pk = pkv;
+    int64_t b0, b1;
+    lk_rows(a, local, k, &b0, &b1);
+    if (b1 <= b0) return;
+    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H, GHp = lk_pad(GH, NR);
     real *h = lk_alloc(M * H), *hin = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
     real *hn = lk_alloc(M * H), *zrate = lk_alloc(H);
     for (int64_t j = 0; j < H; j++) zrate[j] = a->zh;
@@ -58,37 +74,32 @@ static void forward_rows(const RecArgs *a, const real *uf, int64_t b0, int64_t b
             for (int64_t k = 0; k < M * H; k++) hin[k] = h[k] * CR(a->rmask)[b0 * H + k];
             gin = hin;
         }
-        lk_gemm(M, GH, H, gin, H, uf, acc, GHp);
+        lk_gemm(M, GH, H, gin, H, pk->uf, acc, GHp);
         for (int64_t r = 0; r < M; r++) {
             int64_t b = b0 + r, len = lk_len(a, b);
             if (s >= len) {
-                memset(R(a->out) + (s * B + b) * H, 0, H * sizeof(real));
-                if (a->hin) memset(R(a->hin) + (s * B + b) * H, 0, H * sizeof(real));
+                memset(R(a->out) + (s * B + b) * a->out_rs, 0, H * sizeof(real));
+                if (a->save) memset(R(a->hin) + (s * B + b) * H, 0, H * sizeof(real));
                 continue;
             }
-            int64_t t = lk_time(a, s, len), row = t * B + b;
-            cell_forward(a, acc + r * GHp, CR(a->xw) + row * GH, h + r * H, hn + r * H, row);
-            if (a->hin) memcpy(R(a->hin) + row * H, gin + r * H, H * sizeof(real));
+            int64_t row = lk_time(a, s, len) * B + b;
+            cell_forward(a, acc + r * GHp, R(a->xw) + row * a->xw_rs, h + r * H, hn + r * H, row);
+            if (a->save) memcpy(R(a->hin) + row * H, gin + r * H, H * sizeof(real));
             lk_mix(h + r * H, hn + r * H, lk_zrow(a->zmh, s, b, B, H, a->zh ? zrate : NULL), H);
-            memcpy(R(a->out) + row * H, h + r * H, H * sizeof(real));
+            memcpy(R(a->out) + row * a->out_rs, h + r * H, H * sizeof(real));
         }
     }
     memcpy(R(a->hT) + b0 * H, h, M * H * sizeof(real));
     free(h), free(hin), free(acc), free(hn), free(zrate);
 }
 
-void SFX(lk_gru_forward)(const RecArgs *a) {
-    int64_t H = a->H, GH = a->G * H;
-    real *uf = lk_alloc(lk_pad(GH, NR) * H);
-    lk_pack(uf, CR(a->U), H, GH, 1);
-    int64_t nt = lk_threads(a);
-#pragma omp parallel num_threads(nt)
-    {
-        int64_t b0, b1;
-        lk_rows(a, lk_thread_id(), nt, &b0, &b1);
-        if (b1 > b0) forward_rows(a, uf, b0, b1);
-    }
-    free(uf);
+/* Entry points: `a` holds the n directions (1 or 2) of one layer. */
+void SFX(lk_gru_forward)(const RecArgs *a, int64_t n, int64_t concurrent) {
+    Packs pk[2] = {{NULL, NULL}, {NULL, NULL}};
+    void *pkv[2] = {&pk[0], &pk[1]};
+    for (int64_t d = 0; d < n; d++) pk[d].uf = lk_alloc(lk_pad(a[d].G * a[d].H, NR) * a[d].H);
+    lk_layer(a, n, (int)concurrent, pkv, gru_pack, forward_rows, NULL, 0);
+    for (int64_t d = 0; d < n; d++) free(pk[d].uf);
 }
 
 /* Derivatives beside their equations (GRU), d = d(h new):
@@ -102,9 +113,9 @@ static void cell_backward(const RecArgs *a, const real *restrict d, real *restri
                           real *restrict dw, real *restrict dold, const real *restrict hprev,
                           int64_t row) {
     int64_t H = a->H;
+    const real *g = CR(a->xw) + row * a->xw_rs;
     if (a->cell == LK_GRU) {
-        const real *g = CR(a->gates) + row * 4 * H;
-        const real *r = g, *z = g + H, *n = g + 2 * H, *hw = g + 3 * H;
+        const real *r = g, *z = g + H, *n = g + 2 * H, *hw = CR(a->hn) + row * H;
 #pragma omp simd
         for (int64_t j = 0; j < H; j++) {
             real dan = d[j] * (1 - z[j]) * (1 - n[j] * n[j]);
@@ -118,17 +129,22 @@ static void cell_backward(const RecArgs *a, const real *restrict d, real *restri
         }
         return;
     }
-    const real *h = CR(a->gates) + row * H;
     if (a->cell == LK_RNN_TANH) {
 #pragma omp simd
-        for (int64_t j = 0; j < H; j++) dx[j] = dw[j] = d[j] * (1 - h[j] * h[j]);
+        for (int64_t j = 0; j < H; j++) dx[j] = dw[j] = d[j] * (1 - g[j] * g[j]);
     } else {
 #pragma omp simd
-        for (int64_t j = 0; j < H; j++) dx[j] = dw[j] = h[j] > 0 ? d[j] : 0;
+        for (int64_t j = 0; j < H; j++) dx[j] = dw[j] = g[j] > 0 ? d[j] : 0;
     }
 }
 
-static void backward_rows(const RecArgs *a, const real *ub, int64_t b0, int64_t b1) {
+static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
+                          real *unused) {
+    (void)unused;
+    const Packs *pk = pkv;
+    int64_t b0, b1;
+    lk_rows(a, local, k, &b0, &b1);
+    if (b1 <= b0) return;
     int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H;
     int64_t GHp = lk_pad(GH, NR), Hp = lk_pad(H, NR);
     real *dh = lk_alloc(M * H), *dw = lk_alloc(M * GHp), *dhin = lk_alloc(M * Hp);
@@ -140,20 +156,21 @@ static void backward_rows(const RecArgs *a, const real *ub, int64_t b0, int64_t 
             int64_t b = b0 + r, len = lk_len(a, b);
             if (s >= len) {
                 memset(dw + r * GHp, 0, GH * sizeof(real));
-                memset(R(a->dxw) + (s * B + b) * GH, 0, GH * sizeof(real));
+                memset(R(a->dxw) + (s * B + b) * a->xw_rs, 0, GH * sizeof(real));
                 if (a->dhw) memset(R(a->dhw) + (s * B + b) * GH, 0, GH * sizeof(real));
                 continue;
             }
             int64_t t = lk_time(a, s, len), row = t * B + b;
-            const real *dout = CR(a->dout) + row * H;
-            for (int64_t j = 0; j < H; j++) dtot[j] = dh[r * H + j] + dout[j];
+            const real *dout = CR(a->dout) + t * a->dout_st + b * a->dout_sb;
+            for (int64_t j = 0; j < H; j++) dtot[j] = dh[r * H + j] + dout[j * a->dout_sf];
             lk_unmix(dtot, lk_zrow(a->zmh, s, b, B, H, a->zh ? zrate : NULL), dn,
                      dold + r * H, H);
             const real *hp = CR(a->hprev ? a->hprev : a->hin) + row * H;
-            cell_backward(a, dn, R(a->dxw) + row * GH, dw + r * GHp, dold + r * H, hp, row);
+            cell_backward(a, dn, R(a->dxw) + row * a->xw_rs, dw + r * GHp, dold + r * H, hp,
+                          row);
             if (a->dhw) memcpy(R(a->dhw) + row * GH, dw + r * GHp, GH * sizeof(real));
         }
-        lk_gemm(M, H, GH, dw, GHp, ub, dhin, Hp);
+        lk_gemm(M, H, GH, dw, GHp, pk->ub, dhin, Hp);
         for (int64_t r = 0; r < M; r++) {
             int64_t b = b0 + r;
             if (s >= lk_len(a, b)) continue;
@@ -166,16 +183,10 @@ static void backward_rows(const RecArgs *a, const real *ub, int64_t b0, int64_t 
     free(dh), free(dw), free(dhin), free(dn), free(dtot), free(dold), free(zrate);
 }
 
-void SFX(lk_gru_backward)(const RecArgs *a) {
-    int64_t H = a->H, GH = a->G * H;
-    real *ub = lk_alloc(lk_pad(H, NR) * GH);
-    lk_pack(ub, CR(a->U), GH, H, 0);
-    int64_t nt = lk_threads(a);
-#pragma omp parallel num_threads(nt)
-    {
-        int64_t b0, b1;
-        lk_rows(a, lk_thread_id(), nt, &b0, &b1);
-        if (b1 > b0) backward_rows(a, ub, b0, b1);
-    }
-    free(ub);
+void SFX(lk_gru_backward)(const RecArgs *a, int64_t n, int64_t concurrent) {
+    Packs pk[2] = {{NULL, NULL}, {NULL, NULL}};
+    void *pkv[2] = {&pk[0], &pk[1]};
+    for (int64_t d = 0; d < n; d++) pk[d].ub = lk_alloc(lk_pad(a[d].H, NR) * a[d].G * a[d].H);
+    lk_layer(a, n, (int)concurrent, pkv, gru_pack, backward_rows, NULL, 0);
+    for (int64_t d = 0; d < n; d++) free(pk[d].ub);
 }
