@@ -199,6 +199,36 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def _auto(layer, shape, grad=False, threads=2, record=False, dtype=torch.float32):
+    torch.set_num_threads(threads)
+    with torch.set_grad_enabled(grad):
+        return engine_for(layer, torch.zeros(shape, dtype=dtype), record).name
+
+
+def test_auto_picks_what_the_selection_rule_claims():
+    """The rule documented in engines/select.py, on representative configurations."""
+    lstm = lstmkit.LSTM(32, 128)
+    assert _auto(lstmkit.LSTM(3, 4), (5, 2, 3)) == "native"  # tiny: overhead-bound
+    assert _auto(lstm, (100, 1, 32)) == "fused"  # batch 1 on 2 threads: units split
+    assert _auto(lstm, (100, 1, 32), grad=True) == "fused"
+    assert _auto(lstm, (100, 1, 32), threads=1) == "native"
+    assert _auto(lstm, (100, 32, 32)) == "native"  # oneDNN inference
+    assert _auto(lstm, (100, 32, 32), grad=True) == "native"
+    big = lstmkit.LSTM(64, 256)
+    assert _auto(big, (200, 64, 64), grad=True) == "fused"  # training, hidden >= 256
+    assert _auto(big, (200, 64, 64)) == "native"
+    assert _auto(lstmkit.LSTM(32, 128, proj_size=64), (100, 32, 32)) == "fused"
+    assert _auto(lstm.double(), (100, 32, 32), dtype=torch.float64) == "fused"
+    assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "fused"  # torch's CPU GRU is slow
+    assert _auto(lstmkit.RNN(32, 128), (100, 32, 32), grad=True) == "fused"
+    for kw in LSTM_VARIANTS[1:]:  # every variant, even tiny; proj_size alone torch runs
+        expected = "native" if kw == dict(proj_size=3) else "fused"
+        assert _auto(lstmkit.LSTM(3, 4, **kw).train(), (5, 2, 3), grad=True) == expected
+    assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3), record=True) == "autograd"
+    eval_noise = lstmkit.LSTM(32, 128, recurrent_dropout=0.3, weight_drop=0.3).eval()
+    assert _auto(eval_noise, (100, 32, 32)) == "native"  # eval: the plain equations
+
+
 def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
     monkeypatch.setenv("LSTMKIT_NO_COMPILE", "1")
     monkeypatch.setattr(fused_build, "_loaded", {})

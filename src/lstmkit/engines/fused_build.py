@@ -71,6 +71,7 @@ class RecArgs(ctypes.Structure):
 _lock = threading.Lock()
 _loaded: dict[tuple[str, str], ctypes.CDLL] = {}
 _failed: dict[tuple[str, str], str] = {}
+_functions: dict[tuple[str, torch.dtype, str], ctypes._CFuncPtr] = {}
 
 
 def kernel(family: str, dtype: torch.dtype, direction: str) -> ctypes._CFuncPtr:
@@ -86,10 +87,27 @@ def kernel(family: str, dtype: torch.dtype, direction: str) -> ctypes._CFuncPtr:
     Raises:
         KernelUnavailable: when no compiler is found or the build fails (cached per process).
     """
-    lib = library(family, DTYPES[dtype])
-    fn = getattr(lib, f"lk_{family}_{direction}_{DTYPES[dtype]}")
-    fn.argtypes = [ctypes.POINTER(RecArgs), ctypes.c_int64, ctypes.c_int64]
-    fn.restype = None
+    key = (family, dtype, direction)
+    fn = _functions.get(key)
+    if fn is None:
+        lib = library(family, DTYPES[dtype])
+        fn = getattr(lib, f"lk_{family}_{direction}_{DTYPES[dtype]}")
+        fn.argtypes = [ctypes.POINTER(RecArgs), ctypes.c_int64, ctypes.c_int64]
+        fn.restype = None
+        _functions[key] = fn
+    return fn
+
+
+def matmul(family: str, dtype: torch.dtype) -> ctypes._CFuncPtr:
+    """The C GEMM `lk_matmul_{f32|f64}` of a family's library (see kernels/matmul.h)."""
+    key = (family, dtype, "matmul")
+    fn = _functions.get(key)
+    if fn is None:
+        fn = getattr(library(family, DTYPES[dtype]), f"lk_matmul_{DTYPES[dtype]}")
+        i64, ptr = ctypes.c_int64, ctypes.c_void_p
+        fn.argtypes = [i64, i64, i64, i64, ptr, i64, ptr, i64, i64, ptr, ptr, i64, i64, i64]
+        fn.restype = None
+        _functions[key] = fn
     return fn
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from lstmkit.engines.fused_build import RecArgs, kernel
+from lstmkit.engines.fused_build import RecArgs, kernel, matmul
 from lstmkit.engines.fused_memory import WORKSPACE
 
 CELLS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
@@ -116,6 +116,30 @@ def _args(cfg: Config, x: Tensor, lengths: Tensor | None, d: int, save: bool) ->
     return a
 
 
+def _matmul(
+    cfg: Config,
+    out: Tensor,
+    a: Tensor,
+    b: Tensor,
+    trans_a: bool = False,
+    bias: Tensor | None = None,
+) -> Tensor:
+    """out = op(a) @ b (+ bias) by the kernels' GEMM (kernels/matmul.h says why not torch.mm).
+
+    out and a are 2-D with unit column stride (a is K x M when trans_a); b has any strides.
+    """
+    M, N = out.shape
+    K = a.shape[0] if trans_a else a.shape[1]
+    if a.stride(1) != 1:
+        a = a.contiguous()
+    matmul(cfg.family, out.dtype)(
+        int(trans_a), M, N, K, a.data_ptr(), a.stride(0), b.data_ptr(), b.stride(0),
+        b.stride(1), None if bias is None else bias.data_ptr(), out.data_ptr(), out.stride(0), 0,
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return out
+
+
 def _cat(tensors: list[Tensor | None]) -> Tensor | None:
     if tensors[0] is None:
         return None
@@ -127,8 +151,8 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
     w_ih, bias = _cat([w[0] for w in weights]), _cat([w[1] for w in weights])
     xw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
-    x2, xw2 = x.reshape(-1, size), xw.view(-1, D * GH)  # one GEMM: every step, both directions
-    torch.mm(x2, w_ih.T, out=xw2) if bias is None else torch.addmm(bias, x2, w_ih.T, out=xw2)
+    # one GEMM for every step and both directions
+    _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=bias)
     out = WORKSPACE.empty(steps, batch, D * P, dtype=x.dtype)
     finals = tuple(x.new_empty(D, batch, s.shape[-1]) for s in hx)
     lengths = None if lengths is None else lengths.contiguous()
@@ -237,25 +261,36 @@ def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor
     cfg, state, needs = ctx.cfg, ctx.state, ctx.needs_input_grad
     steps, batch, size = x.shape
     D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
-    dxw2 = dxw.view(-1, D * GH)
-    dx = (dxw2 @ state["w_ih"]).view(steps, batch, size) if needs[4] else None
+    dxw2, x2 = dxw.view(-1, D * GH), x.reshape(-1, size)
+    dx = None
+    if needs[4]:
+        dx = WORKSPACE.empty(steps, batch, size, dtype=x.dtype)
+        _matmul(cfg, dx.view(-1, size), dxw2, state["w_ih"])
     offset = len(needs) - D * len(FIELDS)  # inputs: cfg, lengths, masks, n, x, *hx, *weights
     wants = [needs[offset + k * len(FIELDS) : offset + (k + 1) * len(FIELDS)] for k in range(D)]
-    d_w_ih = dxw2.T @ x.reshape(-1, size) if any(w[0] for w in wants) else None
+    d_w_ih = None
+    if any(w[0] for w in wants):
+        d_w_ih = _matmul(cfg, x.new_empty(D * GH, size), dxw2, x2, trans_a=True)
     d_bias = dxw2.sum(0) if any(w[1] for w in wants) else None
     result = [dx]
     for d, (direction, g, want) in enumerate(zip(state["directions"], grads, wants)):
         cols = slice(d * GH, (d + 1) * GH)
         hin = direction["buffers"]["hin"].view(-1, P)
         da_rec = g["dhw"].view(-1, GH) if "dhw" in g else dxw2[:, cols]  # d(U h + b_hh)
-        field = dict(
-            weight_ih=d_w_ih[cols] if want[0] else None,
-            bias=d_bias[cols] if want[1] else None,
-            weight_hh=da_rec.T @ hin if want[2] else None,
-            bias_hh=da_rec.sum(0) if want[3] and cfg.mode == "GRU" else None,
-            whr=g["dhnew"].view(-1, P).T @ g["mbuf"].view(-1, cfg.hidden) if want[4] else None,
-        )  # fmt: skip
+        field = dict.fromkeys(FIELDS)
+        if want[0]:
+            field["weight_ih"] = d_w_ih[cols]
+        if want[1]:
+            field["bias"] = d_bias[cols]
+        if want[2]:  # d(U) = sum_t da_t^T hin_t
+            field["weight_hh"] = _matmul(cfg, x.new_empty(GH, P), da_rec, hin, trans_a=True)
+        if want[3] and cfg.mode == "GRU":
+            field["bias_hh"] = da_rec.sum(0)
+        if want[4]:  # d(W_hr) = sum_t dh_t^T m_t
+            dhnew, mbuf = g["dhnew"].view(-1, P), g["mbuf"].view(-1, cfg.hidden)
+            field["whr"] = _matmul(cfg, x.new_empty(P, cfg.hidden), dhnew, mbuf, trans_a=True)
         for name in ("wch", "lng", "lnb", "lncg", "lncb"):
-            field[name] = g.get(PARAM_GRADS[name]) if want[FIELDS.index(name)] else None
+            if want[FIELDS.index(name)]:
+                field[name] = g[PARAM_GRADS[name]]
         result += [field[name] for name in FIELDS]
     return result

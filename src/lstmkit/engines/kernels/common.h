@@ -214,7 +214,7 @@ static inline void lk_store(real *p, vec v) { memcpy(p, &v, sizeof(vec)); }
 #define LK_TILE(ROWS)                                                                      \
     static inline void lk_tile_##ROWS(int64_t K, const real *restrict A, int64_t lda,      \
                                       const real *restrict bp, real *restrict C,           \
-                                      int64_t ldc) {                                       \
+                                      int64_t ldc, int add) {                              \
         vec acc[ROWS][NV];                                                                 \
         for (int r = 0; r < ROWS; r++)                                                     \
             for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};                             \
@@ -227,7 +227,10 @@ static inline void lk_store(real *p, vec v) { memcpy(p, &v, sizeof(vec)); }
             }                                                                              \
         }                                                                                  \
         for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < NV; v++) lk_store(C + r * ldc + v * VL, acc[r][v]);        \
+            for (int v = 0; v < NV; v++) {                                                 \
+                real *dst = C + r * ldc + v * VL;                                          \
+                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);                 \
+            }                                                                              \
     }
 LK_TILE(2)
 LK_TILE(3)
@@ -238,7 +241,7 @@ LK_TILE(6)
 /* One row (a GEMV, batch 1): two accumulator sets over even and odd k, so that eight
  * independent FMA chains hide the FMA latency. */
 static inline void lk_tile_1(int64_t K, const real *restrict A, int64_t lda,
-                             const real *restrict bp, real *restrict C, int64_t ldc) {
+                             const real *restrict bp, real *restrict C, int64_t ldc, int add) {
     (void)lda;
     (void)ldc;
     vec s0[NV], s1[NV];
@@ -253,25 +256,44 @@ static inline void lk_tile_1(int64_t K, const real *restrict A, int64_t lda,
     }
     if (k < K)
         for (int v = 0; v < NV; v++) s0[v] += A[k] * lk_load(bp + k * NR + v * VL);
-    for (int v = 0; v < NV; v++) lk_store(C + v * VL, s0[v] + s1[v]);
+    for (int v = 0; v < NV; v++)
+        lk_store(C + v * VL, add ? lk_load(C + v * VL) + s0[v] + s1[v] : s0[v] + s1[v]);
 }
 
-static void lk_gemm(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+/* C (M rows of one NR-wide panel) = or += A B. */
+static void lk_panel(int64_t M, int64_t K, const real *A, int64_t lda, const real *b, real *c,
+                     int64_t ldc, int add) {
+    int64_t m = 0;
+    for (; m + MR <= M; m += MR) lk_tile_6(K, A + m * lda, lda, b, c + m * ldc, ldc, add);
+    switch (M - m) {
+    case 5: lk_tile_5(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 4: lk_tile_4(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 3: lk_tile_3(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 2: lk_tile_2(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 1: lk_tile_1(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    default: break;
+    }
+}
+
+/* C = A B over whole panels: C's rows must have room for pad(N, NR) columns. */
+__attribute__((unused)) static void lk_gemm(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
                     const real *bp, real *C, int64_t ldc) {
-    int64_t panels = lk_pad(N, NR) / NR;
-    for (int64_t p = 0; p < panels; p++) {
-        const real *b = bp + p * K * NR;
-        real *c = C + p * NR;
-        int64_t m = 0;
-        for (; m + MR <= M; m += MR) lk_tile_6(K, A + m * lda, lda, b, c + m * ldc, ldc);
-        switch (M - m) {
-        case 5: lk_tile_5(K, A + m * lda, lda, b, c + m * ldc, ldc); break;
-        case 4: lk_tile_4(K, A + m * lda, lda, b, c + m * ldc, ldc); break;
-        case 3: lk_tile_3(K, A + m * lda, lda, b, c + m * ldc, ldc); break;
-        case 2: lk_tile_2(K, A + m * lda, lda, b, c + m * ldc, ldc); break;
-        case 1: lk_tile_1(K, A + m * lda, lda, b, c + m * ldc, ldc); break;
-        default: break;
-        }
+    for (int64_t p = 0; p < lk_pad(N, NR) / NR; p++)
+        lk_panel(M, K, A, lda, bp + p * K * NR, C + p * NR, ldc, 0);
+}
+
+/* C += A B on exactly N columns (C may be a slice of a wider buffer, e.g. xw rows). */
+__attribute__((unused)) static void lk_gemm_add(int64_t M, int64_t N, int64_t K, const real *A, int64_t lda,
+                        const real *bp, real *C, int64_t ldc) {
+    int64_t full = N / NR;
+    for (int64_t p = 0; p < full; p++) lk_panel(M, K, A, lda, bp + p * K * NR, C + p * NR, ldc, 1);
+    if (N == full * NR) return;
+    real tile[MR * NR];  /* the last, partial panel: through a tile, MR rows at a time */
+    for (int64_t m = 0; m < M; m += MR) {
+        int64_t rows = M - m < MR ? M - m : MR;
+        lk_panel(rows, K, A + m * lda, lda, bp + full * K * NR, tile, NR, 0);
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < N - full * NR; c++) C[(m + r) * ldc + full * NR + c] += tile[r * NR + c];
     }
 }
 

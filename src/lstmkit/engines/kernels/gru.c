@@ -13,6 +13,7 @@
  * Per-thread scratch as in lstm.c: h, hin (M,H), acc (M,pad(G*H)).
  */
 #include "common.h"
+#include "matmul.h"
 
 typedef struct {
     real *uf, *ub; /* packed U^T (forward) or U (backward) */

@@ -22,6 +22,7 @@
  *   hp        (M, pad(P))      the projection W_hr m
  */
 #include "lstm_cell.h"
+#include "matmul.h"
 
 static void lstm_alloc(const RecArgs *a, Packs *pk, int backward) {
     int64_t H = a->H, P = a->P, GH = a->G * H, units = a->units;
@@ -77,13 +78,21 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
             for (int64_t k = 0; k < M * P; k++) hin[k] = h[k] * CR(a->rmask)[b0 * P + k];
             gin = hin;
         }
-        lk_gemm(M, GH, P, gin, P, pk->uf, acc, GHp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) continue;
-            int64_t row = lk_time(a, s, len) * B + b;
-            cell_forward(a, pk, acc + r * GHp, H, R(a->xw) + row * a->xw_rs, 0, H, c + r * H,
-                         cn + r * H, m + r * H, row);
+        if (!a->lengths) { /* every row at the same time t: the GEMM adds into xw itself */
+            real *x0 = R(a->xw) + (lk_time(a, s, T) * B + b0) * a->xw_rs;
+            lk_gemm_add(M, GH, P, gin, P, pk->uf, x0, a->xw_rs);
+            for (int64_t r = 0; r < M; r++)
+                cell_forward(a, pk, NULL, H, x0 + r * a->xw_rs, 0, H, c + r * H, cn + r * H,
+                             m + r * H, lk_time(a, s, T) * B + b0 + r);
+        } else {
+            lk_gemm(M, GH, P, gin, P, pk->uf, acc, GHp);
+            for (int64_t r = 0; r < M; r++) {
+                int64_t b = b0 + r, len = lk_len(a, b);
+                if (s >= len) continue;
+                int64_t row = lk_time(a, s, len) * B + b;
+                cell_forward(a, pk, acc + r * GHp, H, R(a->xw) + row * a->xw_rs, 0, H,
+                             c + r * H, cn + r * H, m + r * H, row);
+            }
         }
         if (pk->wf) lk_gemm(M, P, H, m, H, pk->wf, hp, Pp);
         for (int64_t r = 0; r < M; r++) {
@@ -128,6 +137,7 @@ static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
     if (b1 <= b0) return;
     int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, P = a->P, GH = a->G * H;
     int64_t GHp = lk_pad(GH, NR), Pp = lk_pad(P, NR), Hp = lk_pad(H, NR), HP = H > P ? H : P;
+    int zh_on = a->zmh || a->zh, zc_on = a->zmc || a->zc, direct = !a->lengths;
     real *dh = lk_alloc(M * P), *dc = lk_alloc(M * H), *da = lk_alloc(M * GHp);
     real *dhn = lk_alloc(M * P), *dhd = lk_alloc(M * P), *dcn = lk_alloc(M * H);
     real *dcd = lk_alloc(M * H), *dm = lk_alloc(M * Hp), *dhin = lk_alloc(M * Pp);
@@ -136,6 +146,9 @@ static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
     const real *zh = a->zh ? zrate_h : NULL, *zc = a->zc ? zrate_c : NULL;
     if (a->dhT) memcpy(dh, CR(a->dhT) + b0 * P, M * P * sizeof(real));
     if (a->dcT) memcpy(dc, CR(a->dcT) + b0 * H, M * H * sizeof(real));
+    /* without a projection, dm (the gradient of m = h before projection) is dhn itself */
+    real *dmv = pk->wb ? dm : dhn;
+    int64_t dm_ld = pk->wb ? Hp : P;
     for (int64_t s = T - 1; s >= 0; s--) {
         for (int64_t r = 0; r < M; r++) { /* split dh, dc between the new and old states */
             int64_t b = b0 + r, len = lk_len(a, b);
@@ -148,15 +161,15 @@ static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
                 continue;
             }
             int64_t t = lk_time(a, s, len);
-            add_dout(a, dtot, dh + r * P, t, b, 0, P);
-            lk_unmix(dtot, lk_zrow(a->zmh, s, b, B, P, zh), dhn_r, dhd + r * P, P);
-            lk_unmix(dc + r * H, lk_zrow(a->zmc, s, b, B, H, zc), dcn + r * H, dcd + r * H, H);
+            add_dout(a, zh_on ? dtot : dhn_r, dh + r * P, t, b, 0, P);
+            if (zh_on) lk_unmix(dtot, lk_zrow(a->zmh, s, b, B, P, zh), dhn_r, dhd + r * P, P);
+            if (zc_on)
+                lk_unmix(dc + r * H, lk_zrow(a->zmc, s, b, B, H, zc), dcn + r * H, dcd + r * H, H);
             if (a->dhnew) memcpy(R(a->dhnew) + (t * B + b) * P, dhn_r, P * sizeof(real));
         }
-        if (pk->wb)
-            lk_gemm(M, H, P, dhn, P, pk->wb, dm, Hp);
-        else
-            for (int64_t r = 0; r < M; r++) memcpy(dm + r * Hp, dhn + r * P, P * sizeof(real));
+        if (pk->wb) lk_gemm(M, H, P, dhn, P, pk->wb, dm, Hp);
+        real *da0 = direct ? R(a->dxw) + (lk_time(a, s, T) * B + b0) * a->xw_rs : da;
+        int64_t da_ld = direct ? a->xw_rs : GHp;
         for (int64_t r = 0; r < M; r++) {
             int64_t b = b0 + r, len = lk_len(a, b);
             if (s >= len) {
@@ -164,18 +177,23 @@ static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
-            cell_backward(a, pk, dm + r * Hp, dcn + r * H, da + r * GHp, H, dc + r * H, part, th,
-                          s, row, b, 0, H);
-            for (int64_t j = 0; j < H; j++) dc[r * H + j] += dcd[r * H + j];
-            memcpy(R(a->dxw) + row * a->xw_rs, da + r * GHp, GH * sizeof(real));
+            cell_backward(a, pk, dmv + r * dm_ld, zc_on ? dcn + r * H : dc + r * H,
+                          da0 + r * da_ld, H, dc + r * H, part, th, s, row, b, 0, H);
+            if (zc_on)
+                for (int64_t j = 0; j < H; j++) dc[r * H + j] += dcd[r * H + j];
+            if (!direct) memcpy(R(a->dxw) + row * a->xw_rs, da + r * GHp, GH * sizeof(real));
         }
-        lk_gemm(M, P, GH, da, GHp, pk->ub, dhin, Pp);
+        lk_gemm(M, P, GH, da0, da_ld, pk->ub, dhin, Pp);
         for (int64_t r = 0; r < M; r++) {
             int64_t b = b0 + r;
             if (s >= lk_len(a, b)) continue;
             const real *rm = a->rmask ? CR(a->rmask) + b * P : NULL;
+            if (!rm && !zh_on) {
+                memcpy(dh + r * P, dhin + r * Pp, P * sizeof(real));
+                continue;
+            }
             for (int64_t j = 0; j < P; j++)
-                dh[r * P + j] = dhin[r * Pp + j] * (rm ? rm[j] : 1) + dhd[r * P + j];
+                dh[r * P + j] = dhin[r * Pp + j] * (rm ? rm[j] : 1) + (zh_on ? dhd[r * P + j] : 0);
         }
     }
     memcpy(R(a->dh0) + b0 * P, dh, M * P * sizeof(real));

@@ -25,58 +25,69 @@ static void peepholes(const RecArgs *a, const Packs *pk, int64_t j0, const real 
     *po = w ? w + (a->cifg ? H : 2 * H) + j0 : pk->zero;
 }
 
-/* Gates of one row's slice from its pre-activations `acc` and input projections x (the
- * row's start; with `save` the activations overwrite x) and the previous cell c; gives the
- * new cell cn and m = o tanh(c shown). `row` is t * B + b in the natural-time buffers. */
-static void cell_forward(const RecArgs *a, const Packs *pk, real *restrict acc, int64_t na,
-                         real *restrict x, int64_t j0, int64_t n, const real *restrict c,
-                         real *restrict cn, real *restrict m, int64_t row) {
+/* The gate math of one slice, fused in one vectorised pass: sources s_*, added input
+ * projections x_* (zeros when already summed), destinations d_* (may be the sources). */
+#define LK_GATES(CIFG, WITH_M)                                                               \
+    _Pragma("omp simd") for (int64_t j = 0; j < n; j++) {                                   \
+        real i = lk_sigmoid(si[j] + xi[j] + pi[j] * c[j]);                                  \
+        real f = CIFG ? 1 - i : lk_sigmoid(sf[j] + xf[j] + pf[j] * c[j]);                   \
+        real g = lk_tanh(sg[j] + xg[j]);                                                    \
+        real cj = f * c[j] + i * g;                                                         \
+        real o = lk_sigmoid(so[j] + xo[j] + po[j] * cj); /* o peeks at the new cell */      \
+        di[j] = i, dg[j] = g, d_o[j] = o, cn[j] = cj;                                       \
+        if (!CIFG) df[j] = f;                                                               \
+        if (WITH_M) m[j] = o * lk_tanh(cj);                                                 \
+    }
+
+/* Gates of one row's slice. Pre-activations are acc + x (acc: the recurrent product, at
+ * gate stride na; x: the row's input projections), or, with acc NULL, already summed in x
+ * by the GEMM. Activations go to x when saving or summed (x is then the activation
+ * buffer), else to acc. Gives the new cell cn and m = o tanh(c shown). `row` is t * B + b
+ * in the natural-time buffers. */
+static void cell_forward(const RecArgs *a, const Packs *pk, real *acc, int64_t na, real *x,
+                         int64_t j0, int64_t n, const real *restrict c, real *restrict cn,
+                         real *restrict m, int64_t row) {
     int64_t H = a->H, G = a->G;
     int save = (int)a->save;
-    const real *pi, *pf, *po;
-    peepholes(a, pk, j0, &pi, &pf, &po);
+    real *src[4], *dst[4];
+    const real *add[4];
     for (int64_t g = 0; g < G; g++) {
-        real *ag = acc + g * na;
-        const real *xg = x + g * H + j0;
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) ag[j] += xg[j];
+        real *xg = x + g * H + j0;
+        src[g] = acc ? acc + g * na : xg;
+        add[g] = acc ? xg : pk->zero;
+        dst[g] = acc && !save ? src[g] : xg;
     }
-    if (a->lng)
-        for (int64_t g = 0; g < G; g++)
-            lk_layer_norm(acc + g * H, H, CR(a->lng) + g * H, CR(a->lnb) + g * H,
+    if (a->lng) /* layer norm of each gate group's whole pre-activation (n == H here) */
+        for (int64_t g = 0; g < G; g++) {
+            if (acc)
+                for (int64_t j = 0; j < H; j++) src[g][j] += add[g][j];
+            add[g] = pk->zero;
+            lk_layer_norm(src[g], H, CR(a->lng) + g * H, CR(a->lnb) + g * H,
                           save ? R(a->lnhat) + row * G * H + g * H : NULL,
                           save ? R(a->lnrstd) + row * G + g : NULL);
-    real *ai = acc, *ag = acc + (G - 2) * na, *ao = acc + (G - 1) * na;
-    real *af = a->cifg ? NULL : acc + na;
-    if (af) {
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) {
-            real i = lk_sigmoid(ai[j] + pi[j] * c[j]);
-            real f = lk_sigmoid(af[j] + pf[j] * c[j]);
-            real g = lk_tanh(ag[j]);
-            real cj = f * c[j] + i * g;
-            ao[j] = lk_sigmoid(ao[j] + po[j] * cj); /* the output gate peeks at the new cell */
-            ai[j] = i, af[j] = f, ag[j] = g, cn[j] = cj;
         }
+    const real *pi, *pf, *po;
+    peepholes(a, pk, j0, &pi, &pf, &po);
+    int64_t f_ = a->cifg ? 0 : 1, g_ = G - 2, o_ = G - 1;
+    const real *si = src[0], *sf = src[f_], *sg = src[g_], *so = src[o_];
+    const real *xi = add[0], *xf = add[f_], *xg = add[g_], *xo = add[o_];
+    real *di = dst[0], *df = dst[f_], *dg = dst[g_], *d_o = dst[o_];
+    if (a->cifg && !a->lncg) {
+        LK_GATES(1, 1)
+    } else if (a->cifg) {
+        LK_GATES(1, 0)
+    } else if (!a->lncg) {
+        LK_GATES(0, 1)
     } else {
-#pragma omp simd
-        for (int64_t j = 0; j < n; j++) {
-            real i = lk_sigmoid(ai[j] + pi[j] * c[j]);
-            real g = lk_tanh(ag[j]);
-            real cj = (1 - i) * c[j] + i * g;
-            ao[j] = lk_sigmoid(ao[j] + po[j] * cj);
-            ai[j] = i, ag[j] = g, cn[j] = cj;
-        }
+        LK_GATES(0, 0)
     }
-    /* m holds the shown cell, then o tanh of it; the carried cell cn stays raw. */
-    memcpy(m, cn, n * sizeof(real));
-    if (a->lncg)
+    if (a->lncg) { /* m holds the shown cell, then o tanh of it; the carried cell stays raw */
+        memcpy(m, cn, n * sizeof(real));
         lk_layer_norm(m, H, CR(a->lncg), CR(a->lncb), save ? R(a->cnhat) + row * H : NULL,
                       save ? R(a->cnrstd) + row : NULL);
 #pragma omp simd
-    for (int64_t j = 0; j < n; j++) m[j] = ao[j] * lk_tanh(m[j]);
-    if (save)
-        for (int64_t g = 0; g < G; g++) memcpy(x + g * H + j0, acc + g * na, n * sizeof(real));
+        for (int64_t j = 0; j < n; j++) m[j] = d_o[j] * lk_tanh(m[j]);
+    }
 }
 
 /* ---- backward ---------------------------------------------------------------------------
@@ -91,8 +102,8 @@ static void cell_forward(const RecArgs *a, const Packs *pk, real *restrict acc, 
  * LN (2H). `th` is scratch for tanh of the shown cell, recomputed rather than stored.
  */
 static void cell_backward(const RecArgs *a, const Packs *pk, real *restrict dm,
-                          const real *restrict dcn_in, real *restrict da, int64_t na,
-                          real *restrict dcp, real *restrict part, real *restrict th, int64_t s,
+                          const real *dcn_in, real *restrict da, int64_t na, real *dcp,
+                          real *restrict part, real *restrict th, int64_t s,
                           int64_t row, int64_t b, int64_t j0, int64_t n) {
     int64_t H = a->H, G = a->G, GH = G * H, B = a->B;
     const real *gt = CR(a->xw) + row * a->xw_rs + j0, *c = CR(a->cseq) + (s * B + b) * H + j0;
