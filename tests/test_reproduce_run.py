@@ -69,7 +69,7 @@ def test_chrono_sets_the_lstm_gate_biases() -> None:
 def test_plan_runs() -> None:
     quick = plan_runs("all", quick=True)
     assert len(quick) == 12  # 4 experiments x (LSTM, GRU, RNN)
-    assert {(r.experiment, r.T) for r in quick} >= {("adding", 50), ("longlag", 50)}
+    assert {(r.experiment, r.T) for r in quick} >= {("adding", 50), ("longlag", 100)}
     both = plan_runs("adding", T=500, models="lstm,rnn", inits="default,chrono")
     assert [(r.model, r.init) for r in both] == [
         ("lstm", "default"),

@@ -19,7 +19,7 @@ __all__ = ["Run", "add_reproduce_parser", "plan_runs", "run_reproduce"]
 # on one core when the LSTM solves it; failing models stop at the quick budget.
 QUICK_SIZES: dict[str, int | None] = {
     "reber": None,
-    "longlag": 50,
+    "longlag": 100,
     "adding": 50,
     "temporal-order": None,
 }

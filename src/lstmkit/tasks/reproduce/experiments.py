@@ -137,9 +137,10 @@ def run_experiment(
 ) -> RunResult:
     """Train a fresh network on one experiment until it is solved or the budget is spent.
 
-    Training uses lstmkit's loop (``lstmkit.train.fit``) with Adam and gradient clipping at
-    1.0 on freshly generated mini-batches; every ``eval_every`` sequences the network is
-    scored on the experiment's fixed test set with the paper's criterion.
+    Training uses lstmkit's loop (``lstmkit.train.Trainer``) on freshly generated
+    mini-batches with Adam (SGD for the long lag, see ``specs``) and gradient clipping at 1.0;
+    every ``eval_every`` sequences the network is scored on the experiment's fixed test set
+    with the paper's criterion, and the run stops when that holds or the budget is spent.
 
     Args:
         name: ``reber``, ``longlag``, ``adding`` or ``temporal-order``.
@@ -151,7 +152,7 @@ def run_experiment(
         seed: seeds the network's initialisation and the training data.
         log: called with one line per evaluation (e.g. ``print``); None is silent.
         **overrides: replace the experiment's defaults: ``hidden_size``, ``batch_size``,
-            ``lr``, ``eval_every``.
+            ``lr``, ``optimizer``, ``eval_every``.
 
     Returns:
         The ``RunResult``, scored on the whole test set after training.
@@ -159,10 +160,12 @@ def run_experiment(
     init = init if init is not None else ("chrono" if model == "lstm" else "default")
     _check_run_args(model, init, budget_minutes, max_sequences)
     spec = spec_for(name, T)
-    unknown = sorted(set(overrides) - {"hidden_size", "batch_size", "lr", "eval_every"})
+    known = {"hidden_size", "batch_size", "lr", "optimizer", "eval_every"}
+    unknown = sorted(set(overrides) - known)
     if unknown:
-        raise TypeError(f"unknown settings {unknown}; use hidden_size, batch_size, lr, eval_every")
-    settings = {k: overrides.get(k, getattr(spec, k)) for k in ("hidden_size", "batch_size", "lr")}
+        raise TypeError(f"unknown settings {unknown}; use {', '.join(sorted(known))}")
+    names = ("hidden_size", "batch_size", "lr", "optimizer")
+    settings = {k: overrides.get(k, getattr(spec, k)) for k in names}
     eval_every = overrides.get("eval_every", spec.eval_every)
     seed_everything(seed)
     net = SequenceNet(
@@ -194,7 +197,8 @@ def run_experiment(
         return metrics
 
     config = TrainConfig(
-        epochs=10**9, batch_size=settings["batch_size"], optimizer="adam", lr=settings["lr"],
+        epochs=10**9, batch_size=settings["batch_size"], optimizer=settings["optimizer"],
+        lr=settings["lr"],
         clip_norm=1.0, monitor="wrong_fraction", restore_best=False, seed=seed, progress=False,
     )  # fmt: skip
     trainer = Trainer(net, objective, config, evaluate=evaluate)
