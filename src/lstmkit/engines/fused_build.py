@@ -46,14 +46,14 @@ class KernelUnavailable(RuntimeError):
 
 
 _INTS = (
-    "cell", "T", "B", "H", "P", "G", "cifg", "reverse", "nthreads", "save", "units", "xw_rs",
+    "cell", "T", "B", "H", "P", "G", "I", "cifg", "reverse", "nthreads", "save", "units", "xw_rs",
     "out_rs", "dout_st", "dout_sb", "dout_sf",
 )  # fmt: skip
 _POINTERS = (
-    "lengths", "xw", "h0", "c0", "U", "bhh", "whr", "wch", "lng", "lnb", "lncg", "lncb",
-    "rmask", "zmh", "zmc", "out", "hT", "cT", "cseq", "cnew", "hin", "hprev", "hn", "lnhat",
-    "lnrstd", "cnhat", "cnrstd", "dout", "dhT", "dcT", "dxw", "dhw", "dh0", "dc0", "dwch",
-    "dlng", "dlnb", "dlncg", "dlncb", "dhnew", "mbuf",
+    "lengths", "xw", "x", "wih", "bias", "h0", "c0", "U", "bhh", "whr", "wch", "lng", "lnb",
+    "lncg", "lncb", "rmask", "zmh", "zmc", "out", "hT", "cT", "cseq", "cnew", "hin", "hprev",
+    "hn", "lnhat", "lnrstd", "cnhat", "cnrstd", "dout", "dhT", "dcT", "dxw", "dhw", "dh0",
+    "dc0", "dwch", "dlng", "dlnb", "dlncg", "dlncb", "dhnew", "mbuf",
 )  # fmt: skip
 
 

@@ -91,7 +91,7 @@ KERNEL_NAMES = dict(
 )  # fmt: skip
 
 
-def _set(a: RecArgs, pointers: dict[str, Tensor | tuple[Tensor, int] | None]) -> None:
+def _set(a: RecArgs, pointers: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> None:
     """Point fields of `a` at tensors, or at (tensor, element offset); the caller keeps the
     tensors alive over the kernel call."""
     for name, value in pointers.items():
@@ -150,9 +150,14 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     steps, batch, size = x.shape
     D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
     w_ih, bias = _cat([w[0] for w in weights]), _cat([w[1] for w in weights])
-    xw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
-    # one GEMM for every step and both directions
-    _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=bias)
+    lstm = cfg.mode == "LSTM"
+    xw = None
+    if save or not lstm:  # LSTM: the activations; GRU/RNN: first the input projections
+        xw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
+    if lstm:  # the kernel projects x_t with h in one GEMM per step: xw never round-trips
+        x = x.contiguous()
+    else:  # one GEMM for every step and both directions
+        _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=bias)
     out = WORKSPACE.empty(steps, batch, D * P, dtype=x.dtype)
     finals = tuple(x.new_empty(D, batch, s.shape[-1]) for s in hx)
     lengths = None if lengths is None else lengths.contiguous()
@@ -169,6 +174,9 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         a = _args(cfg, x, lengths, d, save)
         _set(a, {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES})
         _set(a, buffers | {"xw": (xw, d * GH), "out": (out, d * P)})
+        if lstm:
+            a.I = size
+            _set(a, {"x": x, "wih": w["weight_ih"], "bias": w["bias"]})
         for name, s, f in zip(("h", "c"), hx, finals):
             _set(a, {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())})
         args.append(a)

@@ -43,14 +43,17 @@ typedef real vec __attribute__((vector_size(VL * sizeof(real))));
 
 typedef struct {
     int64_t cell, T, B, H, P, G;  /* G: gate groups (4, or 3 under CIFG; 3 GRU; 1 RNN) */
+    int64_t I;                    /* LSTM: input features of x, projected inside the step GEMM */
     int64_t cifg, reverse, nthreads, save;
     int64_t units;                /* split the hidden units, not the rows, across threads */
     int64_t xw_rs, out_rs;        /* row strides of xw/dxw and out: the layer's directions share them */
     int64_t dout_st, dout_sb, dout_sf; /* strides of dout (any layout, even expanded) */
     double zh, zc;                /* eval-mode zoneout rates (0 = off) */
     const int64_t *lengths;       /* (B,) or NULL when every row has T steps */
-    void *xw;                     /* (T,B,G*H): input projections (+ b_hh for LSTM/RNN) in, and
-                                     with `save` the activations out (GRU: r, z, n; RNN: h) */
+    void *xw;                     /* (T,B,G*H): GRU/RNN: input projections (+ b_hh for the RNN)
+                                     in; with `save`, the activations out (GRU: r, z, n; RNN: h;
+                                     LSTM: i, f, g, o; the LSTM projects its input itself) */
+    const void *x, *wih, *bias;   /* LSTM: (T,B,I) input, (G*H,I) W_ih, (G*H,) b_ih + b_hh */
     const void *h0, *c0;          /* (B,P), (B,H) */
     const void *U, *bhh, *whr;    /* (G*H,P) recurrent weight, (G*H,) GRU's b_hh, (P,H) projection */
     const void *wch;              /* (K*H,) peepholes, or NULL */

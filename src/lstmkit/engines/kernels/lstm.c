@@ -1,15 +1,15 @@
 /* The LSTM recurrence with every variant: forward and hand-written BPTT for one layer and
- * direction. The input projections (one GEMM over all steps) and the weight gradients (one
- * GEMM over all steps, from the buffers saved here) are done by the caller; this file is
- * what must run step by step. Equations as in lstmkit/cells.py, gate order (i, f, g, o), or
+ * direction. Each step is one GEMM of [x_t, h_{t-1}] with [W_ih, U]^T (so no projection of
+ * all inputs goes through memory and back), then the fused gate math. The weight gradients
+ * (one GEMM over all steps, from the buffers saved here) are done by the caller. Equations as in lstmkit/cells.py, gate order (i, f, g, o), or
  * (i, g, o) under CIFG:
  *
- *   a = xw_t + U (h_{t-1} * rmask)          [layer norm per gate group: a = LN(a) * w + b]
+ *   a = W_ih x_t + U (h_{t-1} * rmask) + b  [layer norm per gate group: a = LN(a) * w + b]
  *   i = σ(a_i + p_i c_{t-1})   f = σ(a_f + p_f c_{t-1}) or 1 - i   g = tanh(a_g)
  *   c = f c_{t-1} + i g        o = σ(a_o + p_o c)                   m = o tanh(LN(c) or c)
  *   h = W_hr m (projection) or m;  zoneout: h_t = z h_{t-1} + (1 - z) h  (and c alike)
  *
- * Saved with `save` (see common.h): the activations in place of xw, the cell sequence cseq
+ * Saved with `save` (see common.h): the activations in xw, the cell sequence cseq
  * (and cnew under zoneout), hin, and the layer norms' normalised values and 1/sigma; tanh
  * of the shown cell is recomputed in the backward pass rather than stored.
  *
@@ -17,7 +17,7 @@
  * (lstm_units.h). Per-thread scratch of the row split, M = the thread's rows:
  *   h, c      (M, P), (M, H)   the carried states
  *   acc       (M, pad(G*H))    pre-activations, then activations, of the current step
- *   hin       (M, P)           h * rmask, the recurrent GEMM's input
+ *   in        (M, I + P)       [x_t, h * rmask], the step GEMM's input
  *   m, cn     (M, H)           o tanh(c) and the new cell before zoneout
  *   hp        (M, pad(P))      the projection W_hr m
  */
@@ -27,7 +27,7 @@
 static void lstm_alloc(const RecArgs *a, Packs *pk, int backward) {
     int64_t H = a->H, P = a->P, GH = a->G * H, units = a->units;
     pk->zero = lk_alloc(H);
-    pk->uf = backward || units ? NULL : lk_alloc(lk_pad(GH, NR) * P);
+    pk->uf = backward || units ? NULL : lk_alloc(lk_pad(GH, NR) * (a->I + P));
     pk->ub = !backward || units ? NULL : lk_alloc(lk_pad(P, NR) * GH);
     pk->wf = a->whr && !backward ? lk_alloc(lk_pad(P, NR) * H) : NULL;
     pk->wb = a->whr && backward ? lk_alloc(lk_pad(H, NR) * P) : NULL;
@@ -35,10 +35,22 @@ static void lstm_alloc(const RecArgs *a, Packs *pk, int backward) {
     pk->shared = units ? lk_alloc(2 * a->B * (backward ? GH : P)) : NULL;
 }
 
+/* [W_ih, U]^T (K = I + P rows, G*H columns) in panels, every parts-th one from `part`. */
+static void pack_input(real *bp, const RecArgs *a, int64_t part, int64_t parts) {
+    int64_t I = a->I, P = a->P, K = I + P, N = a->G * a->H;
+    const real *wih = CR(a->wih), *U = CR(a->U);
+    for (int64_t p = part; bp && p < lk_pad(N, NR) / NR; p += parts)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t c = 0; c < NR; c++) {
+                int64_t n = p * NR + c;
+                bp[(p * K + k) * NR + c] = n >= N ? 0 : k < I ? wih[n * I + k] : U[n * P + k - I];
+            }
+}
+
 static void lstm_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     Packs *pk = pkv;
     int64_t H = a->H, P = a->P, GH = a->G * H;
-    lk_pack(pk->uf, CR(a->U), P, GH, 1, part, parts);
+    pack_input(pk->uf, a, part, parts);
     lk_pack(pk->ub, CR(a->U), GH, P, 0, part, parts);
     lk_pack(pk->wf, CR(a->whr), H, P, 1, part, parts);
     lk_pack(pk->wb, CR(a->whr), P, H, 0, part, parts);
@@ -53,6 +65,22 @@ static void lstm_free(Packs *pk) {
     free(pk->shared);
 }
 
+/* The step GEMM's input rows: [x_t, h * rmask] for rows [b0, b0 + M) at step s. */
+static void step_input(const RecArgs *a, real *in, const real *h, int64_t s, int64_t b0,
+                       int64_t M) {
+    int64_t B = a->B, I = a->I, P = a->P, K = I + P;
+    for (int64_t r = 0; r < M; r++) {
+        int64_t b = b0 + r, len = lk_len(a, b), t = s < len ? lk_time(a, s, len) : s;
+        memcpy(in + r * K, CR(a->x) + (t * B + b) * I, I * sizeof(real));
+        if (!a->rmask) {
+            memcpy(in + r * K + I, h + r * P, P * sizeof(real));
+            continue;
+        }
+        const real *rm = CR(a->rmask) + b * P;
+        for (int64_t j = 0; j < P; j++) in[r * K + I + j] = h[r * P + j] * rm[j];
+    }
+}
+
 #include "lstm_units.h"
 
 static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *unused) {
@@ -61,11 +89,11 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
     int64_t b0, b1;
     lk_rows(a, local, k, &b0, &b1);
     if (b1 <= b0) return;
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, P = a->P, GH = a->G * H;
+    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, P = a->P, GH = a->G * H, K = a->I + P;
     int64_t GHp = lk_pad(GH, NR), Pp = lk_pad(P, NR), HP = H > P ? H : P;
     int save = (int)a->save, zc_on = a->zmc || a->zc;
     real *h = lk_alloc(M * P), *c = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
-    real *hin = lk_alloc(M * P), *m = lk_alloc(M * H), *cn = lk_alloc(M * H);
+    real *in = lk_alloc(M * K), *m = lk_alloc(M * H), *cn = lk_alloc(M * H);
     real *hp = lk_alloc(M * Pp), *zrate_h = lk_alloc(HP), *zrate_c = lk_alloc(HP);
     for (int64_t j = 0; j < HP; j++) zrate_h[j] = a->zh, zrate_c[j] = a->zc;
     const real *zh = a->zh ? zrate_h : NULL, *zc = a->zc ? zrate_c : NULL;
@@ -73,26 +101,14 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
     memcpy(c, CR(a->c0) + b0 * H, M * H * sizeof(real));
     if (save) memcpy(R(a->cseq) + b0 * H, c, M * H * sizeof(real));
     for (int64_t s = 0; s < T; s++) {
-        const real *gin = h;
-        if (a->rmask) {
-            for (int64_t k = 0; k < M * P; k++) hin[k] = h[k] * CR(a->rmask)[b0 * P + k];
-            gin = hin;
-        }
-        if (!a->lengths) { /* every row at the same time t: the GEMM adds into xw itself */
-            real *x0 = R(a->xw) + (lk_time(a, s, T) * B + b0) * a->xw_rs;
-            lk_gemm_add(M, GH, P, gin, P, pk->uf, x0, a->xw_rs);
-            for (int64_t r = 0; r < M; r++)
-                cell_forward(a, pk, NULL, H, x0 + r * a->xw_rs, 0, H, c + r * H, cn + r * H,
-                             m + r * H, lk_time(a, s, T) * B + b0 + r);
-        } else {
-            lk_gemm(M, GH, P, gin, P, pk->uf, acc, GHp);
-            for (int64_t r = 0; r < M; r++) {
-                int64_t b = b0 + r, len = lk_len(a, b);
-                if (s >= len) continue;
-                int64_t row = lk_time(a, s, len) * B + b;
-                cell_forward(a, pk, acc + r * GHp, H, R(a->xw) + row * a->xw_rs, 0, H,
-                             c + r * H, cn + r * H, m + r * H, row);
-            }
+        step_input(a, in, h, s, b0, M);
+        lk_gemm(M, GH, K, in, K, pk->uf, acc, GHp);
+        for (int64_t r = 0; r < M; r++) {
+            int64_t b = b0 + r, len = lk_len(a, b);
+            if (s >= len) continue;
+            int64_t row = lk_time(a, s, len) * B + b;
+            cell_forward(a, pk, acc + r * GHp, H, save ? R(a->xw) + row * a->xw_rs : NULL, 0, H,
+                         c + r * H, cn + r * H, m + r * H, row);
         }
         if (pk->wf) lk_gemm(M, P, H, m, H, pk->wf, hp, Pp);
         for (int64_t r = 0; r < M; r++) {
@@ -103,7 +119,7 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
-            if (save) memcpy(R(a->hin) + row * P, gin + r * P, P * sizeof(real));
+            if (save) memcpy(R(a->hin) + row * P, in + r * K + a->I, P * sizeof(real));
             lk_mix(h + r * P, pk->wf ? hp + r * Pp : m + r * H,
                    lk_zrow(a->zmh, s, b, B, P, zh), P);
             lk_mix(c + r * H, cn + r * H, lk_zrow(a->zmc, s, b, B, H, zc), H);
@@ -116,7 +132,7 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
     }
     memcpy(R(a->hT) + b0 * P, h, M * P * sizeof(real));
     memcpy(R(a->cT) + b0 * H, c, M * H * sizeof(real));
-    free(h), free(c), free(acc), free(hin), free(m), free(cn), free(hp);
+    free(h), free(c), free(acc), free(in), free(m), free(cn), free(hp);
     free(zrate_h), free(zrate_c);
 }
 

@@ -39,28 +39,24 @@ static void peepholes(const RecArgs *a, const Packs *pk, int64_t j0, const real 
         if (WITH_M) m[j] = o * lk_tanh(cj);                                                 \
     }
 
-/* Gates of one row's slice. Pre-activations are acc + x (acc: the recurrent product, at
- * gate stride na; x: the row's input projections), or, with acc NULL, already summed in x
- * by the GEMM. Activations go to x when saving or summed (x is then the activation
- * buffer), else to acc. Gives the new cell cn and m = o tanh(c shown). `row` is t * B + b
- * in the natural-time buffers. */
-static void cell_forward(const RecArgs *a, const Packs *pk, real *acc, int64_t na, real *x,
+/* Gates of one row's slice from its pre-activations acc (gate blocks at stride na; the
+ * bias, when given, is added here), overwritten by the activations, which are also stored
+ * at `saved` (the row of the activation buffer) when not NULL. Gives the new cell cn and
+ * m = o tanh(c shown). `row` is t * B + b in the natural-time buffers. */
+static void cell_forward(const RecArgs *a, const Packs *pk, real *acc, int64_t na, real *saved,
                          int64_t j0, int64_t n, const real *restrict c, real *restrict cn,
                          real *restrict m, int64_t row) {
     int64_t H = a->H, G = a->G;
-    int save = (int)a->save;
+    int save = saved != NULL;
     real *src[4], *dst[4];
     const real *add[4];
     for (int64_t g = 0; g < G; g++) {
-        real *xg = x + g * H + j0;
-        src[g] = acc ? acc + g * na : xg;
-        add[g] = acc ? xg : pk->zero;
-        dst[g] = acc && !save ? src[g] : xg;
+        src[g] = dst[g] = acc + g * na;
+        add[g] = a->bias ? CR(a->bias) + g * H + j0 : pk->zero;
     }
     if (a->lng) /* layer norm of each gate group's whole pre-activation (n == H here) */
         for (int64_t g = 0; g < G; g++) {
-            if (acc)
-                for (int64_t j = 0; j < H; j++) src[g][j] += add[g][j];
+            for (int64_t j = 0; j < H; j++) src[g][j] += add[g][j];
             add[g] = pk->zero;
             lk_layer_norm(src[g], H, CR(a->lng) + g * H, CR(a->lnb) + g * H,
                           save ? R(a->lnhat) + row * G * H + g * H : NULL,
@@ -88,6 +84,8 @@ static void cell_forward(const RecArgs *a, const Packs *pk, real *acc, int64_t n
 #pragma omp simd
         for (int64_t j = 0; j < n; j++) m[j] = d_o[j] * lk_tanh(m[j]);
     }
+    if (save)
+        for (int64_t g = 0; g < G; g++) memcpy(saved + g * H + j0, dst[g], n * sizeof(real));
 }
 
 /* ---- backward ---------------------------------------------------------------------------

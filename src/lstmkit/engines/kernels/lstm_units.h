@@ -13,18 +13,21 @@
  * choose the row split for those: they need whole rows).
  */
 
-/* Columns of one thread's units, all gates: B[k][g * n + j] = U[g * H + j0 + j][k]
- * (forward), or B[k][j] = U[k][j0 + j] over k < G*H (backward). */
+/* Columns of one thread's units, all gates: B[k][g * n + j] = [W_ih, U][g * H + j0 + j][k]
+ * over k < I + P (forward), or B[k][j] = U[k][j0 + j] over k < G*H (backward). */
 static real *pack_units(const RecArgs *a, int64_t j0, int64_t n, int backward) {
-    int64_t H = a->H, P = a->P, G = a->G, N = backward ? n : G * n, K = backward ? G * H : P;
+    int64_t H = a->H, I = a->I, P = a->P, G = a->G;
+    int64_t N = backward ? n : G * n, K = backward ? G * H : I + P;
     real *bp = lk_alloc(lk_pad(N, NR) * K);
-    const real *U = CR(a->U);
+    const real *U = CR(a->U), *wih = CR(a->wih);
     for (int64_t c = 0; c < lk_pad(N, NR); c++) {
-        int64_t p = c / NR, lane = c % NR;
+        int64_t p = c / NR, lane = c % NR, gate_row = c / n * H + j0 + c % n;
         for (int64_t kk = 0; kk < K; kk++) {
             real v = 0;
-            if (c < N)
-                v = backward ? U[kk * P + j0 + c] : U[(c / n * H + j0 + c % n) * P + kk];
+            if (c < N && backward)
+                v = U[kk * P + j0 + c];
+            else if (c < N)
+                v = kk < I ? wih[gate_row * I + kk] : U[gate_row * P + kk - I];
             bp[(p * K + kk) * NR + lane] = v;
         }
     }
@@ -37,7 +40,8 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
     int64_t T = a->T, B = a->B, H = a->H, P = a->P, G = a->G;
     int64_t j0 = H * local / k, n = H * (local + 1) / k - j0, na = lk_pad(G * n, NR);
     int save = (int)a->save, zc_on = a->zmc || a->zc;
-    real *bp = pack_units(a, j0, n, 0), *acc = lk_alloc(B * na), *hin = lk_alloc(B * P);
+    int64_t K = a->I + P;
+    real *bp = pack_units(a, j0, n, 0), *acc = lk_alloc(B * na), *in = lk_alloc(B * K);
     real *c = lk_alloc(B * n), *cn = lk_alloc(B * n), *m = lk_alloc(B * n);
     real *zrate_h = lk_alloc(H), *zrate_c = lk_alloc(H);
     for (int64_t j = 0; j < H; j++) zrate_h[j] = a->zh, zrate_c[j] = a->zc;
@@ -50,13 +54,10 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
     }
 #pragma omp barrier
     for (int64_t s = 0; s < T; s++) {
-        const real *h = hbuf[s % 2], *gin = h;
+        const real *h = hbuf[s % 2];
         real *hnext = hbuf[(s + 1) % 2];
-        if (a->rmask) {
-            for (int64_t q = 0; q < B * P; q++) hin[q] = h[q] * CR(a->rmask)[q];
-            gin = hin;
-        }
-        lk_gemm(B, G * n, P, gin, P, bp, acc, na);
+        step_input(a, in, h, s, 0, B);
+        lk_gemm(B, G * n, K, in, K, bp, acc, na);
         for (int64_t b = 0; b < B; b++) {
             int64_t len = lk_len(a, b);
             real *hn = hnext + b * P + j0;
@@ -67,9 +68,9 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
-            cell_forward(a, pk, acc + b * na, n, R(a->xw) + row * a->xw_rs, j0, n, c + b * n,
-                         cn + b * n, m + b * n, row);
-            if (save) memcpy(R(a->hin) + row * P + j0, gin + b * P + j0, n * sizeof(real));
+            cell_forward(a, pk, acc + b * na, n, save ? R(a->xw) + row * a->xw_rs : NULL, j0, n,
+                         c + b * n, cn + b * n, m + b * n, row);
+            if (save) memcpy(R(a->hin) + row * P + j0, in + b * K + a->I + j0, n * sizeof(real));
             memcpy(hn, h + b * P + j0, n * sizeof(real));
             const real *zr = lk_zrow(a->zmh, s, b, B, P, zh), *zcr = lk_zrow(a->zmc, s, b, B, H, zc);
             lk_mix(hn, m + b * n, zr ? zr + j0 : NULL, n);
@@ -87,7 +88,7 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
         memcpy(R(a->hT) + b * P + j0, hbuf[T % 2] + b * P + j0, n * sizeof(real));
         memcpy(R(a->cT) + b * H + j0, c + b * n, n * sizeof(real));
     }
-    free(bp), free(acc), free(hin), free(c), free(cn), free(m), free(zrate_h), free(zrate_c);
+    free(bp), free(acc), free(in), free(c), free(cn), free(m), free(zrate_h), free(zrate_c);
 }
 
 static void backward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *part) {
