@@ -8,7 +8,7 @@ import torch
 from lstmkit.cli import main
 from lstmkit.tasks.reproduce import format_table, load_results, run_experiment
 from lstmkit.tasks.reproduce.cli import plan_runs
-from lstmkit.tasks.reproduce.models import SequenceNet
+from lstmkit.tasks.reproduce.experiments import SequenceNet
 from lstmkit.tasks.reproduce.paper import lstm_sequences_to_beat
 
 

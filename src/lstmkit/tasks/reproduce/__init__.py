@@ -12,7 +12,12 @@ from lstmkit.tasks.reproduce.criteria import (
     reber_correct,
     temporal_order_correct,
 )
-from lstmkit.tasks.reproduce.experiments import RunResult, evaluate_on, run_experiment
+from lstmkit.tasks.reproduce.experiments import (
+    RunResult,
+    SequenceNet,
+    evaluate_on,
+    run_experiment,
+)
 from lstmkit.tasks.reproduce.generators import (
     TEST_SEED,
     SequenceBatch,
@@ -21,7 +26,6 @@ from lstmkit.tasks.reproduce.generators import (
     long_lag,
     temporal_order,
 )
-from lstmkit.tasks.reproduce.models import SequenceNet
 from lstmkit.tasks.reproduce.paper import PAPER, PaperResult, paper_results
 from lstmkit.tasks.reproduce.report import format_table, load_results, save_results
 from lstmkit.tasks.reproduce.specs import EXPERIMENTS, Spec, spec_for

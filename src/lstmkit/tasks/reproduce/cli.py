@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lstmkit.tasks.reproduce.experiments import RunResult, run_experiment
-from lstmkit.tasks.reproduce.models import INITS, MODELS
+from lstmkit.tasks.reproduce.experiments import INITS, MODELS, RunResult, run_experiment
 from lstmkit.tasks.reproduce.report import format_table, save_results
 from lstmkit.tasks.reproduce.specs import EXPERIMENTS
 
