@@ -86,6 +86,7 @@ def test_plan_runs() -> None:
         (["reproduce", "reber", "--T", "50"], "--T sets the size of adding"),
         (["reproduce", "adding", "--model", "gru", "--init", "chrono"], "applies to the LSTM"),
         (["reproduce", "adding", "--budget-minutes", "0"], "budget_minutes must be > 0"),
+        (["reproduce", "adding", "--max-wrong", "2"], "max_wrong must be in [0, 1)"),
         (["reproduce", "copy"], "invalid choice: 'copy'"),
     ],
 )

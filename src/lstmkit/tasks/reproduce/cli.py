@@ -103,6 +103,11 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--init", help="LSTM initialisation: chrono (default), default, or both")
     p.add_argument("--budget-minutes", type=float, help="wall-time limit per run (20; quick 0.75)")
     p.add_argument("--max-sequences", type=int, help="limit on training sequences per run")
+    p.add_argument(
+        "--max-wrong",
+        type=float,
+        help="fraction of test sequences allowed wrong to stop (adding, temporal-order: 0.01)",
+    )
     p.add_argument("--quick", action="store_true", help="small sizes and budgets (all: ~10 min)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and training data")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -124,6 +129,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
+    strict = {} if args.max_wrong is None else {"max_wrong": args.max_wrong}
     log = None if args.quiet else (lambda line: print(line, flush=True))
     results: list[RunResult] = []
     for run in runs:
@@ -137,6 +143,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
                 max_sequences=args.max_sequences,
                 seed=args.seed,
                 log=log,
+                **strict,
             )
         )
     print(format_table(results, markdown=args.markdown))
@@ -148,7 +155,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
 def _command_line(args: argparse.Namespace) -> str:
     """The command that reproduces this run, flags in a fixed order, for the JSON file."""
     words = ["lstmkit", "reproduce", args.experiment]
-    for flag in ("T", "model", "init", "budget_minutes", "max_sequences"):
+    for flag in ("T", "model", "init", "budget_minutes", "max_sequences", "max_wrong"):
         value = getattr(args, flag)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -215,21 +216,18 @@ def run_experiment(
         seed: seeds the network's initialisation and the training data.
         log: called with one line per evaluation (e.g. ``print``); None is silent.
         **overrides: replace the experiment's defaults: ``hidden_size``, ``batch_size``,
-            ``lr``, ``optimizer``, ``eval_every``.
+            ``lr``, ``optimizer``, ``eval_every``, and ``max_wrong``, the fraction of test
+            sequences allowed wrong for "solved" (0.01 for adding and temporal order).
 
     Returns:
         The ``RunResult``, scored on the whole test set after training.
     """
     init = init if init is not None else ("chrono" if model == "lstm" else "default")
     _check_run_args(model, init, budget_minutes, max_sequences)
-    spec = spec_for(name, T)
-    known = {"hidden_size", "batch_size", "lr", "optimizer", "eval_every"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"unknown settings {unknown}; use {', '.join(sorted(known))}")
-    names = ("hidden_size", "batch_size", "lr", "optimizer")
-    settings = {k: overrides.get(k, getattr(spec, k)) for k in names}
-    eval_every = overrides.get("eval_every", spec.eval_every)
+    spec = _with_overrides(spec_for(name, T), overrides)
+    names = ("hidden_size", "batch_size", "lr", "optimizer", "max_wrong")
+    settings = {k: getattr(spec, k) for k in names}
+    eval_every = spec.eval_every
     seed_everything(seed)
     net = SequenceNet(
         model, spec.input_size, settings["hidden_size"], spec.output_size,
@@ -276,6 +274,19 @@ def run_experiment(
                 "budget_minutes": budget_minutes, "max_sequences": max_sequences},
         history=result.history,
     )  # fmt: skip
+
+
+def _with_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    known = ("hidden_size", "batch_size", "lr", "optimizer", "eval_every", "max_wrong")
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"unknown settings {unknown}; use {', '.join(known)}")
+    max_wrong = overrides.get("max_wrong", spec.max_wrong)
+    if isinstance(max_wrong, bool) or not isinstance(max_wrong, (int, float)):
+        raise TypeError(f"max_wrong must be a fraction of the test set, got {max_wrong!r}")
+    if not 0 <= max_wrong < 1:
+        raise ValueError(f"max_wrong must be in [0, 1) (0.01 = 1% wrong), got {max_wrong}")
+    return dataclasses.replace(spec, **overrides)
 
 
 def _score(spec: Spec, net: nn.Module, test: SequenceBatch) -> dict[str, float]:
