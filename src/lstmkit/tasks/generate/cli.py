@@ -8,6 +8,8 @@ import json
 import time
 from pathlib import Path
 
+import torch
+
 from .task import HELD_OUT_PLAYS, Corpus, GenerateConfig, TextGenerator
 
 __all__ = ["add_generate_parser", "run_generate"]
@@ -52,6 +54,8 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     t.add_argument("--eval-every", type=int, help="chunks between validations")
     t.add_argument("--seed", type=int)
     t.add_argument("--progress", action="store_true", default=None, help="show progress bars")
+    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on "
+                   "a busy machine 1 thread trained 1.8x faster than 2)")  # fmt: skip
     s = p.add_argument_group("sampling")
     s.add_argument("--prompt", default="HAMLET.\n", help="text to continue")
     s.add_argument("--max-length", type=int, default=400, help="tokens to generate")
@@ -81,6 +85,10 @@ def _sample(gen: TextGenerator, args: argparse.Namespace) -> str:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Handler of `lstmkit generate`."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.action == "sample":
         gen = TextGenerator.load(args.out)
         print(_sample(gen, args))
