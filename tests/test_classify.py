@@ -224,3 +224,24 @@ def test_cli_runs_on_a_long_form_csv_and_reports(tmp_path, capsys):
     assert main(["classify", "--csv", str(csv), "--label-col", "speaker"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lstmkit: error: label column 'speaker' is not in the CSV")
+
+
+# -- the targets (minutes each; run with `pytest -m slow`) ------------------------------
+@pytest.mark.slow
+def test_japanese_vowels_preset_reaches_the_target():
+    from lstmkit.tasks.classify.cli import PRESETS
+
+    clf = Classifier(ClassifyConfig(**PRESETS["japanese-vowels"]))
+    report = clf.fit(load_japanese_vowels("train")).evaluate(load_japanese_vowels("test"))
+    assert report["accuracy"] >= 0.985
+
+
+@pytest.mark.slow
+def test_genre_preset_beats_the_tfidf_baseline_on_the_same_split():
+    from lstmkit.tasks.classify.cli import PRESETS, text_baselines
+
+    train, test = genre_passages()
+    clf = Classifier(ClassifyConfig(**PRESETS["genre"])).fit(train)
+    baselines = text_baselines(train, test, clf.classes)
+    tfidf = baselines["char 1-3-gram TF-IDF + LR"]["macro_f1"]
+    assert clf.evaluate(test)["macro_f1"] > tfidf
