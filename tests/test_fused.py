@@ -272,3 +272,21 @@ def test_import_compiles_nothing_and_later_processes_reuse_the_cache():
     assert done.returncode == 0, done.stderr
     first_call = float(done.stdout)
     assert first_call < 0.5, f"first fused call took {first_call:.2f} s with a warm cache"
+
+
+def test_speed_benchmark_runs_and_writes_json(tmp_path):
+    from lstmkit.bench.speed import Shape, run_benchmark, write_json
+    from lstmkit.cli import main
+
+    lines = []
+    results = run_benchmark(
+        (Shape(2, 4, 3, 8),), ("plain", "cifg", "gru"), budget_s=0.01, echo=lines.append
+    )
+    assert [(r.row, r.mode) for r in results][:2] == [("plain", "inference"), ("plain", "train")]
+    assert len(results) == len(lines) == 6
+    assert all(set(r.ms) == {"torch", "eager", "auto", "fused"} and r.ms_min for r in results)
+    write_json(results, str(tmp_path / "speed.json"))
+    assert '"machine"' in (tmp_path / "speed.json").read_text()
+    assert main(["bench", "speed", "--shapes", "9"]) == 2  # a clear error, not a traceback
+    with pytest.raises(ValueError, match="unknown benchmark rows"):
+        run_benchmark(rows=("lstm",))

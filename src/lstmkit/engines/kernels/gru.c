@@ -12,7 +12,7 @@
  * and GRU's h_{t-1} as hprev when recurrent dropout makes it differ from hin.
  * Per-thread scratch as in lstm.c: h, hin (M,H), acc (M,pad(G*H)).
  */
-#include "common.h"
+#include "gemm.h"
 #include "matmul.h"
 
 typedef struct {

@@ -7,7 +7,7 @@
  */
 #ifndef LK_LSTM_CELL_H
 #define LK_LSTM_CELL_H
-#include "common.h"
+#include "gemm.h"
 
 typedef struct {
     real *uf, *ub, *wf, *wb; /* packed U^T, U, W_hr^T, W_hr (NULL where unused) */
