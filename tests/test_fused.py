@@ -217,6 +217,7 @@ def test_auto_picks_what_the_selection_rule_claims():
     big = lstmkit.LSTM(64, 256)
     assert _auto(big, (200, 64, 64), grad=True) == "fused"  # training, hidden >= 256
     assert _auto(big, (200, 64, 64)) == "native"
+    assert _auto(lstmkit.LSTM(128, 512), (50, 128, 128), grad=True) == "native"  # oneDNN keeps up
     assert _auto(lstmkit.LSTM(32, 128, proj_size=64), (100, 32, 32)) == "fused"
     assert _auto(lstm.double(), (100, 32, 32), dtype=torch.float64) == "fused"
     assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "fused"  # torch's CPU GRU is slow

@@ -21,8 +21,9 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
     * fewer than two batch rows per thread, with 2+ threads: the fused engine splits the
       hidden units across threads (one barrier per step) and halves the weights each core
       streams; at batch 1, hidden 128: 1.4-1.7x faster than torch, inference and training;
-    * a training step with hidden_size >= 256: torch's backward runs below GEMM peak
-      (1.14x faster fused on one thread, 2.4x on two, at (64,200,64,256));
+    * a training step with hidden_size >= 256 and batch <= 64: torch's backward runs
+      below GEMM peak (1.27-1.5x faster fused on one thread, 2.4x on two, at
+      (64,200,64,256)); at (128,50,128,512) oneDNN keeps up (fused 0.94x): native;
     * proj_size > 0 or float64, where torch leaves oneDNN for a generic kernel.
 """
 
@@ -45,6 +46,7 @@ ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, FUSED, 
 AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
 ENGINE_NAMES = ("auto", *ENGINES)
 LARGE_HIDDEN = 256  # plain LSTM training from this hidden size on goes to the fused engine
+LARGE_BATCH = 64  # ... up to this batch size
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
 
 
@@ -91,4 +93,5 @@ def native_is_faster(layer: RecurrentLayer, x: Tensor) -> bool:
     training_step = torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in layer.parameters())
     )
-    return not (training_step and layer.hidden_size >= LARGE_HIDDEN)
+    large = layer.hidden_size >= LARGE_HIDDEN and x.shape[1] <= LARGE_BATCH
+    return not (training_step and large)
