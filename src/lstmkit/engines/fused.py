@@ -64,8 +64,8 @@ class FusedEngine:
         finals: list[tuple[Tensor, ...]] = []
         depth = layer.num_directions
         inputs = x
+        cfg = _config(layer, *x.shape[:2])
         for index in range(layer.num_layers):
-            cfg = _config(layer, *x.shape[:2])
             masks, weights = zip(*(_direction(layer, index, d, x, hx) for d in range(depth)))
             states = tuple(s[index * depth : (index + 1) * depth] for s in hx)
             inputs, *layer_finals = ops.layer(cfg, lengths, masks, inputs, states, weights)
