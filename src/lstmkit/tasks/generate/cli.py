@@ -95,7 +95,7 @@ def run_generate(args: argparse.Namespace) -> int:
         return 0
     config = _config(args)
     corpus = Corpus.from_files(args.text) if args.text else Corpus.shakespeare()
-    budget = f"{config.minutes:g} min" if config.minutes else f"{config.epochs:g} epoch(s)"
+    budget = f"{config.minutes:g} min" if config.minutes else f"{config.epochs or 1:g} epoch(s)"
     print(f"generate: {corpus.description}; {config.level}-level, {config.num_layers}x"
           f"{config.hidden_size} LSTM, budget {budget}")  # fmt: skip
     start = time.monotonic()

@@ -90,7 +90,8 @@ class GenerateConfig:
             machine, 16 x 64 at 5e-3 reached 1.89 nats/char where the common 64 x 128 at
             2e-3 reached 2.85, because early on the number of updates matters most.
         clip_norm: gradient clipping by global norm. Default 1.0.
-        epochs: passes over the training text (an upper bound when `minutes` is set).
+        epochs: passes over the training text; None: one pass, or as many as `minutes`
+            allows when it is set (then epochs, if given, is an upper bound).
         minutes: training-time budget; training stops cleanly after it, then validates.
         eval_every: chunks between validations (each costs a pass over the held-out text,
             inside the time budget). Default 1000.
@@ -110,7 +111,7 @@ class GenerateConfig:
     bptt: int = 64
     lr: float = 5e-3
     clip_norm: float = 1.0
-    epochs: float = 1.0
+    epochs: float | None = None
     minutes: float | None = 5.0
     eval_every: int = 1000
     seed: int = 0
@@ -121,7 +122,7 @@ class GenerateConfig:
             raise ValueError(f"level must be 'char' or 'word', got {self.level!r}")
         if self.minutes is not None and self.minutes <= 0:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
-        if self.epochs <= 0:
+        if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
 
 
@@ -173,7 +174,8 @@ class TextGenerator:
         stream = StreamBatches(self.tokenizer.encode(corpus.train), cfg.batch_size, cfg.bptt)
         torch.manual_seed(cfg.seed)
         self.model = self._new_model()
-        total = max(1, round(cfg.epochs * len(stream)))  # chunks to train at most
+        passes = cfg.epochs or (1000.0 if cfg.minutes else 1.0)  # minutes bind first if set
+        total = max(1, round(passes * len(stream)))  # chunks to train at most
         per_epoch = min(cfg.eval_every, total)
         train_config = TrainConfig(
             epochs=math.ceil(total / per_epoch), batch_size=cfg.batch_size, optimizer="adam",
@@ -188,7 +190,10 @@ class TextGenerator:
             # sets the learning rate before each chunk and ends the run at the deadline.
             for j in range(per_epoch):
                 k = (epoch - 1) * per_epoch + j
-                done = (time.monotonic() - start) / (cfg.minutes * 60) if cfg.minutes else k / total
+                # Progress through the run: whichever of time and chunks ends it first.
+                done = k / total
+                if cfg.minutes:
+                    done = max(done, (time.monotonic() - start) / (cfg.minutes * 60))
                 if k >= total or (j > 0 and done >= 1.0):
                     train_config.epochs = epoch  # validate this epoch, then stop
                     return
