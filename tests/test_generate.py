@@ -120,6 +120,14 @@ def test_word_level_model_trains_and_reports_bits_per_char():
     assert last["val_bpc"] < last["val_loss"] / math.log(2) / 3
 
 
+def test_time_budget_stops_cleanly_and_still_validates():
+    # Without the budget this would run 1000 passes over the text; 1.5 s ends it early.
+    config = GenerateConfig(**TINY, minutes=0.025, eval_every=10**6)
+    gen = TextGenerator(config).fit(Corpus(VERSE * 12, VERSE * 2))
+    assert gen.train_seconds < 10
+    assert len(gen.history) == 1 and math.isfinite(gen.history[0]["val_loss"])
+
+
 def test_bad_input(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
