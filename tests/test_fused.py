@@ -291,3 +291,19 @@ def test_speed_benchmark_runs_and_writes_json(tmp_path):
     assert main(["bench", "speed", "--shapes", "9"]) == 2  # a clear error, not a traceback
     with pytest.raises(ValueError, match="unknown benchmark rows"):
         run_benchmark(rows=("lstm",))
+
+
+def test_auto_runs_variable_lengths_on_the_fused_engine():
+    """torch's packed path leaves oneDNN, so with lengths the fused kernels win (select.py)."""
+    from lstmkit.engines.select import engine_for
+
+    lstm = lstmkit.LSTM(2, 64)
+    x = torch.randn(100, 32, 2)
+    lengths = torch.full((32,), 90)
+    assert engine_for(lstm, x, record=False, lengths=lengths).name == "fused"
+    out, (h, _) = lstm(x, lengths=lengths)
+    native = lstmkit.LSTM(2, 64, engine="native")
+    native.load_state_dict(lstm.state_dict())
+    ref, (h_ref, _) = native(x, lengths=lengths)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(h, h_ref, rtol=1e-4, atol=1e-5)

@@ -142,7 +142,7 @@ class RecurrentLayer(nn.Module):
             lengths=lengths, name=name,
         )  # fmt: skip
         states = self._initial_states(hx, seq)
-        engine = engine_for(self, seq.x, record)
+        engine = engine_for(self, seq.x, record, seq.lengths)
         output, finals, gates = engine.run(self, seq.x, seq.lengths, states, record)
         recorded = seq.record(gates) if gates is not None else None
         return seq.output(output), seq.states(finals), recorded
