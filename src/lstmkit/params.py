@@ -144,8 +144,12 @@ def reset_direction(
             p = getattr(module, field + suffix, None)
             if p is not None:
                 p.uniform_(-bound, bound)
-        for field, value in (("ln_gates_weight", 1.0), ("ln_gates_bias", 0.0),
-                             ("ln_cell_weight", 1.0), ("ln_cell_bias", 0.0)):
+        for field, value in (
+            ("ln_gates_weight", 1.0),
+            ("ln_gates_bias", 0.0),
+            ("ln_cell_weight", 1.0),
+            ("ln_cell_bias", 0.0),
+        ):
             p = getattr(module, field + suffix, None)
             if p is not None:
                 p.fill_(value)
