@@ -212,12 +212,15 @@ def test_auto_picks_what_the_selection_rule_claims():
     assert _auto(lstm, (100, 1, 32)) == "fused"  # batch 1 on 2 threads: units split
     assert _auto(lstm, (100, 1, 32), grad=True) == "fused"
     assert _auto(lstm, (100, 1, 32), threads=1) == "native"
-    assert _auto(lstm, (100, 32, 32)) == "native"  # oneDNN inference
-    assert _auto(lstm, (100, 32, 32), grad=True) == "native"
+    assert _auto(lstm, (100, 32, 32)) == "fused"  # 2 threads: no per-step barrier
+    assert _auto(lstm, (100, 32, 32), threads=1) == "native"  # oneDNN, one thread
+    assert _auto(lstm, (100, 32, 32), grad=True, threads=1) == "native"
     big = lstmkit.LSTM(64, 256)
-    assert _auto(big, (200, 64, 64), grad=True) == "fused"  # training, hidden >= 256
-    assert _auto(big, (200, 64, 64)) == "native"
-    assert _auto(lstmkit.LSTM(128, 512), (50, 128, 128), grad=True) == "native"  # oneDNN keeps up
+    assert _auto(big, (200, 64, 64), grad=True, threads=1) == "fused"  # training, hidden >= 256
+    assert _auto(big, (200, 64, 64), threads=1) == "native"
+    huge = lstmkit.LSTM(128, 512)
+    assert _auto(huge, (50, 128, 128), grad=True) == "native"  # oneDNN keeps up
+    assert _auto(huge, (50, 1, 128)) == "fused"  # batch 1: the hidden units split
     assert _auto(lstmkit.LSTM(32, 128, proj_size=64), (100, 32, 32)) == "fused"
     assert _auto(lstm.double(), (100, 32, 32), dtype=torch.float64) == "fused"
     assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "fused"  # torch's CPU GRU is slow
@@ -227,7 +230,7 @@ def test_auto_picks_what_the_selection_rule_claims():
         assert _auto(lstmkit.LSTM(3, 4, **kw).train(), (5, 2, 3), grad=True) == expected
     assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3), record=True) == "autograd"
     eval_noise = lstmkit.LSTM(32, 128, recurrent_dropout=0.3, weight_drop=0.3).eval()
-    assert _auto(eval_noise, (100, 32, 32)) == "native"  # eval: the plain equations
+    assert _auto(eval_noise, (100, 32, 32), threads=1) == "native"  # eval: the plain equations
 
 
 def test_explicit_fused_without_a_compiler_says_why(monkeypatch):

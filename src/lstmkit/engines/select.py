@@ -18,10 +18,13 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
 - CPU, plain LSTM: torch's oneDNN kernel is as fast as the fused one per thread (both run
   their GEMMs at the core's FMA peak), so native stays unless the fused engine has a
   structural advantage, measured as:
-    * fewer than two batch rows per thread, with 2+ threads: the fused engine splits the
-      hidden units across threads (one barrier per step) and halves the weights each core
-      streams; at batch 1, hidden 128: 1.4-1.7x faster than torch, inference and training;
-    * a training step with hidden_size >= 256 and batch <= 64: torch's backward runs
+    * 2+ threads and hidden_size < 512: oneDNN synchronises its threads at every step, the
+      fused engine splits batch rows (or, below two rows per thread, hidden units) with no
+      per-step barrier. Quiet machine, 2 threads, medians of `lstmkit bench speed --rows
+      plain` (torch time / fused time, inference / train): (1,100,32,128) 1.37/1.41,
+      (32,100,32,128) 0.96/1.01, (16,500,16,64) 2.44/1.52, (64,200,64,256) 1.22/1.11,
+      L2 bidirectional (32,100,64,256) 1.07/1.06; at (128,50,128,512) 0.97/0.98: native;
+    * one thread, a training step with hidden_size >= 256 and batch <= 64: torch's backward runs
       below GEMM peak (1.27-1.5x faster fused on one thread, 2.4x on two, at
       (64,200,64,256)); at (128,50,128,512) oneDNN keeps up (fused 0.94x): native;
     * proj_size > 0, float64 or variable lengths (packed), where torch leaves oneDNN for a
@@ -49,6 +52,7 @@ AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
 ENGINE_NAMES = ("auto", *ENGINES)
 LARGE_HIDDEN = 256  # plain LSTM training from this hidden size on goes to the fused engine
 LARGE_BATCH = 64  # ... up to this batch size
+NATIVE_HIDDEN = 512  # from this hidden size on, 2+ threads: oneDNN keeps up (0.97-0.98x)
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
 
 
@@ -94,8 +98,8 @@ def native_is_faster(layer: RecurrentLayer, x: Tensor, lengths: Tensor | None = 
     if lengths is not None:  # torch's packed-sequence path leaves oneDNN
         return False
     threads = torch.get_num_threads()
-    if threads >= 2 and x.shape[1] < 2 * threads:
-        return False
+    if threads >= 2:  # no per-step barrier across threads: fused unless the GEMMs dominate
+        return layer.hidden_size >= NATIVE_HIDDEN and batch >= 2 * threads
     training_step = torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in layer.parameters())
     )
