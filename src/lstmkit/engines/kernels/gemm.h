@@ -41,27 +41,30 @@ static inline vec lk_load(const real *p) {
 
 static inline void lk_store(real *p, vec v) { memcpy(p, &v, sizeof(vec)); }
 
-#define LK_TILE(ROWS)                                                                      \
-    static inline void lk_tile_##ROWS(int64_t K, const real *restrict A, int64_t lda,      \
-                                      const real *restrict bp, real *restrict C,           \
-                                      int64_t ldc, int add) {                              \
-        vec acc[ROWS][NV];                                                                 \
-        for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};                             \
-        for (int64_t k = 0; k < K; k++) {                                                  \
-            vec b[NV];                                                                     \
-            for (int v = 0; v < NV; v++) b[v] = lk_load(bp + k * NR + v * VL);             \
-            for (int r = 0; r < ROWS; r++) {                                               \
-                real x = A[r * lda + k];                                                   \
-                for (int v = 0; v < NV; v++) acc[r][v] += x * b[v];                        \
-            }                                                                              \
-        }                                                                                  \
-        for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < NV; v++) {                                                 \
-                real *dst = C + r * ldc + v * VL;                                          \
-                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);                 \
-            }                                                                              \
+/* One register tile: ROWS rows of C times an NR-wide packed panel of B, over K. A_AT
+ * indexes A's element (row r, step k): r * lda + k, or k * lda + r to read A transposed. */
+#define LK_TILE_BODY(NAME, ROWS, A_AT)                                                 \
+    static inline void NAME(int64_t K, const real *restrict A, int64_t lda,            \
+                                      const real *restrict bp, real *restrict C,       \
+                                      int64_t ldc, int add) {                          \
+        vec acc[ROWS][NV];                                                             \
+        for (int r = 0; r < ROWS; r++)                                                 \
+            for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};                         \
+        for (int64_t k = 0; k < K; k++) {                                              \
+            vec b[NV];                                                                 \
+            for (int v = 0; v < NV; v++) b[v] = lk_load(bp + k * NR + v * VL);         \
+            for (int r = 0; r < ROWS; r++) {                                           \
+                real x = A[A_AT];                                                      \
+                for (int v = 0; v < NV; v++) acc[r][v] += x * b[v];                    \
+            }                                                                          \
+        }                                                                              \
+        for (int r = 0; r < ROWS; r++)                                                 \
+            for (int v = 0; v < NV; v++) {                                             \
+                real *dst = C + r * ldc + v * VL;                                      \
+                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);             \
+            }                                                                          \
     }
+#define LK_TILE(ROWS) LK_TILE_BODY(lk_tile_##ROWS, ROWS, r * lda + k)
 LK_TILE(2)
 LK_TILE(3)
 LK_TILE(4)

@@ -13,27 +13,7 @@
 #define MCHUNK (16 * MR)
 
 /* Tiles reading A transposed: element (r, k) at A[k * lda + r], MR rows contiguous per k. */
-#define LK_TILE_T(ROWS)                                                                    \
-    static inline void lk_tile_t##ROWS(int64_t K, const real *restrict A, int64_t lda,     \
-                                       const real *restrict bp, real *restrict C,          \
-                                       int64_t ldc, int add) {                             \
-        vec acc[ROWS][NV];                                                                 \
-        for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < NV; v++) acc[r][v] = (vec){0};                             \
-        for (int64_t k = 0; k < K; k++) {                                                  \
-            vec b[NV];                                                                     \
-            for (int v = 0; v < NV; v++) b[v] = lk_load(bp + k * NR + v * VL);             \
-            for (int r = 0; r < ROWS; r++) {                                               \
-                real x = A[k * lda + r];                                                   \
-                for (int v = 0; v < NV; v++) acc[r][v] += x * b[v];                        \
-            }                                                                              \
-        }                                                                                  \
-        for (int r = 0; r < ROWS; r++)                                                     \
-            for (int v = 0; v < NV; v++) {                                                 \
-                real *dst = C + r * ldc + v * VL;                                          \
-                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);                 \
-            }                                                                              \
-    }
+#define LK_TILE_T(ROWS) LK_TILE_BODY(lk_tile_t##ROWS, ROWS, k * lda + r)
 LK_TILE_T(1)
 LK_TILE_T(2)
 LK_TILE_T(3)
