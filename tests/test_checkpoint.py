@@ -12,6 +12,7 @@ import pytest
 import safetensors
 import torch
 import torch.nn.functional as F
+from tiny_models import TinyLSTM, objective
 from torch import nn
 
 from lstmkit.train import (
@@ -28,22 +29,9 @@ from lstmkit.train import checkpoint as ckpt_module
 torch.set_num_threads(1)
 
 
-class TinyLSTM(nn.Module):
-    def __init__(self, hidden: int = 6, dropout: float = 0.25) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(1, hidden, batch_first=True)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, 1)
-
-    def forward(self, x, state=None):
-        out, state = self.lstm(x, state)
-        return self.head(self.drop(out)), state
-
-
-def objective(model, batch, state):
-    x, y = batch
-    pred, state = model(x, state)
-    return F.mse_loss(pred, y), state
+def _tiny(hidden: int = 6) -> TinyLSTM:
+    """The model these tests checkpoint: dropout on, so RNG state matters on resume."""
+    return TinyLSTM(hidden, dropout=0.25)
 
 
 def dataset(n=24, steps=12):
@@ -66,7 +54,7 @@ def config(tmp_path, **kw):
 
 def new_model(seed=0):
     torch.manual_seed(seed)
-    return TinyLSTM()
+    return _tiny()
 
 
 def assert_same_run(a, b):
@@ -266,15 +254,15 @@ def _drop_field(folder, name):
 def test_foreign_checkpoints_are_refused(tmp_path):
     _trained(tmp_path)
     with pytest.raises(CheckpointError, match=r"lstm.weight_ih_l0 has shape \(24, 1\) in the"):
-        load_weights(TinyLSTM(hidden=8), tmp_path)
+        load_weights(_tiny(hidden=8), tmp_path)
     with pytest.raises(CheckpointError, match=r"different model \(hidden: saved 6 vs given 8\)"):
-        load_weights(TinyLSTM(), tmp_path, model_config={"hidden": 8})
+        load_weights(_tiny(), tmp_path, model_config={"hidden": 8})
     with pytest.raises(CheckpointError, match=r"missing \['weight'\], unexpected \['head.bias'"):
         load_weights(nn.Linear(1, 1, bias=False), tmp_path)
     with pytest.raises(CheckpointError, match=r"TrainConfig differs \(lr: saved 0.01 vs now 0.1\)"):
-        fit(TinyLSTM(), objective, loader(), config(tmp_path, lr=0.1), resume=True)
+        fit(_tiny(), objective, loader(), config(tmp_path, lr=0.1), resume=True)
     with pytest.raises(CheckpointError, match="optimizer is Adam, this run uses"):
-        trainer = Trainer(TinyLSTM(), objective, config(tmp_path))
+        trainer = Trainer(_tiny(), objective, config(tmp_path))
         trainer.optimizer = torch.optim.SGD(trainer.model.parameters(), lr=0.01)
         trainer.load(tmp_path)
 

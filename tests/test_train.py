@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import TinyLSTM, objective
 from torch import nn
 
 from lstmkit.plots import plot_learning_curves
@@ -25,26 +26,6 @@ from lstmkit.train import (
 )
 
 torch.set_num_threads(1)
-
-
-class TinyLSTM(nn.Module):
-    """1-layer torch.nn.LSTM + Linear head: predicts the next value of a series."""
-
-    def __init__(self, hidden: int = 8, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(1, hidden, batch_first=True)
-        self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, 1)
-
-    def forward(self, x, state=None):
-        out, state = self.lstm(x, state)
-        return self.head(self.drop(out)), state
-
-
-def objective(model, batch, state):
-    x, y = batch
-    pred, state = model(x, state)
-    return F.mse_loss(pred, y), state
 
 
 def sine_batches(n_batches=4, batch=16, steps=20, seed=0):
