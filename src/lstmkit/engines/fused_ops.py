@@ -5,12 +5,14 @@ Forward: the input projections of all steps and both directions are one GEMM int
 into its columns of out (T, B, D*P), and, when a backward pass will follow, the gate
 activations in place of xw plus the few buffers below. Backward: the kernel runs the
 hand-written BPTT into d(xw); then every weight gradient is one GEMM over all steps:
-d(W_ih) = d(xw)^T x, d(x) = d(xw) W_ih, d(U) = d(a)^T hin, d(W_hr) = dh^T m.
+LSTM d([W_ih, U]) = d(a)^T hin with hin = [x, h * mask] (one pass over d(a), not two);
+GRU/RNN d(W_ih) = d(xw)^T x, d(U) = d(a)^T hin; d(x) = d(xw) W_ih, d(W_hr) = dh^T m.
 
 Buffers per direction, (T, B, n) in natural time order unless stated (see kernels/common.h):
 
     all    xw (shared, D*G*H)   input projections in, activations out; dxw alike
-           hin (P)              h_{t-1} * mask: the recurrent GEMM's input, for d(U)
+           hin                  the step GEMM's input: LSTM [x_t, h_{t-1} * mask] (I+P),
+                                GRU/RNN h_{t-1} * mask (H); for the weight gradients
     LSTM   cseq (T+1, B, H)     the carried cell, processing order; cnew (H) under zoneout
            lnhat (G*H), lnrstd (G), cnhat (H), cnrstd (1)    layer norms
            dhnew (P), mbuf (H)  backward, projection only: d(W_hr) = sum dh^T m
@@ -170,7 +172,7 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         m = dict(
             zip(("rmask", "zmh", "zmc"), (t if t is None else t.contiguous() for t in masks[d]))
         )
-        buffers = _buffers(cfg, steps, batch, x.dtype, w, m) if save else {}
+        buffers = _buffers(cfg, x, w, m) if save else {}
         a = _args(cfg, x, lengths, d, save)
         _set(a, {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES})
         _set(a, buffers | {"xw": (xw, d * GH), "out": (out, d * P)})
@@ -185,14 +187,15 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     return (out, *finals), dict(xw=xw, w_ih=w_ih, directions=directions, lengths=lengths)
 
 
-def _buffers(cfg, steps, batch, dtype, w, masks) -> dict[str, Tensor]:
+def _buffers(cfg, x, w, masks) -> dict[str, Tensor]:
     """The buffers one direction's backward pass reads (see the module docstring)."""
     H, P, G = cfg.hidden, cfg.out, cfg.gates
+    steps, batch, size = x.shape
 
     def new(*shape: int) -> Tensor:
-        return WORKSPACE.empty(*shape, dtype=dtype)
+        return WORKSPACE.empty(*shape, dtype=x.dtype)
 
-    buffers = dict(hin=new(steps, batch, P))
+    buffers = dict(hin=new(steps, batch, size + P if cfg.mode == "LSTM" else P))
     if cfg.mode == "GRU":
         buffers["hn"] = new(steps, batch, H)
         if masks["rmask"] is not None:
@@ -277,21 +280,25 @@ def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor
     offset = len(needs) - D * len(FIELDS)  # inputs: cfg, lengths, masks, n, x, *hx, *weights
     wants = [needs[offset + k * len(FIELDS) : offset + (k + 1) * len(FIELDS)] for k in range(D)]
     d_w_ih = None
-    if any(w[0] for w in wants):
+    if cfg.mode != "LSTM" and any(w[0] for w in wants):
         d_w_ih = _matmul(cfg, x.new_empty(D * GH, size), dxw2, x2, trans_a=True)
     d_bias = dxw2.sum(0) if any(w[1] for w in wants) else None
     result = [dx]
     for d, (direction, g, want) in enumerate(zip(state["directions"], grads, wants)):
         cols = slice(d * GH, (d + 1) * GH)
-        hin = direction["buffers"]["hin"].view(-1, P)
+        hin = direction["buffers"]["hin"]
+        hin = hin.view(-1, hin.shape[-1])
         da_rec = g["dhw"].view(-1, GH) if "dhw" in g else dxw2[:, cols]  # d(U h + b_hh)
         field = dict.fromkeys(FIELDS)
-        if want[0]:
+        if cfg.mode == "LSTM" and (want[0] or want[2]):  # d([W_ih, U]) = sum_t da_t^T hin_t
+            both = _matmul(cfg, x.new_empty(GH, size + P), da_rec, hin, trans_a=True)
+            field["weight_ih"], field["weight_hh"] = both[:, :size], both[:, size:]
+        elif want[2]:  # d(U) = sum_t da_t^T hin_t
+            field["weight_hh"] = _matmul(cfg, x.new_empty(GH, P), da_rec, hin, trans_a=True)
+        if d_w_ih is not None:
             field["weight_ih"] = d_w_ih[cols]
         if want[1]:
             field["bias"] = d_bias[cols]
-        if want[2]:  # d(U) = sum_t da_t^T hin_t
-            field["weight_hh"] = _matmul(cfg, x.new_empty(GH, P), da_rec, hin, trans_a=True)
         if want[3] and cfg.mode == "GRU":
             field["bias_hh"] = da_rec.sum(0)
         if want[4]:  # d(W_hr) = sum_t dh_t^T m_t
@@ -300,5 +307,5 @@ def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor
         for name in ("wch", "lng", "lnb", "lncg", "lncb"):
             if want[FIELDS.index(name)]:
                 field[name] = g[PARAM_GRADS[name]]
-        result += [field[name] for name in FIELDS]
+        result += [field[name] if want[k] else None for k, name in enumerate(FIELDS)]
     return result

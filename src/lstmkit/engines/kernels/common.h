@@ -64,7 +64,8 @@ typedef struct {
     /* saved for the backward pass (with `save`) */
     void *cseq;                   /* (T+1,B,H) processing order: c_0, then the state after step s */
     void *cnew;                   /* (T,B,H) processing order: c before zoneout (zoneout only) */
-    void *hin, *hprev;            /* (T,B,P) input of the recurrent GEMM; GRU's h_{t-1} if masked */
+    void *hin, *hprev;            /* the step GEMM's input: LSTM (T,B,I+P) [x_t, h * rmask],
+                                     GRU/RNN (T,B,H) h * rmask; GRU's h_{t-1} if masked */
     void *hn;                     /* (T,B,H) GRU's U_n h + b_hn */
     void *lnhat, *lnrstd;         /* (T,B,G*H) normalised pre-activations, (T,B,G) */
     void *cnhat, *cnrstd;         /* (T,B,H), (T,B) */

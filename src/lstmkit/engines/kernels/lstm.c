@@ -115,11 +115,11 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
             int64_t b = b0 + r, len = lk_len(a, b);
             if (s >= len) { /* past the end: output zero, states kept */
                 memset(R(a->out) + (s * B + b) * a->out_rs, 0, P * sizeof(real));
-                if (save) memset(R(a->hin) + (s * B + b) * P, 0, P * sizeof(real));
+                if (save) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(real));
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
-            if (save) memcpy(R(a->hin) + row * P, in + r * K + a->I, P * sizeof(real));
+            if (save) memcpy(R(a->hin) + row * K, in + r * K, K * sizeof(real));
             lk_mix(h + r * P, pk->wf ? hp + r * Pp : m + r * H,
                    lk_zrow(a->zmh, s, b, B, P, zh), P);
             lk_mix(c + r * H, cn + r * H, lk_zrow(a->zmc, s, b, B, H, zc), H);

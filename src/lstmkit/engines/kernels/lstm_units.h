@@ -64,13 +64,17 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
             if (s >= len) { /* past the end: output zero, states kept */
                 memcpy(hn, h + b * P + j0, n * sizeof(real));
                 memset(R(a->out) + (s * B + b) * a->out_rs + j0, 0, n * sizeof(real));
-                if (save) memset(R(a->hin) + (s * B + b) * P + j0, 0, n * sizeof(real));
+                if (save && local == 0) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(real));
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
             cell_forward(a, pk, acc + b * na, n, save ? R(a->xw) + row * a->xw_rs : NULL, j0, n,
                          c + b * n, cn + b * n, m + b * n, row);
-            if (save) memcpy(R(a->hin) + row * P + j0, in + b * K + a->I + j0, n * sizeof(real));
+            if (save) { /* thread 0 also copies x_t */
+                int64_t from = local ? a->I + j0 : 0;
+                memcpy(R(a->hin) + row * K + from, in + b * K + from,
+                       (a->I + j0 + n - from) * sizeof(real));
+            }
             memcpy(hn, h + b * P + j0, n * sizeof(real));
             const real *zr = lk_zrow(a->zmh, s, b, B, P, zh), *zcr = lk_zrow(a->zmc, s, b, B, H, zc);
             lk_mix(hn, m + b * n, zr ? zr + j0 : NULL, n);
