@@ -44,20 +44,28 @@ class Noise:
         """A scaled dropout mask for h_{t-1}, shaped like it; None when off."""
         if not self.recurrent_dropout:
             return None
-        keep = 1 - self.recurrent_dropout
-        return torch.bernoulli(torch.full_like(like, keep)) / keep
+        return _keep_mask(like, self.recurrent_dropout)
 
     def drop_weight(self, weight: Tensor) -> Tensor:
         """DropConnect: the recurrent weight with a fresh scaled mask; unchanged when off."""
         if not self.weight_drop:
             return weight
-        return torch.nn.functional.dropout(weight, self.weight_drop, training=True)
+        return weight * _keep_mask(weight.detach(), self.weight_drop)
 
     def active(self, training: bool) -> bool:
         """Whether the step's math differs from the plain recurrence in this mode."""
         if any(self.zoneout):  # eval mode still mixes in the previous state
             return True
         return training and (self.recurrent_dropout > 0 or self.weight_drop > 0)
+
+
+def _keep_mask(like: Tensor, rate: float) -> Tensor:
+    """1 / (1 - rate) with probability 1 - rate, else 0, shaped like `like`.
+
+    From uniform draws rather than torch.bernoulli or F.dropout: on the CPU those drew a
+    512 x 128 mask in 0.55 ms against 0.19 ms, as long as the rest of a B=1 training step.
+    """
+    return (torch.rand_like(like) >= rate).to(like.dtype) / (1 - rate)
 
 
 def check_rate(name: str, value: float) -> float:

@@ -126,20 +126,29 @@ def step(module: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
 def time_columns(
     runs: dict[str, Callable[[], None]], budget_s: float
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Median and minimum milliseconds of each closure, timed round-robin after a warm-up."""
+    """Median and minimum milliseconds per call of each closure, timed round-robin.
+
+    In each round a column first runs once untimed, then a block of calls (~5 ms) is timed:
+    a column that follows the slow eager loop would otherwise pay for waking the thread
+    pool and refilling caches (0.05-0.4 ms at B=1), which its steady state never does.
+    """
     first = {}
     for name, run in runs.items():
         run()  # warm-up: kernel build or load, allocator, oneDNN primitive caches
         start = time.perf_counter()
         run()
         first[name] = time.perf_counter() - start
-    reps = max(3, min(25, int(budget_s / max(sum(first.values()), 1e-9))))
+    block = {name: max(1, int(5e-3 / max(t, 1e-9))) for name, t in first.items()}
+    per_round = sum((block[name] + 1) * t for name, t in first.items())
+    reps = max(3, min(25, int(budget_s / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(reps):
         for name, run in runs.items():
-            start = time.perf_counter()
             run()
-            times[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for _ in range(block[name]):
+                run()
+            times[name].append((time.perf_counter() - start) / block[name])
     medians = {name: 1e3 * statistics.median(ts) for name, ts in times.items()}
     return medians, {name: 1e3 * min(ts) for name, ts in times.items()}
 
