@@ -87,10 +87,7 @@ def _direction(
     state = tuple(s[k] for s in hx)
     rmask = noise.recurrent_mask(state[0]) if noise else None
     masks = (rmask, *_zoneout_masks(layer, x.shape[0], state))
-    if layer.mode == "GRU":  # b_hn stays inside r ⊙ (U_n h + b_hn): b_hh goes to the kernel
-        return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *(None,) * 6)
-    bias = None if w.bias_ih is None else w.bias_ih + w.bias_hh
-    return masks, (w.weight_ih, bias, w_hh, None, *w.params)
+    return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *w.params)
 
 
 def _config(layer: RecurrentLayer, steps: int, batch: int) -> ops.Config:

@@ -34,9 +34,10 @@ from lstmkit.engines.fused_build import RecArgs, kernel, matmul
 from lstmkit.engines.fused_memory import WORKSPACE
 
 CELLS = {"LSTM": 0, "GRU": 1, "RNN_TANH": 2, "RNN_RELU": 3}
-# Per-direction tensors, in this order (None where absent). bias is b_ih + b_hh for the LSTM
-# and RNN (both only ever appear summed), b_ih for the GRU, whose b_hn sits inside r * (.).
-FIELDS = ("weight_ih", "bias", "weight_hh", "bias_hh", "whr", "wch", "lng", "lnb", "lncg", "lncb")
+# Per-direction tensors, in this order (None where absent).
+FIELDS = (
+    "weight_ih", "bias_ih", "weight_hh", "bias_hh", "whr", "wch", "lng", "lnb", "lncg", "lncb",
+)  # fmt: skip
 PARAM_GRADS = {"wch": "dwch", "lng": "dlng", "lnb": "dlnb", "lncg": "dlncg", "lncb": "dlncb"}
 
 
@@ -86,19 +87,22 @@ def layer(
     return _forward(cfg, lengths, masks, x, hx, weights, save=False)[0]
 
 
-# Kernel field of each per-direction tensor and mask.
+MASKS = ("rmask", "zmh", "zmc")
+# Kernel field of each per-direction tensor and mask (biases: _input_bias, _recurrent_bias).
 KERNEL_NAMES = dict(
-    weight_hh="U", bias_hh="bhh", whr="whr", wch="wch", lng="lng", lnb="lnb", lncg="lncg",
-    lncb="lncb", rmask="rmask", zmh="zmh", zmc="zmc",
+    weight_hh="U", whr="whr", wch="wch", lng="lng", lnb="lnb", lncg="lncg", lncb="lncb",
+    rmask="rmask", zmh="zmh", zmc="zmc",
 )  # fmt: skip
 
 
-def _set(a: RecArgs, pointers: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> None:
-    """Point fields of `a` at tensors, or at (tensor, element offset); the caller keeps the
-    tensors alive over the kernel call."""
-    for name, value in pointers.items():
+def _pointers(tensors: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> dict[str, int]:
+    """Kernel fields -> addresses of tensors, or of (tensor, element offset); the caller keeps
+    the tensors alive over the kernel call."""
+    out = {}
+    for name, value in tensors.items():
         t, offset = value if isinstance(value, tuple) else (value, 0)
-        setattr(a, name, None if t is None else t.data_ptr() + offset * t.element_size())
+        out[name] = None if t is None else t.data_ptr() + offset * t.element_size()
+    return out
 
 
 def _run(cfg: Config, dtype: torch.dtype, direction: str, args: list[RecArgs]) -> None:
@@ -106,16 +110,15 @@ def _run(cfg: Config, dtype: torch.dtype, direction: str, args: list[RecArgs]) -
     kernel(cfg.family, dtype, direction)(array, len(args), int(cfg.concurrent))
 
 
-def _args(cfg: Config, x: Tensor, lengths: Tensor | None, d: int, save: bool) -> RecArgs:
-    steps, batch, _ = x.shape
-    a = RecArgs(
+def _args(cfg: Config, x: Tensor, d: int, save: bool, pointers: dict[str, int]) -> RecArgs:
+    steps, batch, size = x.shape
+    return RecArgs(
         cell=CELLS[cfg.mode], T=steps, B=batch, H=cfg.hidden, P=cfg.out, G=cfg.gates,
-        cifg=int(cfg.cifg), reverse=d, nthreads=cfg.threads, save=int(save), units=int(cfg.units),
+        I=size if cfg.mode == "LSTM" else 0, cifg=int(cfg.cifg), reverse=d,
+        nthreads=cfg.threads, save=int(save), units=int(cfg.units),
         xw_rs=cfg.directions * cfg.gates * cfg.hidden, out_rs=cfg.directions * cfg.out,
-        zh=cfg.zoneout_eval[0], zc=cfg.zoneout_eval[1],
+        zh=cfg.zoneout_eval[0], zc=cfg.zoneout_eval[1], **pointers,
     )  # fmt: skip
-    _set(a, {"lengths": lengths})
-    return a
 
 
 def _matmul(
@@ -151,7 +154,9 @@ def _cat(tensors: list[Tensor | None]) -> Tensor | None:
 def _forward(cfg, lengths, masks, x, hx, weights, save):
     steps, batch, size = x.shape
     D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
-    w_ih, bias = _cat([w[0] for w in weights]), _cat([w[1] for w in weights])
+    ws = [{k: (None if t is None else t.contiguous()) for k, t in zip(FIELDS, w)} for w in weights]
+    biases = [_input_bias(cfg, w) for w in ws]
+    w_ih = _cat([w["weight_ih"] for w in ws])
     lstm = cfg.mode == "LSTM"
     xw = None
     if save or not lstm:  # LSTM: the activations; GRU/RNN: first the input projections
@@ -159,32 +164,41 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     if lstm:  # the kernel projects x_t with h in one GEMM per step: xw never round-trips
         x = x.contiguous()
     else:  # one GEMM for every step and both directions
-        _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=bias)
+        _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=_cat(biases))
     out = WORKSPACE.empty(steps, batch, D * P, dtype=x.dtype)
     finals = tuple(x.new_empty(D, batch, s.shape[-1]) for s in hx)
     lengths = None if lengths is None else lengths.contiguous()
     hx = tuple(s.contiguous() for s in hx)
     args, directions = [], []
-    for d in range(D):
-        w = {k: (None if t is None else t.contiguous()) for k, t in zip(FIELDS, weights[d])}
-        if cfg.mode == "GRU" and w["bias_hh"] is None:
-            w["bias_hh"] = x.new_zeros(GH)
-        m = dict(
-            zip(("rmask", "zmh", "zmc"), (t if t is None else t.contiguous() for t in masks[d]))
-        )
+    for d, w in enumerate(ws):
+        m = {k: (None if t is None else t.contiguous()) for k, t in zip(MASKS, masks[d])}
+        static = {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES}
+        static |= {"lengths": lengths, "bhh": _recurrent_bias(cfg, w, x)}
         buffers = _buffers(cfg, x, w, m) if save else {}
-        a = _args(cfg, x, lengths, d, save)
-        _set(a, {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES})
-        _set(a, buffers | {"xw": (xw, d * GH), "out": (out, d * P)})
+        tensors = static | buffers | {"xw": (xw, d * GH), "out": (out, d * P)}
         if lstm:
-            a.I = size
-            _set(a, {"x": x, "wih": w["weight_ih"], "bias": w["bias"]})
+            tensors |= {"x": x, "wih": w["weight_ih"], "bias": biases[d]}
         for name, s, f in zip(("h", "c"), hx, finals):
-            _set(a, {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())})
-        args.append(a)
-        directions.append(dict(w=w, masks=m, buffers=buffers))
+            tensors |= {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())}
+        args.append(_args(cfg, x, d, save, _pointers(tensors)))
+        directions.append(dict(w=w, static=static, buffers=buffers))
     _run(cfg, x.dtype, "forward", args)
     return (out, *finals), dict(xw=xw, w_ih=w_ih, directions=directions, lengths=lengths)
+
+
+def _input_bias(cfg: Config, w: dict[str, Tensor | None]) -> Tensor | None:
+    """What the input projection adds: b_ih + b_hh, which only ever appear summed, except in
+    the GRU, whose b_hn sits inside r * (U_n h + b_hn): b_ih alone."""
+    if w["bias_ih"] is None or cfg.mode == "GRU":
+        return w["bias_ih"]
+    return w["bias_ih"] + w["bias_hh"]
+
+
+def _recurrent_bias(cfg: Config, w: dict[str, Tensor | None], x: Tensor) -> Tensor | None:
+    """The GRU kernel's b_hh (zeros without biases); the others have none."""
+    if cfg.mode != "GRU":
+        return None
+    return w["bias_hh"] if w["bias_hh"] is not None else x.new_zeros(cfg.gates * cfg.hidden)
 
 
 def _buffers(cfg, x, w, masks) -> dict[str, Tensor]:
@@ -245,21 +259,14 @@ class LayerFunction(torch.autograd.Function):
             if w["whr"] is not None:
                 g["dhnew"] = WORKSPACE.empty(steps, batch, P, dtype=x.dtype)
                 g["mbuf"] = WORKSPACE.empty(steps, batch, H, dtype=x.dtype)
-            a = _args(cfg, x, state["lengths"], d, True)
-            a.dout_st, a.dout_sb, a.dout_sf = dout.stride()
-            _set(
-                a,
-                {
-                    KERNEL_NAMES[k]: t
-                    for k, t in (w | direction["masks"]).items()
-                    if k in KERNEL_NAMES
-                },
-            )
-            _set(a, direction["buffers"] | g | {"xw": (state["xw"], d * GH), "dxw": (dxw, d * GH)})
-            _set(a, {"dout": (dout, d * P * dout.stride(2))})
+            tensors = direction["static"] | direction["buffers"] | g
+            tensors |= {"xw": (state["xw"], d * GH), "dxw": (dxw, d * GH)}
+            tensors["dout"] = (dout, d * P * dout.stride(2))
             for name, grad, final in zip(("h", "c"), dstates, dfinals):
                 k = d * grad[0].numel()
-                _set(a, {f"d{name}0": (grad, k), f"d{name}T": (final, k)})
+                tensors |= {f"d{name}0": (grad, k), f"d{name}T": (final, k)}
+            a = _args(cfg, x, d, True, _pointers(tensors))
+            a.dout_st, a.dout_sb, a.dout_sf = dout.stride()
             args.append(a)
             grads.append(g)
         _run(cfg, x.dtype, "backward", args)
@@ -282,7 +289,8 @@ def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor
     d_w_ih = None
     if cfg.mode != "LSTM" and any(w[0] for w in wants):
         d_w_ih = _matmul(cfg, x.new_empty(D * GH, size), dxw2, x2, trans_a=True)
-    d_bias = dxw2.sum(0) if any(w[1] for w in wants) else None
+    summed = cfg.mode != "GRU"  # b_ih and b_hh entered as one sum: the same gradient
+    d_bias = dxw2.sum(0) if any(w[1] or (summed and w[3]) for w in wants) else None
     result = [dx]
     for d, (direction, g, want) in enumerate(zip(state["directions"], grads, wants)):
         cols = slice(d * GH, (d + 1) * GH)
@@ -298,9 +306,9 @@ def _weight_grads(ctx, x: Tensor, dxw: Tensor, grads: list[dict]) -> list[Tensor
         if d_w_ih is not None:
             field["weight_ih"] = d_w_ih[cols]
         if want[1]:
-            field["bias"] = d_bias[cols]
-        if want[3] and cfg.mode == "GRU":
-            field["bias_hh"] = da_rec.sum(0)
+            field["bias_ih"] = d_bias[cols]
+        if want[3]:  # a copy: autograd may keep a gradient as .grad and add into it later
+            field["bias_hh"] = d_bias[cols].clone() if summed else da_rec.sum(0)
         if want[4]:  # d(W_hr) = sum_t dh_t^T m_t
             dhnew, mbuf = g["dhnew"].view(-1, P), g["mbuf"].view(-1, cfg.hidden)
             field["whr"] = _matmul(cfg, x.new_empty(P, cfg.hidden), dhnew, mbuf, trans_a=True)
