@@ -214,12 +214,11 @@ def test_auto_picks_what_the_selection_rule_claims():
     assert _auto(lstm, (100, 1, 32), threads=1) == "native"
     assert _auto(lstm, (100, 32, 32)) == "fused"  # 2 threads: no per-step barrier
     assert _auto(lstm, (100, 32, 32), threads=1) == "native"  # oneDNN, one thread
-    assert _auto(lstm, (100, 32, 32), grad=True, threads=1) == "native"
+    assert _auto(lstm, (100, 32, 32), grad=True, threads=1) == "fused"  # training step
     big = lstmkit.LSTM(64, 256)
-    assert _auto(big, (200, 64, 64), grad=True, threads=1) == "fused"  # training, hidden >= 256
     assert _auto(big, (200, 64, 64), threads=1) == "native"
     huge = lstmkit.LSTM(128, 512)
-    assert _auto(huge, (50, 128, 128), grad=True) == "native"  # oneDNN keeps up
+    assert _auto(huge, (50, 128, 128), grad=True) == "fused"
     assert _auto(huge, (50, 1, 128)) == "fused"  # batch 1: the hidden units split
     assert _auto(lstmkit.LSTM(32, 128, proj_size=64), (100, 32, 32)) == "fused"
     assert _auto(lstm.double(), (100, 32, 32), dtype=torch.float64) == "fused"

@@ -15,18 +15,17 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
   2.3-15x faster than torch.nn.GRU at every benchmark size, inference and training.
 - CPU, plain equations, tiny problems (under 2^20 multiply-adds in the recurrent GEMMs):
   native, whose Python path is ~15 us shorter; there is nothing for the kernels to win.
-- CPU, plain LSTM: torch's oneDNN kernel is as fast as the fused one per thread (both run
-  their GEMMs at the core's FMA peak), so native stays unless the fused engine has a
-  structural advantage, measured as:
-    * 2+ threads and hidden_size < 512: oneDNN synchronises its threads at every step, the
-      fused engine splits batch rows (or, below two rows per thread, hidden units) with no
-      per-step barrier. Quiet machine, 2 threads, medians of `lstmkit bench speed --rows
-      plain` (torch time / fused time, inference / train): (1,100,32,128) 1.37/1.41,
-      (32,100,32,128) 0.96/1.01, (16,500,16,64) 2.44/1.52, (64,200,64,256) 1.22/1.11,
-      L2 bidirectional (32,100,64,256) 1.07/1.06; at (128,50,128,512) 0.97/0.98: native;
-    * one thread, a training step with hidden_size >= 256 and batch <= 64: torch's backward runs
-      below GEMM peak (1.27-1.5x faster fused on one thread, 2.4x on two, at
-      (64,200,64,256)); at (128,50,128,512) oneDNN keeps up (fused 0.94x): native;
+- CPU, plain LSTM: both engines run their GEMMs near the core's FMA peak, so the rule
+  follows where the fused engine is structurally ahead (`lstmkit bench speed --rows plain
+  --stat min`, quiet machine, torch time / fused time, inference / train):
+    * 2+ threads: fused. oneDNN synchronises its threads at every step; the fused engine
+      splits batch rows (or, below two rows per thread, hidden units) with no per-step
+      barrier, and its weight gradients are one GEMM at ~95% of peak. 2 threads:
+      (1,100,32,128) 1.29/1.33, (32,100,32,128) 0.98/1.10, (16,500,16,64) 2.82/1.77,
+      (64,200,64,256) 1.27/1.64, (128,50,128,512) 1.08/1.26, L2 bidirectional
+      (32,100,64,256) 1.06/1.33;
+    * one thread, a training step: fused, 1.00-1.28x (the same six: 1.00, 1.01, 1.04,
+      1.28, 1.18, 1.16); inference stays native (0.89-1.05x);
     * proj_size > 0, float64 or variable lengths (packed), where torch leaves oneDNN for a
       generic kernel (B=32, T=100, H=64, one thread, train step with lengths: native 44 ms,
       fused 8.5 ms; without lengths: native 12 ms).
@@ -50,9 +49,6 @@ if TYPE_CHECKING:
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, FUSED, AUTOGRAD)}
 AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
 ENGINE_NAMES = ("auto", *ENGINES)
-LARGE_HIDDEN = 256  # plain LSTM training from this hidden size on goes to the fused engine
-LARGE_BATCH = 64  # ... up to this batch size
-NATIVE_HIDDEN = 512  # from this hidden size on, 2+ threads: oneDNN keeps up (0.97-0.98x)
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
 
 
@@ -97,11 +93,9 @@ def native_is_faster(layer: RecurrentLayer, x: Tensor, lengths: Tensor | None = 
         return False
     if lengths is not None:  # torch's packed-sequence path leaves oneDNN
         return False
-    threads = torch.get_num_threads()
-    if threads >= 2:  # no per-step barrier across threads: fused unless the GEMMs dominate
-        return layer.hidden_size >= NATIVE_HIDDEN and batch >= 2 * threads
+    if torch.get_num_threads() >= 2:  # no per-step barrier across threads
+        return False
     training_step = torch.is_grad_enabled() and (
         x.requires_grad or any(p.requires_grad for p in layer.parameters())
     )
-    large = layer.hidden_size >= LARGE_HIDDEN and x.shape[1] <= LARGE_BATCH
-    return not (training_step and large)
+    return not training_step
