@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from lstmkit.train import (
     NonFiniteLossError,
     TrainConfig,
     Trainer,
+    TrainingInterrupted,
     fit,
     read_checkpoint,
     read_history,
@@ -181,7 +183,9 @@ def test_early_stopping_stops_and_restores_best_weights():
     cfg = quiet(epochs=7, lr=0.05, patience=2)
     result = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg, evaluate=evaluate)
     assert len(result.history) == 5  # epochs 4 and 5 do not beat epoch 3
-    assert result.stopped_early
+    assert result.stopped_early and result.stop_reason == "patience"
+    assert result.history[-1]["stopped"] == "patience"
+    assert all("stopped" not in row for row in result.history[:-1])
     assert (result.best_epoch, result.best_metric) == (3, 1.0)
     for key, value in result.model.state_dict().items():
         assert torch.equal(value, snapshots[3][key])
@@ -201,7 +205,7 @@ def test_request_stop_ends_the_run_after_the_current_epoch(tmp_path):
 
     trainer.evaluate = evaluate
     result = trainer.fit(linear_data())
-    assert len(result.history) == 3 and result.stopped_early
+    assert len(result.history) == 3 and result.stop_reason == "request_stop"
     assert read_checkpoint(tmp_path).epoch == 3  # saved as the last epoch
 
 
@@ -360,6 +364,15 @@ def test_progress_bar_prints_epoch_summaries(capsys):
         ({"tbptt": 0}, ValueError, "tbptt must be >= 1, got 0"),
         ({"log_path": "m.txt"}, ValueError, "log_path must end in .csv or .jsonl, got 'm.txt'"),
         ({"schedule": "linear"}, ValueError, "schedule must be one of 'none', 'step'"),
+        ({"max_seconds": -1.5}, ValueError, "max_seconds must be > 0, got -1.5"),
+        ({"max_seconds": "60"}, TypeError, r"max_seconds must be a number, got '60' \(str\)"),
+        ({"max_steps": 0}, ValueError, "max_steps must be >= 1, got 0"),
+        ({"schedule_per": "batch"}, ValueError, "schedule_per must be one of 'epoch', 'step'"),
+        (
+            {"schedule_per": "step", "schedule": "plateau"},
+            ValueError,
+            "schedule_per='step' works with schedule 'none' or 'cosine', got 'plateau'",
+        ),
     ],
 )
 def test_config_rejects_bad_values(kw, error, message):
@@ -397,3 +410,132 @@ def test_bad_objective_and_data_errors():
 def test_learning_curve_rejects_empty_history(tmp_path):
     with pytest.raises(ValueError, match="history is empty: train at least one epoch"):
         plot_learning_curves([], tmp_path / "c.png")
+
+
+# -- budgets and the per-step schedule ------------------------------------------------------------
+class Steps:
+    """Objective that records the rate of each step it computes and can take its time."""
+
+    def __init__(self, sleep=0.0, interrupt_at=None):
+        self.trainer, self.sleep, self.interrupt_at = None, sleep, interrupt_at
+        self.lrs, self.starts, self.calls = [], [], 0
+
+    def __call__(self, model, batch, state):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if model.training:
+            self.lrs.append(self.trainer.optimizer.param_groups[0]["lr"])
+            self.starts.append(time.perf_counter())
+        time.sleep(self.sleep)
+        return linear_objective(model, batch, state)
+
+
+def budget_trainer(steps, **kw):
+    torch.manual_seed(0)
+    trainer = Trainer(nn.Linear(3, 1), steps, quiet(**{"optimizer": "sgd", "lr": 1.0, **kw}))
+    steps.trainer = trainer
+    return trainer
+
+
+def cosine(p, lr=1.0, min_lr=0.1):
+    return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * p)) / 2
+
+
+def test_max_seconds_stops_after_the_step_that_spends_it_then_validates_and_saves(tmp_path):
+    # 1000 epochs of 4 steps of >= 30 ms would take two minutes; 0.4 s ends the run.
+    steps = Steps(sleep=0.03)
+    trainer = budget_trainer(
+        steps, epochs=1000, max_seconds=0.4, checkpoint_dir=str(tmp_path), min_lr=0.1,
+        schedule="cosine", schedule_per="step",
+    )  # fmt: skip
+    start = time.perf_counter()
+    result = trainer.fit(linear_data() * 4, linear_data(1))
+    wall = time.perf_counter() - start
+    assert (result.stop_reason, result.stopped_early) == ("max_seconds", True)
+    assert result.history[-1]["stopped"] == "max_seconds"
+    # Stopped right after the step during which the budget ran out, no later.
+    spent = sum(row["seconds"] for row in result.history)
+    assert trainer.seconds == pytest.approx(spent)
+    assert spent >= 0.4 > steps.starts[-1] - start - 0.05 and wall < 5
+    # The partial last epoch was validated, logged, checkpointed and judged like the others.
+    assert len(result.history) == math.ceil(len(steps.lrs) / 4)
+    assert all(math.isfinite(row["val_loss"]) for row in result.history)
+    assert read_checkpoint(tmp_path).epoch == len(result.history)
+    assert read_checkpoint(tmp_path).meta["spent"]["seconds"] == pytest.approx(spent)
+    # The rate fell along the cosine of time and the schedule ends at min_lr.
+    assert steps.lrs[0] == pytest.approx(1.0, abs=1e-3)
+    assert steps.lrs == sorted(steps.lrs, reverse=True)
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize("warmup", [0, 1])
+def test_per_step_cosine_follows_the_formula_and_ends_at_min_lr(warmup):
+    # 3 batches an epoch; max_steps=10 ends the run inside epoch 4 (of 5: 15 steps).
+    steps = Steps()
+    trainer = budget_trainer(
+        steps, epochs=5, max_steps=10, min_lr=0.1, schedule="cosine", schedule_per="step",
+        warmup_epochs=warmup,
+    )  # fmt: skip
+    result = trainer.fit(linear_data() * 3)
+    w = warmup / 5  # the warm-up's share of the run: 2 of its 10 steps
+    expected = [s / 10 / w if s / 10 < w else cosine((s / 10 - w) / (1 - w)) for s in range(10)]
+    assert steps.lrs == pytest.approx(expected, rel=1e-12)
+    assert steps.lrs[5] == pytest.approx(cosine((0.5 - w) / (1 - w)))  # the middle step
+    assert trainer.optimizer.param_groups[0]["lr"] == 0.1
+    assert result.stop_reason == "max_steps" and trainer.steps == 10
+    assert [row["lr"] for row in result.history] == [steps.lrs[i] for i in (2, 5, 8, 9)]
+
+
+def test_per_step_schedule_without_budget_spans_epochs_times_batches():
+    steps = Steps()
+    trainer = budget_trainer(steps, epochs=4, min_lr=0.1, schedule="cosine", schedule_per="step")
+    result = trainer.fit(linear_data() * 3)
+    assert steps.lrs == pytest.approx([cosine(s / 12) for s in range(12)], rel=1e-12)
+    assert result.stop_reason is None and not result.stopped_early
+    assert "stopped" not in result.history[-1]
+    with pytest.raises(ValueError, match="schedule_per='step' needs the length of the run"):
+        fit(nn.Linear(3, 1), linear_objective, lambda epoch: iter(linear_data()),
+            quiet(schedule="cosine", schedule_per="step"))  # fmt: skip
+
+
+@pytest.mark.parametrize("interrupt_at", [7, 9])  # epoch 3 before its first step; in it
+def test_per_step_schedule_resumes_exactly_after_ctrl_c(tmp_path, interrupt_at):
+    settings = dict(
+        epochs=4, max_steps=10, min_lr=0.1, schedule="cosine", schedule_per="step",
+        warmup_epochs=1, optimizer="adam", lr=0.1,
+    )  # fmt: skip
+    data = [(x + i, y + i) for i, (x, y) in enumerate(linear_data() * 3)]
+    once = Steps()
+    whole = budget_trainer(once, **settings).fit(data)
+
+    cut = Steps(interrupt_at=interrupt_at)
+    trainer = budget_trainer(cut, **settings, checkpoint_dir=str(tmp_path))
+    with pytest.raises(TrainingInterrupted, match=f"epoch 3, step {interrupt_at - 7}"):
+        trainer.fit(data)
+    assert read_checkpoint(tmp_path).meta["spent"]["steps"] == 6
+    rest = Steps()
+    torch.manual_seed(99)
+    resumed = budget_trainer(rest, **settings, checkpoint_dir=str(tmp_path))
+    result = resumed.fit(data, resume=True)
+    assert cut.lrs + rest.lrs == once.lrs
+    for a, b in zip(result.model.parameters(), whole.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert result.stop_reason == "max_steps" and resumed.steps == 10
+
+
+def test_a_resumed_time_budget_gets_only_the_remainder(tmp_path):
+    cut = Steps(sleep=0.03, interrupt_at=6)  # Ctrl-C after 5 steps: >= 0.15 s of 0.5 s spent
+    settings = dict(epochs=1000, max_seconds=0.5, checkpoint_dir=str(tmp_path))
+    with pytest.raises(TrainingInterrupted):
+        budget_trainer(cut, **settings).fit(linear_data() * 4)
+    saved = read_checkpoint(tmp_path).meta
+    before = saved["spent"]["seconds"] + saved["partial"]["seconds"]
+    assert before >= 0.15
+    rest = Steps(sleep=0.03)
+    trainer = budget_trainer(rest, **settings)
+    result = trainer.fit(linear_data() * 4, resume=True)
+    assert result.stop_reason == "max_seconds"
+    # The clock went on from the saved time: the whole run, both parts, spent the budget.
+    assert trainer.seconds >= 0.5 and trainer.seconds - before < 0.5
+    assert trainer.steps == len(cut.lrs) + len(rest.lrs)

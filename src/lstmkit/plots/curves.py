@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 __all__ = ["plot_learning_curves"]
 
 # History columns that are bookkeeping, not curves to compare across epochs.
-_NOT_METRICS = {"epoch", "lr", "grad_norm", "grad_norm_max", "seconds", "penalty", "steps"}
+_NOT_METRICS = {
+    "epoch", "lr", "grad_norm", "grad_norm_max", "seconds", "penalty", "steps", "stopped",
+}  # fmt: skip
 
 
 def plot_learning_curves(

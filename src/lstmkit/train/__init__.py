@@ -1,7 +1,7 @@
 """The training loop every lstmkit task uses: fit(model, objective, data, TrainConfig(...)).
 
 A task supplies three things and the loop does the rest (optimizer, schedule, clipping,
-penalties, early stopping, checkpoints, logs, progress bar):
+penalties, early stopping, time and step budgets, checkpoints, logs, progress bar):
 
 - ``objective(model, batch, state) -> loss`` or ``(loss, state)``;
 - ``train_data``: a list or DataLoader of batches, or a function ``epoch -> batches``;

@@ -102,9 +102,11 @@ class Checkpoint:
     def check_resumable(self, config: TrainConfig) -> None:
         """Raise CheckpointError if ``config`` changes a field that shapes the trajectory.
 
-        ``epochs``, ``patience``, paths, logging and checkpoint frequency may change.
+        ``epochs``, ``patience``, the budgets ``max_steps`` and ``max_seconds``, paths,
+        logging and checkpoint frequency may change (to extend a run, say).
         """
-        saved = self.train_config
+        # A field added after the checkpoint was written had its default value then.
+        saved = {**TrainConfig().to_dict(), **self.train_config}
         diff = [f for f in TRAJECTORY_FIELDS if saved.get(f) != getattr(config, f)]
         if diff:
             pairs = ", ".join(

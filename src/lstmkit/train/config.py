@@ -9,6 +9,8 @@ from typing import Any
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
+SCHEDULE_UNITS = ("epoch", "step")
+STEP_SCHEDULES = ("none", "cosine")  # the schedules defined over a fraction of the run
 MODES = ("min", "max")
 
 # Fields that shape the trajectory of the weights: resuming with a different value would not
@@ -22,6 +24,7 @@ TRAJECTORY_FIELDS = (
     "l1",
     "l2",
     "schedule",
+    "schedule_per",
     "step_size",
     "gamma",
     "min_lr",
@@ -39,9 +42,18 @@ TRAJECTORY_FIELDS = (
 class TrainConfig:
     """Settings of one training run; the loop reads nothing else.
 
-    Epochs are counted from 1 in histories, logs and messages. The learning rate is set once
-    per epoch: a linear warm-up over ``warmup_epochs`` (lr * e / (warmup_epochs + 1) in epoch
-    e), then the chosen ``schedule`` counted from the end of the warm-up.
+    Epochs are counted from 1 in histories, logs and messages. By default the learning rate
+    is set once per epoch: a linear warm-up over ``warmup_epochs`` (lr * e / (warmup_epochs + 1)
+    in epoch e), then the chosen ``schedule`` counted from the end of the warm-up. With
+    ``schedule_per="step"`` it is set before every optimizer step instead, from the progress
+    ``p`` of the run: the larger of steps done / total steps and elapsed seconds /
+    ``max_seconds``, so a run cut by its time budget still ends at ``min_lr``.
+
+    A run ends after ``epochs`` epochs, or earlier by ``patience``, by
+    :meth:`Trainer.request_stop`, or when a budget (``max_steps``, ``max_seconds``) runs out:
+    then right after the optimizer step that spent it, and that partial epoch is validated,
+    logged, checkpointed and compared with the best like any other. The result's
+    ``stop_reason`` and the last history row's ``stopped`` say which rule ended it.
 
     Args:
         epochs: total number of epochs (a resumed run continues up to this number). Default 20.
@@ -58,6 +70,14 @@ class TrainConfig:
             (times ``gamma`` each epoch), "cosine" (from lr down to ``min_lr`` over the epochs
             after warm-up) or "plateau" (times ``gamma`` when the monitored metric has not
             improved for more than ``plateau_patience`` epochs). Default "none".
+        schedule_per: "epoch" or "step": when the rate changes. With "step" only "none" and
+            "cosine" apply: with ``w = warmup_epochs / epochs`` the warm-up share of the run,
+            the rate is ``lr * p / w`` while ``p < w`` (from 0, as in transformers'
+            ``get_cosine_schedule_with_warmup``), then "cosine" gives ``min_lr + (lr - min_lr)
+            * (1 + cos(pi * (p - w) / (1 - w))) / 2`` and "none" ``lr``. The total steps are
+            ``max_steps``, else ``epochs`` times the batches of an epoch (data with a length,
+            no ``tbptt``); with neither known, ``max_seconds`` alone measures the run.
+            Default "epoch".
         step_size: epochs between decays of the "step" schedule. Default 10.
         gamma: decay factor of "step", "exponential" and "plateau". Default 0.1.
         min_lr: floor of every schedule and end point of "cosine". Default 0.0.
@@ -74,6 +94,11 @@ class TrainConfig:
         mode: "min" if lower ``monitor`` is better, "max" if higher is. Default "min".
         min_delta: smallest change of ``monitor`` that counts as an improvement. Default 0.0.
         restore_best: put the best epoch's weights back into the model at the end. Default True.
+        max_steps: stop after this many optimizer steps in all (across epochs and resumes);
+            None: no step budget. Default None.
+        max_seconds: stop once training and validation have taken this many seconds in all
+            (across resumes: a checkpoint keeps the time spent, so a resumed run gets only
+            the remainder); at least one step runs. None: no time budget. Default None.
         tbptt: truncated BPTT: split every batch along time into chunks of this many steps,
             one optimizer step per chunk, carrying the detached state. None: no split.
         time_dim: the time dimension the default split cuts along (1 for batch-first
@@ -99,6 +124,7 @@ class TrainConfig:
     l1: float = 0.0
     l2: float = 0.0
     schedule: str = "none"
+    schedule_per: str = "epoch"
     step_size: int = 10
     gamma: float = 0.1
     min_lr: float = 0.0
@@ -110,6 +136,8 @@ class TrainConfig:
     mode: str = "min"
     min_delta: float = 0.0
     restore_best: bool = True
+    max_steps: int | None = None
+    max_seconds: float | None = None
     tbptt: int | None = None
     time_dim: int = 1
     stateful: bool = False
@@ -131,13 +159,21 @@ class TrainConfig:
         _check_int(self, "checkpoint_every", low=1)
         _check_int(self, "patience", low=1, optional=True)
         _check_int(self, "tbptt", low=1, optional=True)
+        _check_int(self, "max_steps", low=1, optional=True)
         _check_float(self, "lr", positive=True)
         _check_float(self, "clip_norm", positive=True, optional=True)
+        _check_float(self, "max_seconds", positive=True, optional=True)
         for name in ("momentum", "weight_decay", "l1", "l2", "min_lr", "min_delta"):
             _check_float(self, name)
         _check_float(self, "gamma", positive=True)
         _check_choice(self, "optimizer", OPTIMIZERS)
         _check_choice(self, "schedule", SCHEDULES)
+        _check_choice(self, "schedule_per", SCHEDULE_UNITS)
+        if self.schedule_per == "step" and self.schedule not in STEP_SCHEDULES:
+            raise ValueError(
+                f"schedule_per='step' works with schedule 'none' or 'cosine', got "
+                f"{self.schedule!r}; use schedule_per='epoch' for {self.schedule!r}"
+            )
         _check_choice(self, "mode", MODES)
         for name in ("restore_best", "stateful", "progress"):
             if not isinstance(getattr(self, name), bool):

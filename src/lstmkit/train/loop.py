@@ -86,6 +86,9 @@ class Trainer:
         self.schedule = Schedule(config)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0  # epochs completed
+        self.steps = 0  # optimizer steps in the completed epochs
+        self.seconds = 0.0  # training and validation time of the completed epochs
+        self.epoch_steps: int | None = None  # batches in an epoch, when the data has a length
         self.best_epoch: int | None = None
         self.best_metric: float | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -104,7 +107,7 @@ class Trainer:
         *,
         resume: bool | str | os.PathLike[str] = False,
     ) -> TrainResult:
-        """Train up to ``config.epochs`` epochs; see :func:`fit` for the arguments."""
+        """Train up to ``config.epochs`` epochs or a budget; see :func:`fit` for the arguments."""
         cfg = self.config
         validating = val_data is not None or self.evaluate is not None
         self.monitor = "train_loss" if not validating and cfg.monitor == "val_loss" else cfg.monitor
@@ -116,14 +119,18 @@ class Trainer:
             seed_everything(cfg.seed)
         try:
             with self.guard:
-                while self.epoch < cfg.epochs and not self._should_stop():
+                while self.epoch < cfg.epochs and self._stop_reason() is None:
                     self._run_epoch(train_data, val_data, validating)
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt:
             raise self._interrupted() from None
+        progress = self._progress(0.0) if cfg.schedule_per == "step" else None
+        if progress is not None:  # leave the rate where the schedule ends: min_lr when done
+            set_lr(self.optimizer, self.schedule.at(progress))
         if cfg.restore_best and self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        reason = self._stop_reason()
         return TrainResult(
             model=self.model,
             history=self.history,
@@ -131,7 +138,8 @@ class Trainer:
             best_metric=self.best_metric,
             monitor=self.monitor,
             checkpoint=self.checkpoint,
-            stopped_early=self._should_stop() and self.epoch < cfg.epochs,
+            stopped_early=reason is not None,
+            stop_reason=reason,
         )
 
     def train_epoch(self, data: Data, epoch: int) -> dict[str, float]:
@@ -145,26 +153,27 @@ class Trainer:
         # Snapshots make a Ctrl-C checkpoint resume exactly; without a checkpoint_dir nothing
         # would be saved, so skip their cost (~0.1 ms a step, mostly numpy's state copy).
         snapshots = cfg.checkpoint_dir is not None
+        per_step = cfg.schedule_per == "step"
         start = time.perf_counter() - pos.seconds
         try:
             for chunks, state in self._remaining_batches(data, epoch, bar):
                 for chunk in chunks:
+                    if per_step:
+                        set_lr(self.optimizer, self._step_lr(time.perf_counter() - start))
                     loss, penalty, norm, state = self.train_step(chunk, state, epoch)
                     with self.guard.critical():  # a half-applied update must never be saved
                         self.optimizer.step()
-                        pos.steps += 1
-                        pos.chunks += 1
-                        pos.loss_sum += loss
-                        pos.penalty_sum += penalty
-                        pos.norm_sum += norm
-                        pos.norm_max = max(pos.norm_max, norm)
-                        pos.state = state
-                        pos.rng = RngState.capture() if snapshots else None
+                        pos.add_step(loss, penalty, norm, state, snapshots)
                     if cfg.progress:
                         bar.set_postfix(loss=f"{pos.loss_sum / pos.steps:.4g}", refresh=False)
-                pos.batches += 1
-                pos.chunks = 0
-                bar.update(1)
+                    if self._spent_budget(time.perf_counter() - start):
+                        break
+                else:  # every chunk of the batch trained
+                    pos.batches += 1
+                    pos.chunks = 0
+                    bar.update(1)
+                    continue
+                break  # a budget ran out after that step: the epoch ends here
         finally:
             pos.seconds = time.perf_counter() - start
             bar.close()
@@ -241,7 +250,8 @@ class Trainer:
         """End the run after the current epoch (validated, logged and checkpointed as the last).
 
         For stopping rules the loop does not know, called from ``evaluate`` (a task solved),
-        from a data function (a time budget: stop yielding, then call this), or anywhere.
+        from a data function, or anywhere. Budgets of time and steps need no call: see
+        ``TrainConfig.max_seconds`` and ``max_steps``.
         """
         self.stop_requested = True
 
@@ -250,9 +260,10 @@ class Trainer:
     def _run_epoch(self, train_data: Data, val_data: Any, validating: bool) -> None:
         cfg = self.config
         epoch = self.epoch + 1
-        lr = self.schedule.lr(self.epoch)
-        set_lr(self.optimizer, lr)
+        if cfg.schedule_per == "epoch":
+            set_lr(self.optimizer, self.schedule.lr(self.epoch))
         train = self.train_epoch(train_data, epoch)
+        lr = self.optimizer.param_groups[0]["lr"]  # per step: the rate of the epoch's last step
         start = time.perf_counter()
         metrics = self.validate(val_data, epoch) if validating else {}
         seconds = self.progress.seconds + time.perf_counter() - start
@@ -275,12 +286,17 @@ class Trainer:
             self.schedule.observe(self.epoch, value)
             self.history.append(record)
             self.epoch = epoch
+            self.steps += self.progress.steps
+            self.seconds += seconds
             self.progress = Progress()
+            reason = self._stop_reason()
+            if reason is not None:
+                record["stopped"] = reason
         self._report(record)
 
     def _report(self, record: dict[str, Any]) -> None:
         cfg = self.config
-        last = self.epoch >= cfg.epochs or self._should_stop()
+        last = self.epoch >= cfg.epochs or self._stop_reason() is not None
         due = cfg.checkpoint_dir is not None and (last or self.epoch % cfg.checkpoint_every == 0)
         if due:
             self.save()
@@ -304,6 +320,7 @@ class Trainer:
             pos.loader_rng = self.loader_generator.get_state() if self.loader_generator else None
         batches = epoch_batches(data, epoch)
         bar.total = batch_count(batches)
+        self.epoch_steps = bar.total if cfg.tbptt is None else None  # chunks are unknown yet
         iterator = iter(batches)
         pending = skip_done(self, iterator, epoch, bar) if resumed else None
         if pending is not None:
@@ -312,10 +329,53 @@ class Trainer:
             chunks = batch_chunks(to_device(batch, self.device), self.objective, cfg)
             yield chunks, pos.state if cfg.stateful else None
 
-    def _should_stop(self) -> bool:
+    def _stop_reason(self) -> str | None:
+        """The rule that ends the run now ("max_steps", "max_seconds", "request_stop",
+        "patience"), or None while it goes on or once it has simply trained every epoch."""
+        cfg = self.config
+        spent = self._spent_budget(self.progress.seconds)
+        if spent is not None:
+            return spent
+        if self.epoch >= cfg.epochs:
+            return None
         if self.stop_requested:
-            return True
-        return self.config.patience is not None and self.stale >= self.config.patience
+            return "request_stop"
+        if cfg.patience is not None and self.stale >= cfg.patience:
+            return "patience"
+        return None
+
+    def _spent_budget(self, epoch_seconds: float) -> str | None:
+        """ "max_steps" or "max_seconds" if that budget is spent, ``epoch_seconds`` into the
+        epoch being trained; else None."""
+        cfg = self.config
+        if cfg.max_steps is not None and self.steps + self.progress.steps >= cfg.max_steps:
+            return "max_steps"
+        if cfg.max_seconds is not None and self.seconds + epoch_seconds >= cfg.max_seconds:
+            return "max_seconds"
+        return None
+
+    def _progress(self, epoch_seconds: float) -> float | None:
+        """Fraction of the run done, ``epoch_seconds`` into the epoch, as the per-step
+        schedule measures it: whichever of steps and time ends the run first sets it. None
+        when neither the run's steps nor a time budget is known."""
+        cfg = self.config
+        totals = [] if cfg.max_steps is None else [cfg.max_steps]
+        if self.epoch_steps:
+            totals.append(cfg.epochs * self.epoch_steps)
+        parts = [(self.steps + self.progress.steps) / min(totals)] if totals else []
+        if cfg.max_seconds is not None:
+            parts.append((self.seconds + epoch_seconds) / cfg.max_seconds)
+        return max(parts) if parts else None
+
+    def _step_lr(self, epoch_seconds: float) -> float:
+        """The per-step schedule's rate for the next step, ``epoch_seconds`` into the epoch."""
+        progress = self._progress(epoch_seconds)
+        if progress is None:
+            raise ValueError(
+                "schedule_per='step' needs the length of the run: set max_steps or max_seconds, "
+                "or pass train_data with a length (a list or DataLoader) and no tbptt"
+            )
+        return self.schedule.at(progress)
 
     def _resume_path(self, resume: bool | str | os.PathLike[str]) -> str | os.PathLike[str]:
         if resume is True:

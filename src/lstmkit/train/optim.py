@@ -49,7 +49,8 @@ class Schedule:
       ``lr * gamma ** t``;  "cosine": ``min_lr + (lr - min_lr) * (1 + cos(pi * t / T)) / 2``
       with ``T = epochs - W``;  "plateau": ``lr * gamma ** k`` after k reductions.
 
-    Every rate after warm-up is floored at ``min_lr``.
+    Every rate after warm-up is floored at ``min_lr``. With ``schedule_per="step"`` the
+    loop calls :meth:`at` with the fraction of the run done instead (see TrainConfig).
 
     Args:
         config: the run's TrainConfig.
@@ -79,6 +80,23 @@ class Schedule:
             rate = cfg.lr * cfg.gamma**self.reductions
         else:
             rate = cfg.lr
+        return max(rate, cfg.min_lr)
+
+    def at(self, progress: float) -> float:
+        """Return the learning rate at fraction ``progress`` of the run (clipped to [0, 1]).
+
+        The per-step schedule: warm-up over the first ``w = warmup_epochs / epochs`` of the
+        run, ``lr * p / w``, then "cosine" from ``lr`` to ``min_lr`` over the rest, or ``lr``.
+        """
+        cfg = self.config
+        p = min(max(progress, 0.0), 1.0)
+        warm = min(1.0, cfg.warmup_epochs / cfg.epochs)
+        if p < warm:
+            return cfg.lr * p / warm
+        rate = cfg.lr
+        if cfg.schedule == "cosine":
+            t = (p - warm) / (1.0 - warm) if warm < 1.0 else 1.0
+            rate = cfg.min_lr + (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t)) / 2
         return max(rate, cfg.min_lr)
 
     def observe(self, epoch: int, metric: float | None) -> None:

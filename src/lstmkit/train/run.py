@@ -46,14 +46,20 @@ class TrainResult:
     Attributes:
         model: the trained model, holding the best epoch's weights when
             ``TrainConfig.restore_best`` (the default).
-        history: one dict per epoch: epoch, train_loss, the validation metrics, lr,
-            grad_norm (mean pre-clip norm), grad_norm_max, seconds (and penalty with L1/L2).
+        history: one dict per epoch: epoch, train_loss, the validation metrics, lr (with
+            ``schedule_per="step"``: the rate of the epoch's last step), grad_norm (mean
+            pre-clip norm), grad_norm_max, seconds (training and validation), penalty with
+            L1/L2, and in the row where the run ended early, stopped (``stop_reason``).
         best_epoch: 1-based epoch with the best ``monitor`` value (None if no epoch ran).
         best_metric: that value.
         monitor: the metric that chose it ("train_loss" when there was no validation).
         checkpoint: path of the last ``checkpoint.json`` written, or None.
-        stopped_early: True if patience ran out, or ``Trainer.request_stop`` was called,
-            before ``epochs``.
+        stopped_early: True if the run ended before ``epochs`` full epochs: see
+            ``stop_reason``.
+        stop_reason: the rule that ended it: "max_steps" or "max_seconds" (a budget ran
+            out, after the step that spent it), "patience", "request_stop"
+            (:meth:`Trainer.request_stop`), or None when it trained every epoch. The last
+            history row holds it too, under "stopped".
     """
 
     model: nn.Module
@@ -63,6 +69,7 @@ class TrainResult:
     monitor: str
     checkpoint: Path | None
     stopped_early: bool
+    stop_reason: str | None = None
 
 
 @dataclass
@@ -83,6 +90,19 @@ class Progress:
     epoch_rng: RngState | None = None  # generators when the epoch began
     loader_rng: torch.Tensor | None = None  # the DataLoader's own generator then
     resumed: bool = False  # restored from a mid-epoch checkpoint, not yet replayed
+
+    def add_step(
+        self, loss: float, penalty: float, norm: float, state: State, snapshot: bool
+    ) -> None:
+        """Count one applied optimizer step; ``snapshot`` keeps the generators after it."""
+        self.steps += 1
+        self.chunks += 1
+        self.loss_sum += loss
+        self.penalty_sum += penalty
+        self.norm_sum += norm
+        self.norm_max = max(self.norm_max, norm)
+        self.state = state
+        self.rng = RngState.capture() if snapshot else None
 
     def metrics(self, penalized: bool) -> dict[str, float]:
         """Mean loss and gradient norm over the epoch's steps."""

@@ -37,7 +37,8 @@ _PROGRESS_FIELDS = (
 def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Collect everything needed to continue ``trainer`` exactly: ``(tensors, meta)``.
 
-    Between epochs that is the weights, optimizer, schedule, history, best epoch and the
+    Between epochs that is the weights, optimizer, schedule, history, best epoch, the steps
+    and seconds spent (the budgets and the per-step schedule go on from them), and the
     generators. Inside an epoch (Ctrl-C), also the position in the epoch, the running sums,
     the carried recurrent state, and the generators both at the epoch's start (to replay its
     data order) and after the last finished step (to continue from there).
@@ -60,6 +61,7 @@ def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, 
         "train_config": trainer.config.to_dict(),
         "optimizer": optim_meta,
         "schedule": trainer.schedule.state_dict(),
+        "spent": {"steps": trainer.steps, "seconds": trainer.seconds},
         "rng": rng_meta,
         "history": trainer.history,
         "best": {
@@ -118,7 +120,8 @@ def load_trainer_state(trainer: Trainer, path: str | os.PathLike[str]) -> None:
     trainer.model.load_state_dict(checkpoint.group("model"))
     trainer.optimizer.load_state_dict(parsed["optimizer"])
     trainer.schedule = parsed["schedule"]
-    for name in ("history", "epoch", "stale", "best_epoch", "best_metric", "best_state"):
+    names = ("history", "epoch", "steps", "seconds", "stale", "best_epoch", "best_metric")
+    for name in (*names, "best_state"):
         setattr(trainer, name, parsed[name])
     trainer.progress = progress = parsed["progress"]
     partial = checkpoint.meta["partial"]
@@ -152,12 +155,19 @@ def _parse(trainer: Trainer, checkpoint: Checkpoint) -> dict[str, Any]:
         progress.loader_rng = tensors.get("loader_rng")
         progress.resumed = True
     device = trainer.device
+    # Checkpoints written before the budgets existed lack "spent": their time is their epochs'.
+    spent = meta.get("spent") or {
+        "steps": 0,
+        "seconds": sum(r.get("seconds", 0.0) for r in meta["history"]),
+    }
     return {
         "optimizer": optimizer_from_flat(trainer.optimizer, tensors, meta["optimizer"]),
         "schedule": schedule,
         "rng": rng,
         "history": list(meta["history"]),
         "epoch": int(meta["epoch"]),
+        "steps": int(spent["steps"]),
+        "seconds": float(spent["seconds"]),
         "stale": int(best["stale"]),
         "best_epoch": best["epoch"],
         "best_metric": None if best["metric"] is None else float(best["metric"]),

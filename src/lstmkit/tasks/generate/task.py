@@ -17,7 +17,7 @@ from safetensors.torch import load_model, save_model
 from lstmkit.data.batching import StreamBatches
 from lstmkit.data.text import Tokenizer, load_shakespeare, read_text
 from lstmkit.metrics.language import bits_per_char, perplexity
-from lstmkit.train import TrainConfig, Trainer
+from lstmkit.train import TrainConfig, fit
 
 from .model import LanguageModel, generate_ids
 
@@ -176,33 +176,32 @@ class TextGenerator:
         self.model = self._new_model()
         passes = cfg.epochs or (1000.0 if cfg.minutes else 1.0)  # minutes bind first if set
         total = max(1, round(passes * len(stream)))  # chunks to train at most
-        per_epoch = min(cfg.eval_every, total)
+        per_epoch = min(cfg.eval_every, total)  # the loop's "epoch": chunks between validations
+        # The rate falls along a half cosine from lr to 0 over the run, per chunk, measured
+        # by whichever of chunks and time ends it first; the loop stops at either budget
+        # after the chunk that spends it, then validates.
         train_config = TrainConfig(
-            epochs=math.ceil(total / per_epoch), batch_size=cfg.batch_size, optimizer="adam",
-            lr=cfg.lr, clip_norm=cfg.clip_norm, stateful=True, restore_best=False,
-            seed=cfg.seed, progress=cfg.progress,
+            epochs=math.ceil(total / per_epoch), max_steps=total,
+            max_seconds=cfg.minutes * 60 if cfg.minutes else None, batch_size=cfg.batch_size,
+            optimizer="adam", lr=cfg.lr, schedule="cosine", schedule_per="step",
+            clip_norm=cfg.clip_norm, stateful=True, restore_best=False, seed=cfg.seed,
+            progress=cfg.progress,
         )  # fmt: skip
-        trainer = Trainer(self.model, _objective, train_config, evaluate=self._evaluate_stream)
-        start = time.monotonic()
 
         def chunks(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            # The loop has no time budget or per-step schedule, so this feed does both: it
-            # sets the learning rate before each chunk and ends the run at the deadline.
-            for j in range(per_epoch):
-                k = (epoch - 1) * per_epoch + j
-                # Progress through the run: whichever of time and chunks ends it first.
-                done = k / total
-                if cfg.minutes:
-                    done = max(done, (time.monotonic() - start) / (cfg.minutes * 60))
-                if k >= total or (j > 0 and done >= 1.0):
-                    train_config.epochs = epoch  # validate this epoch, then stop
-                    return
-                for group in trainer.optimizer.param_groups:
-                    group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+            for k in range((epoch - 1) * per_epoch, epoch * per_epoch):
                 yield stream.inputs[:, _chunk(k, stream)], stream.targets[:, _chunk(k, stream)]
 
+        start = time.monotonic()
         val = self._val_stream(corpus.val)
-        result = trainer.fit(chunks, val)
+        result = fit(
+            self.model,
+            _objective,
+            chunks,
+            train_config,
+            val_data=val,
+            evaluate=self._evaluate_stream,
+        )
         self.history = result.history
         self.train_seconds = time.monotonic() - start
         return self
