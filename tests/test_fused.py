@@ -126,6 +126,31 @@ def test_fused_gru_and_rnn_equal_autograd(cls_options, shape, train):
     _compare(cls, variant | options, lengths, torch.float32, train, 7, 3, 4, 21)
 
 
+@pytest.mark.parametrize("trans", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_kernels_gemm_equals_torch_at_panel_edges(trans, dtype):
+    """Every tile shape of kernels/matmul.h: rows 1-6 and chunk edges, narrow, partial and
+    full panels, K blocks, with bias, accumulation and either thread count."""
+    mm = fused_build.matmul("lstm", dtype)
+    gen = torch.Generator().manual_seed(0)
+    for M, N, K in [(1, 1, 1), (5, 16, 7), (7, 32, 300), (97, 40, 33), (13, 64, 256),
+                    (400, 100, 513), (389, 130, 64)]:  # fmt: skip
+        a = torch.randn((K, M) if trans else (M, K), dtype=dtype, generator=gen)
+        b = torch.randn(N, K, dtype=dtype, generator=gen).T  # strided: b[k, n] at n*K + k
+        bias = torch.randn(N, dtype=dtype, generator=gen)
+        before = torch.randn(M, N, dtype=dtype, generator=gen)
+        expected = (a.T if trans else a) @ b
+        for threads in (1, 2):
+            for add, with_bias in ((False, True), (True, False)):
+                out = before.clone()
+                mm(int(trans), M, N, K, a.data_ptr(), a.stride(0), b.data_ptr(), b.stride(0),
+                   b.stride(1), bias.data_ptr() if with_bias else None, out.data_ptr(),
+                   out.stride(0), int(add), threads)  # fmt: skip
+                want = expected + (before if add else bias)
+                tol = dict(rtol=1e-4, atol=1e-4) if dtype == torch.float32 else {}
+                torch.testing.assert_close(out, want, **tol, msg=f"{M}x{N}x{K} {threads}")
+
+
 @pytest.mark.parametrize(
     "variant",
     [dict(), dict(peephole=True, cifg=True), dict(zoneout=(0.2, 0.3), recurrent_dropout=0.3)],
