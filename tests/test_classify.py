@@ -226,6 +226,131 @@ def test_cli_runs_on_a_long_form_csv_and_reports(tmp_path, capsys):
     assert err.startswith("lstmkit: error: label column 'speaker' is not in the CSV")
 
 
+# -- predict --------------------------------------------------------------------------------
+def long_form(rng, n, labels=("class0", "class1")):
+    """Long-form rows (sequence, step, a, b, label): feature a is shifted by the class."""
+    rows = []
+    for sid in range(n):
+        label = sid % len(labels)
+        for step in range(int(rng.integers(3, 8))):
+            rows.append((100 + sid, step, rng.normal(label * 2.0), rng.normal(), labels[label]))
+    return pd.DataFrame(rows, columns=["sequence", "step", "a", "b", "label"])
+
+
+@pytest.fixture(scope="module")
+def numeric_run(tmp_path_factory, one_thread):
+    """A tiny run trained through the CLI on a long-form CSV with a renamed id column."""
+    folder = tmp_path_factory.mktemp("numeric")
+    csv = folder / "train.csv"
+    long_form(np.random.default_rng(0), 40).rename(columns={"sequence": "clip"}).to_csv(
+        csv, index=False
+    )
+    args = ["classify", "--csv", str(csv), "--id-col", "clip", "--epochs", "3"]
+    assert main([*args, "--hidden-size", "8", "--out", str(folder / "run")]) == 0
+    return folder / "run"
+
+
+def test_cli_predict_writes_ids_labels_and_probabilities(numeric_run, tmp_path, capsys):
+    # New data read with the run's own columns (id column "clip"), one label never trained.
+    df = long_form(np.random.default_rng(1), 12, ("class0", "class1", "class9"))
+    df.rename(columns={"sequence": "clip"}).to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "sub" / "pred.csv"
+    capsys.readouterr()
+    args = ["classify", "predict", "--run", str(numeric_run), "--csv", str(tmp_path / "new.csv")]
+    assert main([*args, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "macro F1" in printed and "on 8 labelled" in printed
+    assert "4 with a label unseen in training (or none) not scored" in printed
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["clip", "predicted", "p_class0", "p_class1"]
+    assert table["clip"].tolist() == list(range(100, 112))
+    np.testing.assert_allclose(table[["p_class0", "p_class1"]].sum(axis=1), 1.0, rtol=1e-6)
+    clf = Classifier.load(numeric_run)
+    data = read_sequence_csv(tmp_path / "new.csv", label_col="label", id_col="clip")
+    assert table["predicted"].tolist() == clf.predict(data)
+    np.testing.assert_allclose(table[["p_class0", "p_class1"]], clf.predict_proba(data), atol=1e-6)
+    # Raw (T, F) arrays give the same; without the label column nothing is scored.
+    assert clf.predict([s.numpy() for s in data.seqs]) == table["predicted"].tolist()
+    df.drop(columns="label").rename(columns={"sequence": "clip"}).to_csv(
+        tmp_path / "unlabelled.csv", index=False
+    )
+    args = ["classify", "predict", "--run", str(numeric_run), "--csv"]
+    assert main([*args, str(tmp_path / "unlabelled.csv")]) == 0
+    printed = capsys.readouterr().out
+    assert "accuracy" not in printed and "predictions:" in printed
+    assert pd.read_csv(numeric_run / "predictions.csv").equals(table)
+
+
+def test_cli_predict_column_flags_override_the_saved_ones(numeric_run, tmp_path, capsys):
+    df = long_form(np.random.default_rng(2), 6).rename(columns={"a": "x", "b": "y"})
+    df.to_csv(tmp_path / "renamed.csv", index=False)
+    args = [
+        "classify",
+        "predict",
+        "--run",
+        str(numeric_run),
+        "--csv",
+        str(tmp_path / "renamed.csv"),
+    ]
+    assert main(args) == 2  # the run reads "clip", "a" and "b"
+    assert "sequence id column 'clip' is not in the CSV" in capsys.readouterr().err
+    assert main([*args, "--id-col", "sequence", "--features", "x,y"]) == 0
+    table = pd.read_csv(numeric_run / "predictions.csv")
+    assert list(table.columns[:2]) == ["sequence", "predicted"] and len(table) == 6
+
+
+def test_cli_predict_on_texts_gives_one_row_each(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    words = ["the", "a", "of", "and", "then", "we"]
+    rows = [(" ".join([*rng.choice(words, 4), key]), key) for key in ["war", "sea"] * 30]
+    pd.DataFrame(rows, columns=["review", "label"]).to_csv(tmp_path / "t.csv", index=False)
+    args = ["classify", "--csv", str(tmp_path / "t.csv"), "--text-col", "review", "--epochs", "2"]
+    run = tmp_path / "run"
+    assert main([*args, "--hidden-size", "8", "--no-baseline", "--out", str(run)]) == 0
+    pd.DataFrame({"review": ["we sea", "war of the", "a sea"]}).to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    assert main(["classify", "predict", "--run", str(run), "--csv", str(tmp_path / "new.csv")]) == 0
+    table = pd.read_csv(run / "predictions.csv")
+    assert list(table.columns) == ["row", "predicted", "p_sea", "p_war"]
+    assert table["row"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(table[["p_sea", "p_war"]].sum(axis=1), 1.0, rtol=1e-6)
+    clf = Classifier.load(run)
+    assert table["predicted"].tolist() == clf.predict(["we sea", "war of the", "a sea"])
+    capsys.readouterr()
+    pd.DataFrame({"text": ["sea"]}).to_csv(tmp_path / "other.csv", index=False)
+    assert (
+        main(["classify", "predict", "--run", str(run), "--csv", str(tmp_path / "other.csv")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.startswith("lstmkit: error: text column 'review' is not in the CSV")
+
+
+def test_predict_errors_are_clear(numeric_run, tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"run directory '.*nothing' does not exist"):
+        Classifier.load(tmp_path / "nothing")
+    with pytest.raises(ValueError, match=r"holds no trained classifier \(no classifier.json\)"):
+        Classifier.load(tmp_path)
+    clf = Classifier.load(numeric_run)
+    with pytest.raises(TypeError, match="trained on numeric sequences, not texts"):
+        clf.predict(["some text"])
+    with pytest.raises(ValueError, match=r"sequence 0 has shape \(4,\); expected \(T, 2\)"):
+        clf.predict([np.zeros(4)])
+    df = long_form(np.random.default_rng(3), 4).rename(columns={"sequence": "clip"})
+    df.drop(columns="b").to_csv(tmp_path / "no_b.csv", index=False)
+    assert (
+        main(
+            ["classify", "predict", "--run", str(numeric_run), "--csv", str(tmp_path / "no_b.csv")]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("lstmkit: error: feature column 'b' is not in the CSV")
+        and err.count("\n") == 1
+    )
+
+
 # -- the issue's targets (minutes each; run with `pytest -m slow`) ------------------------------
 @pytest.mark.slow
 def test_japanese_vowels_preset_reaches_the_target():

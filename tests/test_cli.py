@@ -117,3 +117,28 @@ def test_corrupt_and_foreign_checkpoint_exit_2(tmp_path, capsys):
 def test_debug_shows_traceback(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         main(["--debug", "forecast", "--csv", str(tmp_path / "missing.csv")])
+
+
+def test_classify_help_lists_predict(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "{train,predict}" in out and "--run" in out and "p_<label>" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--run", "{tmp}/missing", "--csv", "{tmp}/x.csv"], "run directory '{tmp}/missing' does "
+         "not exist; train a classifier into it with `lstmkit classify --out {tmp}/missing`"),
+        (["--run", "{tmp}"], "classify predict needs --csv FILE"),
+        (["--run", "{tmp}", "--csv", "{tmp}/x.csv"], "'{tmp}' holds no trained classifier"),
+    ],
+)  # fmt: skip
+def test_classify_predict_bad_input_one_line_exit_2(tmp_path, capsys, args, message):
+    args = [a.format(tmp=tmp_path) for a in args]
+    assert main(["classify", "predict", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"lstmkit: error: {message.format(tmp=tmp_path)}")
+    assert err.count("\n") == 1

@@ -1,4 +1,4 @@
-"""`lstmkit classify`: train and evaluate a sequence classifier from the command line."""
+"""`lstmkit classify [train|predict]`: train and evaluate a sequence classifier, or apply one."""
 
 from __future__ import annotations
 
@@ -10,22 +10,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lstmkit.metrics.classification import classification_report, format_report
 from lstmkit.plots.confusion import plot_confusion_matrix
+from lstmkit.train.checkpoint import atomic_write
 
 from .baseline import TfidfLogisticRegression
-from .data import (
-    LabelledSequences,
-    LabelledTexts,
-    genre_passages,
-    load_japanese_vowels,
-    read_sequence_csv,
-    read_text_csv,
-)
+from .data import LabelledSequences, LabelledTexts, genre_passages, load_japanese_vowels
 from .model import POOLINGS
-from .task import Classifier, ClassifyConfig
+from .task import Classifier, ClassifyConfig, Data
 
 __all__ = ["PRESETS", "add_classify_parser", "run_classify"]
 
@@ -42,7 +37,10 @@ PRESETS: dict[str, dict] = {
         "epochs": 3, "batch_size": 32, "lr": 2e-3, "class_weight": "balanced", "ensemble": 3,
     },
 }  # fmt: skip
-_FLAGS = {f.name for f in dataclasses.fields(ClassifyConfig)}
+# How each run's CSVs are read: saved in the model's config, so `predict` reads new data as
+# `train` read its data; flags given to `predict` override them.
+_COLUMNS = ("text_col", "label_col", "id_col", "step_col", "features")
+_FLAGS = {f.name for f in dataclasses.fields(ClassifyConfig)} - set(_COLUMNS)
 
 
 def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -50,10 +48,14 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p = subparsers.add_parser(
         "classify",
         help="classify sequences or texts (default: Japanese Vowels speakers)",
-        description="Train a (Bi)LSTM sequence classifier and report accuracy, macro F1, "
-        "per-class precision/recall and a confusion matrix. With no arguments: the embedded "
-        "Japanese Vowels set (official train/test split).",
+        description="`classify [train]` trains a (Bi)LSTM sequence classifier and reports "
+        "accuracy, macro F1, per-class precision/recall and a confusion matrix; with no "
+        "arguments, on the embedded Japanese Vowels set (official train/test split). "
+        "`classify predict --run DIR --csv FILE` classifies the sequences of a CSV with a "
+        "trained run and writes one row per sequence: its id (or row), the predicted label "
+        "and a probability per class; with the label column it also scores them.",
     )
+    p.add_argument("action", nargs="?", choices=("train", "predict"), default="train")
     src = p.add_argument_group("data")
     src.add_argument(
         "--dataset",
@@ -63,7 +65,8 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     )
     src.add_argument(
         "--csv",
-        help="training CSV: long form (id, step, features, label) or text form (with --text-col)",
+        help="train: training CSV, long form (id, step, features, label) or text form (with "
+        "--text-col); predict: the CSV to classify, with the columns the run was trained on",
     )
     src.add_argument(
         "--test-csv",
@@ -72,8 +75,8 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src.add_argument("--test-fraction", type=float, default=0.2)
     src.add_argument("--text-col", help="text column: makes it a text task")
     src.add_argument("--label-col", help="label column (default 'speaker' / 'label')")
-    src.add_argument("--id-col", default="sequence", help="sequence id column (long form)")
-    src.add_argument("--step-col", default="step", help="step column (long form)")
+    src.add_argument("--id-col", help="sequence id column (long form; default 'sequence')")
+    src.add_argument("--step-col", help="step column (long form; default 'step')")
     src.add_argument("--features", help="comma-separated feature columns (default: all others)")
     src.add_argument("--lines-per-passage", type=int, default=10, help="genre: passage size")
     m = p.add_argument_group("model and training (defaults: the dataset's preset)")
@@ -104,36 +107,38 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: "
                    "these small models ran 7x slower on 2 busy threads than on 1)")  # fmt: skip
-    p.add_argument("--out", help="run directory (default runs/classify-<dataset>)")
+    p.add_argument(
+        "--out",
+        help="train: run directory to write (default runs/classify-<dataset>); predict: the "
+        "predictions CSV (default RUN/predictions.csv)",
+    )
+    p.add_argument(
+        "--run",
+        help="run directory: predict reads the model train saved there (default "
+        "runs/classify-<dataset>); train writes there when --out is not given",
+    )
     p.set_defaults(handler=run_classify)
     return p
 
 
-def _load(args: argparse.Namespace) -> tuple[str, LabelledSequences | LabelledTexts, ...]:
-    """(name, train, test) from the embedded dataset or the user's CSVs."""
+def _load(args: argparse.Namespace, reader: Classifier) -> tuple[Data, Data]:
+    """(train, test) from the embedded dataset or the user's CSVs (read as `reader` reads)."""
     if args.csv is None:
         if args.dataset == "japanese-vowels":
-            return args.dataset, load_japanese_vowels("train"), load_japanese_vowels("test")
-        train, test = genre_passages(args.lines_per_passage)
-        return args.dataset, train, test
-    name = Path(args.csv).stem
-    if args.text_col:
-        label = args.label_col or "label"
-        read = lambda path: read_text_csv(path, text_col=args.text_col, label_col=label)  # noqa: E731
-    else:
-        feats = args.features.split(",") if args.features else None
-        label = args.label_col or "label"
-
-        def read(path):
-            return read_sequence_csv(
-                path, label_col=label, id_col=args.id_col, step_col=args.step_col,
-                feature_cols=feats,
-            )  # fmt: skip
-
-    train = read(args.csv)
+            return load_japanese_vowels("train"), load_japanese_vowels("test")
+        return genre_passages(args.lines_per_passage)
+    train = reader.read_csv(args.csv)
     if args.test_csv:
-        return name, train, read(args.test_csv)
-    return (name, *_split(train, args.test_fraction, args.seed or 0))
+        return train, reader.read_csv(args.test_csv)
+    return _split(train, args.test_fraction, args.seed or 0)
+
+
+def _columns(args: argparse.Namespace) -> dict:
+    """The column flags given on the command line, as ClassifyConfig fields."""
+    given = {name: getattr(args, name) for name in _COLUMNS if getattr(args, name) is not None}
+    if "features" in given:
+        given["features"] = [f.strip() for f in given["features"].split(",") if f.strip()]
+    return given
 
 
 def _split(data, fraction: float, seed: int):
@@ -175,13 +180,19 @@ def _config(args: argparse.Namespace, preset: dict) -> ClassifyConfig:
 
 
 def run_classify(args: argparse.Namespace) -> int:
-    """Handler of `lstmkit classify`: train, evaluate, print, save the run directory."""
+    """Handler of `lstmkit classify`: train (evaluate, print, save the run) or predict."""
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
-    name, train, test = _load(args)
-    config = _config(args, PRESETS.get(name, {}) if args.csv is None else {})
-    out = Path(args.out or f"runs/classify-{name}")
+    if args.action == "predict":
+        return _predict(args)
+    name = args.dataset if args.csv is None else Path(args.csv).stem
+    # The embedded sets' columns, for CSVs given to `predict` later.
+    embedded = {"japanese-vowels": {"label_col": "speaker"}, "genre": {"text_col": "text"}}
+    preset = {**PRESETS[name], **embedded[name]} if args.csv is None else {}
+    config = _config(args, {**preset, **_columns(args)})
+    train, test = _load(args, Classifier(config))
+    out = Path(args.out or args.run or f"runs/classify-{name}")
     print(f"classify {name}: {len(train.labels)} training and {len(test.labels)} test examples")
     start = time.perf_counter()
     clf = Classifier(config).fit(train)
@@ -203,6 +214,54 @@ def run_classify(args: argparse.Namespace) -> int:
     )
     print(f"metrics: {out / 'metrics.json'}\nconfusion matrix: {png}\nmodel: {out}")
     return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """`classify predict`: classify a CSV with a trained run, write and print the results."""
+    if args.csv is None:
+        raise ValueError("classify predict needs --csv FILE: the sequences or texts to classify")
+    run = Path(args.run or f"runs/classify-{args.dataset}")
+    clf = Classifier.load(run)
+    clf.config = dataclasses.replace(clf.config, **_columns(args))
+    data = clf.read_csv(args.csv, labelled=False)
+    probs = clf.predict_proba(data)
+    table = prediction_table(clf, data, probs)
+    out = Path(args.out) if args.out else run / "predictions.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(out, table.to_csv(index=False).encode())
+    print(f"classify predict: {len(table)} {'texts' if clf.kind == 'text' else 'sequences'} "
+          f"of {args.csv} with the model in {run}")  # fmt: skip
+    if data.labels:
+        print(score_known(clf.classes, data.labels, probs))
+    print(f"predictions: {out}")
+    return 0
+
+
+def prediction_table(clf: Classifier, data: Data, probs: np.ndarray) -> pd.DataFrame:
+    """One row per sequence: its id (long form) or CSV row (texts), the predicted label and
+    `p_<class>`, the probability of each class."""
+    if isinstance(data, LabelledSequences):
+        key = {clf.config.id_col: data.ids or list(range(len(probs)))}
+    else:
+        key = {"row": np.arange(len(probs))}
+    table = pd.DataFrame({**key, "predicted": [clf.classes[k] for k in probs.argmax(1)]})
+    for k, name in enumerate(clf.classes):
+        table[f"p_{name}"] = probs[:, k]
+    return table
+
+
+def score_known(classes: list[str], labels: list[str], probs: np.ndarray) -> str:
+    """Accuracy and macro F1 over the sequences whose label the model knows, as one line."""
+    index = {c: i for i, c in enumerate(classes)}
+    known = [i for i, y in enumerate(labels) if y in index]
+    unseen = len(labels) - len(known)
+    note = f"; {unseen} with a label unseen in training (or none) not scored" if unseen else ""
+    if not known:
+        return f"no label of the CSV was seen in training: nothing scored{note}"
+    y_true = np.array([index[labels[i]] for i in known])
+    report = classification_report(y_true, probs[known].argmax(1), classes)
+    return (f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}   "
+            f"on {len(known)} labelled{note}")  # fmt: skip
 
 
 def text_baselines(train: LabelledTexts, test: LabelledTexts, classes: list[str]) -> dict:

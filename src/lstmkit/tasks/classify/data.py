@@ -16,6 +16,7 @@ __all__ = [
     "LabelledTexts",
     "genre_passages",
     "load_japanese_vowels",
+    "read_csv_frame",
     "read_sequence_csv",
     "read_text_csv",
 ]
@@ -32,7 +33,7 @@ GENRE_TEST_PLAYS = (
 
 @dataclass
 class LabelledSequences:
-    """Numeric sequences with a label each: `seqs[i]` has shape (T_i, F)."""
+    """Numeric sequences, `seqs[i]` of shape (T_i, F), with a label each (none if unlabelled)."""
 
     seqs: list[torch.Tensor]
     labels: list[str]
@@ -42,14 +43,15 @@ class LabelledSequences:
 
 @dataclass
 class LabelledTexts:
-    """Texts with a label each, and the group (e.g. play) each came from."""
+    """Texts with a label each (`labels` empty when unlabelled), and the group (e.g. play)."""
 
     texts: list[str]
     labels: list[str]
     groups: list[str] = field(default_factory=list)
 
 
-def _read_csv(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+def read_csv_frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read a CSV into a DataFrame (a DataFrame passes through), with clear errors."""
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
@@ -80,7 +82,7 @@ def _require(df: pd.DataFrame, column: str, role: str, flag: str) -> None:
 def read_sequence_csv(
     source: str | Path | pd.DataFrame,
     *,
-    label_col: str,
+    label_col: str | None,
     id_col: str = "sequence",
     step_col: str | None = "step",
     feature_cols: list[str] | None = None,
@@ -89,7 +91,8 @@ def read_sequence_csv(
 
     Args:
         source: CSV path or DataFrame.
-        label_col: the class of each row's sequence (constant within a sequence).
+        label_col: the class of each row's sequence (constant within a sequence); None
+            for unlabelled data (the result's `labels` is then empty).
         id_col: sequence identifier.
         step_col: step order within a sequence (None: keep the file's row order).
         feature_cols: numeric feature columns (default: every other column).
@@ -97,12 +100,13 @@ def read_sequence_csv(
     Returns:
         The sequences in order of first appearance, each (T_i, F) float32.
     """
-    df = _read_csv(source)
-    _require(df, label_col, "label", "--label-col")
+    df = read_csv_frame(source)
+    if label_col is not None:
+        _require(df, label_col, "label", "--label-col")
     _require(df, id_col, "sequence id", "--id-col")
     if step_col is not None:
         _require(df, step_col, "step", "--step-col")
-    used = {label_col, id_col, step_col}
+    used = {label_col, id_col, step_col} - {None}
     features = feature_cols or [c for c in df.columns if c not in used]
     if not features:
         raise ValueError("the CSV has no feature columns besides the id, step and label")
@@ -127,40 +131,43 @@ def read_sequence_csv(
         df = df.sort_values([id_col, step_col], kind="stable")
     seqs, labels, ids = [], [], []
     for sid, group in df.groupby(id_col, sort=False):
-        values = group[label_col].unique()
-        if len(values) != 1:
-            raise ValueError(
-                f"sequence {_plain(sid)!r} has several labels {list(values)}; expected one"
-            )
+        if label_col is not None:
+            values = group[label_col].unique()
+            if len(values) != 1:
+                raise ValueError(
+                    f"sequence {_plain(sid)!r} has several labels {list(values)}; expected one"
+                )
+            labels.append(str(values[0]))
         seqs.append(torch.tensor(group[features].to_numpy(dtype=np.float32)))
-        labels.append(str(values[0]))
-        ids.append(sid)
+        ids.append(_plain(sid))
     return LabelledSequences(seqs, labels, [str(f) for f in features], ids)
 
 
 def read_text_csv(
-    source: str | Path | pd.DataFrame, *, text_col: str = "text", label_col: str = "label"
+    source: str | Path | pd.DataFrame, *, text_col: str = "text", label_col: str | None = "label"
 ) -> LabelledTexts:
     """Read a CSV with one text and one label per row.
 
     Args:
         source: CSV path or DataFrame.
         text_col: column holding the text.
-        label_col: column holding the class.
+        label_col: column holding the class; None for unlabelled texts (`labels` empty).
 
     Returns:
-        The texts and their labels as strings.
+        The texts and their labels as strings, in the file's row order.
     """
-    df = _read_csv(source)
+    df = read_csv_frame(source)
     _require(df, text_col, "text", "--text-col")
-    _require(df, label_col, "label", "--label-col")
-    if df[label_col].isna().any():
-        raise ValueError(f"row {int(df[label_col].isna().idxmax())} has no label")
+    if label_col is not None:
+        _require(df, label_col, "label", "--label-col")
+        if df[label_col].isna().any():
+            raise ValueError(f"row {int(df[label_col].isna().idxmax())} has no label")
     texts = df[text_col].fillna("").astype(str)
     empty = texts.str.strip() == ""
     if empty.any():
         raise ValueError(f"row {int(empty.idxmax())} has an empty text; drop it or fill it in")
-    return LabelledTexts(texts.tolist(), df[label_col].astype(str).tolist())
+    labels = [] if label_col is None else df[label_col].astype(str).tolist()
+    return LabelledTexts(texts.tolist(), labels)
 
 
 def load_japanese_vowels(split: str) -> LabelledSequences:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -17,12 +19,20 @@ from lstmkit.data.text import Tokenizer
 from lstmkit.metrics.classification import classification_report
 from lstmkit.train import TrainConfig, fit
 
-from .data import LabelledSequences, LabelledTexts
+from .data import (
+    LabelledSequences,
+    LabelledTexts,
+    read_csv_frame,
+    read_sequence_csv,
+    read_text_csv,
+)
 from .model import POOLINGS, SequenceClassifier
 
 __all__ = ["Classifier", "ClassifyConfig"]
 
 Data = LabelledSequences | LabelledTexts
+# What predict_proba and predict also take: texts, or numeric sequences of shape (T, F).
+RawData = Sequence[str] | Sequence[torch.Tensor | np.ndarray]
 
 
 @dataclass
@@ -57,6 +67,14 @@ class ClassifyConfig:
         ensemble: members trained from different seeds; their probabilities are averaged.
         seed: seed of the first member (member m uses seed + m).
         progress: show progress bars.
+        text_col: CSV reading (`Classifier.read_csv`, `lstmkit classify`): the text column,
+            which makes it a text task; None: numeric sequences in long form. Default None.
+        label_col: CSV reading: the label column. Default "label".
+        id_col: CSV reading, long form: the sequence id column. Default "sequence".
+        step_col: CSV reading, long form: the step column (None: the file's row order).
+            Default "step".
+        features: CSV reading, long form: the feature columns; None: every column but the
+            id, step and label (the model remembers which it trained on). Default None.
     """
 
     tokens: str = "word"
@@ -80,6 +98,11 @@ class ClassifyConfig:
     ensemble: int = 1
     seed: int = 0
     progress: bool = False
+    text_col: str | None = None
+    label_col: str = "label"
+    id_col: str = "sequence"
+    step_col: str | None = "step"
+    features: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.tokens not in ("char", "word"):
@@ -99,7 +122,8 @@ class Classifier:
 
     Numeric inputs are standardised with the training set's per-feature mean and std;
     texts are tokenized with a vocabulary built from the training texts. Training uses
-    lstmkit's loop (`lstmkit.train.fit`) with length-bucketed batches.
+    lstmkit's loop (`lstmkit.train.fit`) with length-bucketed batches. `read_csv` reads a
+    CSV with the columns named in the config, so new data is read as the training data was.
 
     Args:
         config: a ClassifyConfig (default settings if None).
@@ -108,6 +132,7 @@ class Classifier:
         >>> from lstmkit.tasks.classify import Classifier, ClassifyConfig, load_japanese_vowels
         >>> clf = Classifier(ClassifyConfig(epochs=2)).fit(load_japanese_vowels("train"))
         >>> report = clf.evaluate(load_japanese_vowels("test"))
+        >>> labels = clf.predict([torch.randn(20, 12)])  # raw (T, F) sequences or texts
     """
 
     def __init__(self, config: ClassifyConfig | None = None):
@@ -116,28 +141,51 @@ class Classifier:
         self.kind = ""  # "numeric" or "text", fixed by fit
         self.tokenizer: Tokenizer | None = None
         self.mean = self.std = torch.empty(0)
+        self.features: list[str] = []  # numeric: the feature columns it was trained on
         self.members: list[SequenceClassifier] = []
         self.histories: list[list[dict]] = []
 
     # -- inputs ----------------------------------------------------------------------------
-    def _encode(self, data: Data) -> list[torch.Tensor]:
-        if isinstance(data, LabelledTexts):
-            if self.kind != "text":
-                raise TypeError("this classifier was trained on numeric sequences, not texts")
-            return [torch.tensor(self.tokenizer.encode(t) or [1]) for t in data.texts]
-        if not isinstance(data, LabelledSequences):
+    def read_csv(self, source: str | Path | pd.DataFrame, *, labelled: bool = True) -> Data:
+        """Read a CSV with the columns of `config` (text_col, label_col, id_col, ...).
+
+        Args:
+            source: CSV path or DataFrame: texts (one a row) or numeric long form.
+            labelled: require the label column; with False a CSV without it reads as
+                unlabelled data (empty `labels`), one with it keeps its labels (a missing
+                one reads as "", a label no model knows).
+
+        Returns:
+            LabelledTexts or LabelledSequences (numeric: the trained feature columns, in order).
+        """
+        cfg = self.config
+        df = read_csv_frame(source)
+        label = cfg.label_col if labelled or cfg.label_col in df.columns else None
+        if label is not None and not labelled:
+            df = df.assign(**{label: _fill_labels(df[label])})
+        text_col = cfg.text_col or ("text" if self.kind == "text" else None)
+        if text_col is not None:
+            return read_text_csv(df, text_col=text_col, label_col=label)
+        return read_sequence_csv(
+            df, label_col=label, id_col=cfg.id_col, step_col=cfg.step_col,
+            feature_cols=cfg.features or self.features or None,
+        )  # fmt: skip
+
+    def _encode(self, data: Data | RawData) -> list[torch.Tensor]:
+        kind, items = _inputs(data)
+        if kind != self.kind:
             raise TypeError(
-                f"expected LabelledSequences or LabelledTexts, got {type(data).__name__}"
+                f"this classifier was trained on {_KINDS[self.kind]}, not {_KINDS[kind]}"
             )
-        if self.kind != "numeric":
-            raise TypeError("this classifier was trained on texts, not numeric sequences")
+        if kind == "text":
+            return [torch.tensor(self.tokenizer.encode(t) or [1]) for t in items]
         width = len(self.mean) // (2 if self.config.deltas else 1)
-        for i, s in enumerate(data.seqs):
+        for i, s in enumerate(items):
             if s.dim() != 2 or s.shape[1] != width:
                 raise ValueError(f"sequence {i} has shape {tuple(s.shape)}; expected (T, {width})")
             if len(s) == 0:
                 raise ValueError(f"sequence {i} has no steps; every sequence needs at least one")
-        return [(self._features(s) - self.mean) / self.std for s in data.seqs]
+        return [(self._features(s) - self.mean) / self.std for s in items]
 
     def _features(self, seq: torch.Tensor) -> torch.Tensor:
         """The model's input features of one raw sequence (T, F): with deltas (T, 2F)."""
@@ -180,6 +228,7 @@ class Classifier:
                 raise ValueError(f"sequence {bad} has no steps; every sequence needs at least one")
             frames = torch.cat([self._features(s) for s in train.seqs])
             self.mean, self.std = frames.mean(0), frames.std(0).clamp_min(1e-8)
+            self.features = list(train.features)
         seqs, y = self._encode(train), self._label_ids(train.labels)
         weight = None
         if cfg.class_weight == "balanced":
@@ -239,8 +288,17 @@ class Classifier:
 
     # -- using -----------------------------------------------------------------------------
     @torch.no_grad()
-    def predict_proba(self, data: Data, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N, K), averaged over the ensemble, in the input's order."""
+    def predict_proba(self, data: Data | RawData, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N, K), averaged over the ensemble, in the input's order.
+
+        Args:
+            data: LabelledSequences / LabelledTexts (their labels are not needed), or raw
+                inputs: a list of texts, or of numeric sequences of shape (T, F).
+            batch_size: sequences per forward pass.
+
+        Returns:
+            Array (N, K); column k is the probability of `classes[k]`.
+        """
         if not self.members:
             raise ValueError("the classifier is not trained: call fit() or load() first")
         seqs = self._encode(data)
@@ -252,8 +310,8 @@ class Classifier:
                 probs[idx] += model(x, lengths).softmax(-1) / len(self.members)
         return probs.numpy()
 
-    def predict(self, data: Data) -> list[str]:
-        """The most likely class name of each sequence."""
+    def predict(self, data: Data | RawData) -> list[str]:
+        """The most likely class name of each sequence (inputs as for `predict_proba`)."""
         return [self.classes[i] for i in self.predict_proba(data).argmax(1)]
 
     def evaluate(self, data: Data) -> dict:
@@ -274,6 +332,7 @@ class Classifier:
             "tokenizer": self.tokenizer.to_dict() if self.tokenizer else None,
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
+            "features": self.features,
         }
         tensors = {
             f"member{m}.{k}": v.contiguous()
@@ -288,6 +347,16 @@ class Classifier:
     def load(cls, directory: str | Path) -> Classifier:
         """Rebuild a classifier written by `save` (no code is unpickled)."""
         directory = Path(directory)
+        if not directory.is_dir():
+            raise ValueError(
+                f"run directory {str(directory)!r} does not exist; train a classifier into it "
+                f"with `lstmkit classify --out {directory}` or pass the one `train` wrote"
+            )
+        if not (directory / "classifier.json").is_file():
+            raise ValueError(
+                f"{str(directory)!r} holds no trained classifier (no classifier.json); pass "
+                "the run directory `lstmkit classify --out DIR` wrote"
+            )
         try:
             meta = json.loads((directory / "classifier.json").read_text())
             tensors = load_file(directory / "model.safetensors")
@@ -298,6 +367,7 @@ class Classifier:
         if meta["tokenizer"]:
             clf.tokenizer = Tokenizer.from_dict(meta["tokenizer"])
         clf.mean, clf.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
+        clf.features = list(meta.get("features", []))  # absent from older saves
         for m in range(clf.config.ensemble):
             model = clf._new_model()
             prefix = f"member{m}."
@@ -308,6 +378,35 @@ class Classifier:
                 raise ValueError(f"the weights in {str(directory)!r} do not fit: {err}") from err
             clf.members.append(model.eval())
         return clf
+
+
+_KINDS = {"text": "texts", "numeric": "numeric sequences"}
+
+
+def _fill_labels(column: pd.Series) -> pd.Series:
+    """Missing labels as "" (a label no model knows). Where a gap made pandas read integer
+    labels as floats, they go back to integers, so 1 stays "1" rather than "1.0"."""
+    if pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
+        column = column.astype("Int64")
+    return column.astype(object).where(column.notna(), "")
+
+
+def _inputs(data: Data | RawData) -> tuple[str, list]:
+    """("text", texts) or ("numeric", float tensors (T, F)) from labelled or raw data."""
+    if isinstance(data, LabelledTexts):
+        return "text", list(data.texts)
+    if isinstance(data, LabelledSequences):
+        return "numeric", list(data.seqs)
+    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
+        raise TypeError(
+            "expected LabelledSequences, LabelledTexts, a list of texts or a list of (T, F) "
+            f"sequences, got {type(data).__name__}"
+        )
+    if data and all(isinstance(x, str) for x in data):
+        return "text", list(data)
+    if any(isinstance(x, str) for x in data):
+        raise TypeError("the list mixes texts and other items; give texts or sequences only")
+    return "numeric", [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in data]
 
 
 def _by_group(data: LabelledTexts) -> list[str]:
