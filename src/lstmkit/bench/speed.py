@@ -128,9 +128,10 @@ def time_columns(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Median and minimum milliseconds per call of each closure, timed round-robin.
 
-    In each round a column first runs once untimed, then a block of calls (~5 ms) is timed:
-    a column that follows the slow eager loop would otherwise pay for waking the thread
-    pool and refilling caches (0.05-0.4 ms at B=1), which its steady state never does.
+    In each round a column first runs once untimed (unless one call takes over 50 ms), then
+    a block of calls (~5 ms) is timed: a column that follows the slow eager loop would
+    otherwise pay for waking the thread pool and refilling caches (0.05-0.4 ms at B=1),
+    which its steady state never does.
     """
     first = {}
     for name, run in runs.items():
@@ -139,12 +140,14 @@ def time_columns(
         run()
         first[name] = time.perf_counter() - start
     block = {name: max(1, int(5e-3 / max(t, 1e-9))) for name, t in first.items()}
-    per_round = sum((block[name] + 1) * t for name, t in first.items())
+    warm = {name: t < 0.05 for name, t in first.items()}
+    per_round = sum((block[name] + warm[name]) * t for name, t in first.items())
     reps = max(3, min(25, int(budget_s / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(reps):
         for name, run in runs.items():
-            run()
+            if warm[name]:
+                run()
             start = time.perf_counter()
             for _ in range(block[name]):
                 run()
