@@ -110,6 +110,7 @@ void SFX(lk_matmul)(int64_t trans_a, int64_t M, int64_t N, int64_t K, const real
                     int64_t lda, const real *B, int64_t b_sk, int64_t b_sn, const real *bias,
                     real *C, int64_t ldc, int64_t add, int64_t nthreads) {
     int64_t nt = nthreads < 1 ? 1 : nthreads, panels = lk_pad(N, NR) / NR;
+    if (M == 0 || N == 0) return;
     if (K == 0) { /* an empty sum */
         for (int64_t r = 0; r < M && !add; r++)
             for (int64_t c = 0; c < N; c++) C[r * ldc + c] = bias ? bias[c] : 0;
