@@ -49,7 +49,7 @@ class Workspace:
             A contiguous tensor (its contents are whatever the block held).
         """
         numel = math.prod(shape)
-        nbytes = numel * torch.empty((), dtype=dtype).element_size()
+        nbytes = numel * dtype.itemsize
         if nbytes < MIN_BYTES or not self.keep_bytes:
             return torch.empty(shape, dtype=dtype)
         size = -(-nbytes // GRAIN) * GRAIN
