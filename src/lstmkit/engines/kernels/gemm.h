@@ -44,26 +44,26 @@ static inline void lk_store(real *p, vec v) { memcpy(p, &v, sizeof(vec)); }
 /* One register tile: ROWS rows of C times a packed panel of B, NVS vectors wide, over K.
  * A_AT indexes A's element (row r, step k): r * lda + k, or k * lda + r to read A
  * transposed. */
-#define LK_TILE_BODY(NAME, ROWS, NVS, A_AT)                                            \
-    static inline void NAME(int64_t K, const real *restrict A, int64_t lda,            \
-                                      const real *restrict bp, real *restrict C,       \
-                                      int64_t ldc, int add) {                          \
+#define LK_TILE_BODY(NAME, ROWS, NVS, A_AT)                                             \
+    static inline void NAME(int64_t K, const real *restrict A, int64_t lda,             \
+                                      const real *restrict bp, real *restrict C,        \
+                                      int64_t ldc, int add) {                           \
         vec acc[ROWS][NVS];                                                             \
-        for (int r = 0; r < ROWS; r++)                                                 \
+        for (int r = 0; r < ROWS; r++)                                                  \
             for (int v = 0; v < NVS; v++) acc[r][v] = (vec){0};                         \
-        for (int64_t k = 0; k < K; k++) {                                              \
+        for (int64_t k = 0; k < K; k++) {                                               \
             vec b[NVS];                                                                 \
-            for (int v = 0; v < NVS; v++) b[v] = lk_load(bp + k * NVS * VL + v * VL);         \
-            for (int r = 0; r < ROWS; r++) {                                           \
-                real x = A[A_AT];                                                      \
+            for (int v = 0; v < NVS; v++) b[v] = lk_load(bp + k * NVS * VL + v * VL);   \
+            for (int r = 0; r < ROWS; r++) {                                            \
+                real x = A[A_AT];                                                       \
                 for (int v = 0; v < NVS; v++) acc[r][v] += x * b[v];                    \
-            }                                                                          \
-        }                                                                              \
-        for (int r = 0; r < ROWS; r++)                                                 \
+            }                                                                           \
+        }                                                                               \
+        for (int r = 0; r < ROWS; r++)                                                  \
             for (int v = 0; v < NVS; v++) {                                             \
-                real *dst = C + r * ldc + v * VL;                                      \
-                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);             \
-            }                                                                          \
+                real *dst = C + r * ldc + v * VL;                                       \
+                lk_store(dst, add ? lk_load(dst) + acc[r][v] : acc[r][v]);              \
+            }                                                                           \
     }
 #define LK_TILE(ROWS) LK_TILE_BODY(lk_tile_##ROWS, ROWS, NV, r * lda + k)
 LK_TILE(2)

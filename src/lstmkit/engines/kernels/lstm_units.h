@@ -64,7 +64,8 @@ static void forward_units(const RecArgs *a, void *pkv, int64_t local, int64_t k,
             if (s >= len) { /* past the end: output zero, states kept */
                 memcpy(hn, h + b * P + j0, n * sizeof(real));
                 memset(R(a->out) + (s * B + b) * a->out_rs + j0, 0, n * sizeof(real));
-                if (save && local == 0) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(real));
+                if (save && local == 0) /* the whole row: [x_t, h] */
+                    memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(real));
                 continue;
             }
             int64_t row = lk_time(a, s, len) * B + b;
