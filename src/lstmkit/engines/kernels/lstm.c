@@ -1,8 +1,9 @@
 /* The LSTM recurrence with every variant: forward and hand-written BPTT for one layer and
  * direction. Each step is one GEMM of [x_t, h_{t-1}] with [W_ih, U]^T (so no projection of
  * all inputs goes through memory and back), then the fused gate math. The weight gradients
- * (one GEMM over all steps, from the buffers saved here) are done by the caller. Equations as in lstmkit/cells.py, gate order (i, f, g, o), or
- * (i, g, o) under CIFG:
+ * (one GEMM over all steps, d([W_ih, U]) = sum_t da_t^T [x_t, h_{t-1}], from the rows saved
+ * in hin) are done by the caller. Equations as in lstmkit/cells.py, gate order (i, f, g, o),
+ * or (i, g, o) under CIFG:
  *
  *   a = W_ih x_t + U (h_{t-1} * rmask) + b  [layer norm per gate group: a = LN(a) * w + b]
  *   i = σ(a_i + p_i c_{t-1})   f = σ(a_f + p_f c_{t-1}) or 1 - i   g = tanh(a_g)
