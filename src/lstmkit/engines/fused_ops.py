@@ -96,12 +96,14 @@ KERNEL_NAMES = dict(
 
 
 def _pointers(tensors: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> dict[str, int]:
-    """Kernel fields -> addresses of tensors, or of (tensor, element offset); the caller keeps
-    the tensors alive over the kernel call."""
+    """Kernel fields -> addresses of tensors, or of (tensor, element offset). Absent (None)
+    tensors are left out: the fields they would set stay NULL. The caller keeps the tensors
+    alive over the kernel call."""
     out = {}
     for name, value in tensors.items():
-        t, offset = value if isinstance(value, tuple) else (value, 0)
-        out[name] = None if t is None else t.data_ptr() + offset * t.element_size()
+        t, offset = value if type(value) is tuple else (value, 0)
+        if t is not None:
+            out[name] = t.data_ptr() + offset * t.itemsize
     return out
 
 
