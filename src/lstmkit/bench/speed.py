@@ -129,9 +129,9 @@ def time_columns(
     """Median and minimum milliseconds per call of each closure, timed round-robin.
 
     In each round a column first runs once untimed (unless one call takes over 50 ms), then
-    a block of calls (~5 ms) is timed: a column that follows the slow eager loop would
-    otherwise pay for waking the thread pool and refilling caches (0.05-0.4 ms at B=1),
-    which its steady state never does.
+    a block of calls (~5 ms) is timed, and the order of the columns rotates from round to
+    round: a column that always followed the slow eager loop paid for waking the thread
+    pool and refilling caches (0.05-0.4 ms at B=1), which its steady state never does.
     """
     first = {}
     for name, run in runs.items():
@@ -144,8 +144,10 @@ def time_columns(
     per_round = sum((block[name] + warm[name]) * t for name, t in first.items())
     reps = max(3, min(25, int(budget_s / max(per_round, 1e-9))))
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(reps):
-        for name, run in runs.items():
+    names = list(runs)
+    for rep in range(reps):  # the order rotates, so that no column always follows the same one
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            run = runs[name]
             if warm[name]:
                 run()
             start = time.perf_counter()
