@@ -142,3 +142,26 @@ def test_classify_predict_bad_input_one_line_exit_2(tmp_path, capsys, args, mess
     err = capsys.readouterr().err
     assert err.startswith(f"lstmkit: error: {message.format(tmp=tmp_path)}")
     assert err.count("\n") == 1
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    from lstmkit.train import TrainingInterrupted
+
+    def interrupted(args):
+        raise TrainingInterrupted(
+            "training interrupted at epoch 3, step 7; no checkpoint", None, 3, 7
+        )
+
+    def plain(args):
+        raise KeyboardInterrupt
+
+    for handler, expected in ((interrupted, "lstmkit: training interrupted at epoch 3, step 7"),
+                              (plain, "lstmkit: interrupted")):  # fmt: skip
+        monkeypatch.setattr("lstmkit.tasks.forecast.cli.run_forecast", handler)
+        assert main(["forecast"]) == 130
+        err = capsys.readouterr().err
+        assert (
+            err.startswith(expected)
+            and err.count("\n") == 1
+            and "interrupted interrupted" not in err
+        )

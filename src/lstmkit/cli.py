@@ -95,8 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"lstmkit: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        print(f"lstmkit: interrupted {err}".rstrip(), file=sys.stderr)
+    except KeyboardInterrupt as err:  # training's own says where it stopped and what was saved
+        print(f"lstmkit: {str(err) or 'interrupted'}", file=sys.stderr)
         return 130
 
 
