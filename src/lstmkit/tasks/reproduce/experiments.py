@@ -155,18 +155,12 @@ def evaluate_on(spec: Spec, net: nn.Module, test: SequenceBatch) -> tuple[int, f
     return wrong, float(np.average(errors, weights=sizes))
 
 
-class _Budget:
-    """Counts training sequences and wall time, and says when to stop drawing batches."""
+class _Tally:
+    """Training sequences drawn and wall time since the start, for the history and result."""
 
-    def __init__(self, minutes: float, max_sequences: int | None) -> None:
+    def __init__(self) -> None:
         self.start = time.perf_counter()
-        self.deadline = self.start + 60.0 * minutes
-        self.max_sequences = max_sequences
         self.sequences = 0
-
-    def spent(self) -> bool:
-        over = self.max_sequences is not None and self.sequences >= self.max_sequences
-        return over or time.perf_counter() >= self.deadline
 
     def seconds(self) -> float:
         return time.perf_counter() - self.start
@@ -231,15 +225,19 @@ def run_experiment(
         per_step=spec.per_step, init=init, t_max=spec.t_max if init == "chrono" else None,
     )  # fmt: skip
     test = spec.test_set()
-    budget = _Budget(budget_minutes, max_sequences)
+    tally = _Tally()
     label = f"{spec.name} {spec.setting} {model}/{init}"
-    history = _train(spec, net, test, budget, seed, None if log is None else (label, log))
+    steps = None if max_sequences is None else -(-max_sequences // spec.batch_size)
+    history = _train(
+        spec, net, test, tally, seed, None if log is None else (label, log),
+        max_seconds=60.0 * budget_minutes, max_steps=steps,
+    )  # fmt: skip
     wrong, error = evaluate_on(spec, net, test)
     settings = {k: getattr(spec, k) for k in ("hidden_size", "batch_size", "lr", "optimizer")}
     return RunResult(
         experiment=spec.name, setting=spec.setting, model=model, init=init,
         solved=wrong <= spec.max_wrong * len(test), wrong=wrong, total=len(test), error=error,
-        error_name=spec.error_name, sequences=budget.sequences, seconds=budget.seconds(),
+        error_name=spec.error_name, sequences=tally.sequences, seconds=tally.seconds(),
         paper_sequences=lstm_sequences_to_beat(spec.name, spec.setting),
         config={**settings, "max_wrong": spec.max_wrong, "eval_every": spec.eval_every,
                 "seed": seed, "budget_minutes": budget_minutes, "max_sequences": max_sequences},
@@ -251,19 +249,21 @@ def _train(
     spec: Spec,
     net: nn.Module,
     test: SequenceBatch,
-    budget: _Budget,
+    tally: _Tally,
     seed: int,
     log: tuple[str, Callable[[str], None]] | None,
+    *,
+    max_seconds: float,
+    max_steps: int | None,
 ) -> list[dict[str, Any]]:
-    """Train ``net`` on lstmkit's loop, one "epoch" per evaluation period; returns the history."""
+    """Train ``net`` on lstmkit's loop, one "epoch" per evaluation period, until solved or
+    out of time or steps (the loop's own budgets); returns the history."""
     rng = np.random.default_rng(seed)
     batches_per_eval = max(1, spec.eval_every // spec.batch_size)
 
     def train_data(epoch: int) -> Iterator[SequenceBatch]:
-        for k in range(batches_per_eval):
-            if k > 0 and budget.spent():  # stop mid-period; the loop needs one batch per epoch
-                return
-            budget.sequences += spec.batch_size
+        for _ in range(batches_per_eval):
+            tally.sequences += spec.batch_size
             yield spec.train_data(rng, spec.batch_size)
 
     def objective(net: nn.Module, batch: SequenceBatch, state: Any) -> Tensor:
@@ -271,16 +271,17 @@ def _train(
 
     def evaluate(net: nn.Module, _: Any) -> dict[str, float]:
         metrics = _score(spec, net, test)
-        metrics.update(sequences=budget.sequences, elapsed=budget.seconds())
+        metrics.update(sequences=tally.sequences, elapsed=tally.seconds())
         if log is not None:
             log[1](_progress_line(log[0], spec.error_name, metrics))
-        if metrics["wrong_fraction"] <= spec.max_wrong or budget.spent():
+        if metrics["wrong_fraction"] <= spec.max_wrong:
             trainer.request_stop()
         return metrics
 
     config = TrainConfig(
-        epochs=10**9, batch_size=spec.batch_size, optimizer=spec.optimizer, lr=spec.lr,
-        clip_norm=1.0, monitor="wrong_fraction", restore_best=False, seed=seed, progress=False,
+        epochs=10**9, max_seconds=max_seconds, max_steps=max_steps, batch_size=spec.batch_size,
+        optimizer=spec.optimizer, lr=spec.lr, clip_norm=1.0, monitor="wrong_fraction",
+        restore_best=False, seed=seed, progress=False,
     )  # fmt: skip
     trainer = Trainer(net, objective, config, evaluate=evaluate)
     return trainer.fit(train_data).history
