@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstmkit.train.checkpoint import atomic_write
+from lstmkit.io import atomic_write
 
 __all__ = ["plot_forecast"]
 

@@ -27,6 +27,8 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from lstmkit.io import atomic_write, json_safe, storable
+
 from .config import TRAJECTORY_FIELDS, TrainConfig
 
 FORMAT = "lstmkit.train checkpoint"
@@ -155,7 +157,7 @@ def write_checkpoint(
     """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    data = safetensors.torch.save(_storable(tensors))
+    data = safetensors.torch.save(storable(tensors))
     digest = hashlib.sha256(data).hexdigest()
     # The hash in the name keeps a new file from replacing the one the current index names.
     weights_name = f"weights-{int(meta['epoch']):04d}-{digest[:12]}.safetensors"
@@ -242,65 +244,3 @@ def load_weights(
     weights = checkpoint.weights(which)
     model.load_state_dict(weights)
     return checkpoint
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
-
-    The bytes go to a temporary file in the same directory (so the rename stays on one file
-    system), are flushed and fsynced, then renamed over ``path``; the directory is fsynced
-    too so the rename itself survives a power cut.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open directories; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _storable(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    # safetensors refuses tensors that share memory (tied embeddings, views); copy those.
-    out: dict[str, torch.Tensor] = {}
-    seen: set[tuple[int, int]] = set()
-    for name, tensor in tensors.items():
-        if not isinstance(tensor, torch.Tensor):
-            raise TypeError(f"checkpoint tensor {name!r} is a {type(tensor).__name__}")
-        t = tensor.detach().cpu()
-        key = (t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
-        t = t.contiguous().clone() if key in seen or not t.is_contiguous() else t
-        seen.add(key)
-        out[name] = t
-    return out
-
-
-def json_safe(value: Any, name: str) -> Any:
-    """Return ``value`` after checking it survives a JSON round trip unchanged in meaning.
-
-    Raises:
-        TypeError: naming ``name`` if it holds something JSON cannot store.
-    """
-    try:
-        return json.loads(json.dumps(value))
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{name} must hold only JSON data (dicts, lists, str, numbers, bools, None): {exc}"
-        ) from None

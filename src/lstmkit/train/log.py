@@ -13,7 +13,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write
+from lstmkit.io import atomic_write
+
 from .config import TrainConfig
 
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lstmkit.io import json_safe
+
 from ..seed import RngState, seed_everything
 from .batches import (
     Data,
@@ -24,7 +26,7 @@ from .batches import (
     evaluate_loss,
     to_device,
 )
-from .checkpoint import json_safe, write_checkpoint
+from .checkpoint import write_checkpoint
 from .config import TrainConfig
 from .log import as_metrics, batch_count, progress_bar, report_epoch
 from .optim import (

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .. import __version__
+from lstmkit._version import __version__
+
 from ..seed import RngState
 from .batches import batch_chunks, to_device
 from .checkpoint import Checkpoint, CheckpointError, read_checkpoint

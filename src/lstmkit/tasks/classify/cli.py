@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmkit.io import atomic_write
 from lstmkit.metrics.classification import classification_report, format_report
 from lstmkit.plots.confusion import plot_confusion_matrix
-from lstmkit.train.checkpoint import atomic_write
 
 from .baseline import TfidfLogisticRegression
 from .data import LabelledSequences, LabelledTexts, genre_passages, load_japanese_vowels

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import DATASETS, dataset_path
-from lstmkit.train.checkpoint import atomic_write
 
 __all__ = ["add_forecast_parser", "format_table", "run_forecast"]
 

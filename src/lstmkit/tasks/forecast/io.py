@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import safetensors.torch
 
+from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import SeriesData
 from lstmkit.tasks.forecast.model import ForecastNet
 from lstmkit.tasks.forecast.prep import Preprocessor
-from lstmkit.train.checkpoint import CheckpointError, atomic_write, check_state_dict
+from lstmkit.train.checkpoint import CheckpointError, check_state_dict
 
 __all__ = ["load_forecaster", "save_forecaster"]
 
