@@ -11,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 import lstmkit
 import lstmkit.engines.fused
-from lstmkit.engines import fused_build
+from lstmkit.engines import fused_build, select
 from lstmkit.engines.select import engine_for
 
 LSTM_VARIANTS = [
@@ -230,8 +230,9 @@ def _auto(layer, shape, grad=False, threads=2, record=False, dtype=torch.float32
         return engine_for(layer, torch.zeros(shape, dtype=dtype), record).name
 
 
-def test_auto_picks_what_the_selection_rule_claims():
+def test_auto_picks_what_the_selection_rule_claims(monkeypatch):
     """The rule documented in engines/select.py, on representative configurations."""
+    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # the AVX-512 rule
     lstm = lstmkit.LSTM(32, 128)
     assert _auto(lstmkit.LSTM(3, 4), (5, 2, 3)) == "native"  # tiny: overhead-bound
     assert _auto(lstm, (100, 1, 32)) == "fused"  # batch 1 on 2 threads: units split
@@ -255,6 +256,16 @@ def test_auto_picks_what_the_selection_rule_claims():
     assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3), record=True) == "autograd"
     eval_noise = lstmkit.LSTM(32, 128, recurrent_dropout=0.3, weight_drop=0.3).eval()
     assert _auto(eval_noise, (100, 32, 32), threads=1) == "native"  # eval: the plain equations
+
+
+def test_auto_avoids_the_fused_engine_where_its_kernels_are_slow(monkeypatch):
+    """Without AVX-512 the kernels measured 4-16x slower than torch: native, then autograd."""
+    monkeypatch.setattr(select, "fused_is_fast", lambda: False)
+    assert _auto(lstmkit.LSTM(32, 128), (100, 32, 32), grad=True) == "native"
+    assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "native"
+    assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3)) == "autograd"
+    explicit = lstmkit.LSTM(3, 4, layer_norm=True, engine="fused")
+    assert engine_for(explicit, torch.zeros(5, 2, 3), False).name == "fused"
 
 
 def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
@@ -320,10 +331,9 @@ def test_speed_benchmark_runs_and_writes_json(tmp_path):
         run_benchmark(rows=("lstm",))
 
 
-def test_auto_runs_variable_lengths_on_the_fused_engine():
+def test_auto_runs_variable_lengths_on_the_fused_engine(monkeypatch):
     """torch's packed path leaves oneDNN, so with lengths the fused kernels win (select.py)."""
-    from lstmkit.engines.select import engine_for
-
+    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # the AVX-512 rule
     lstm = lstmkit.LSTM(2, 64)
     x = torch.randn(100, 32, 2)
     lengths = torch.full((32,), 90)

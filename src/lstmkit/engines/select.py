@@ -29,10 +29,18 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
     * proj_size > 0, float64 or variable lengths (packed), where torch leaves oneDNN for a
       generic kernel (B=32, T=100, H=64, one thread, train step with lengths: native 44 ms,
       fused 8.5 ms; without lengths: native 12 ms).
+
+All of the above holds on CPUs with AVX-512. On a 2-core AVX2-only EPYC (no avx512f in
+/proc/cpuinfo, torch's capability "AVX2") the same kernels ran 4-16x slower than torch
+(`lstmkit bench speed --rows plain layer_norm gru --budget 1 --stat min`, torch/fused
+inference / train: (1,100,32,128) 0.25/0.24, (32,100,32,128) 0.08/0.10, (64,200,64,256)
+0.06/0.11) and slower than the autograd loop at batch >= 32, so there "auto" runs native,
+then autograd, and the fused engine only where nothing else can run (`fused_is_fast`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import torch
@@ -48,6 +56,7 @@ if TYPE_CHECKING:
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (NATIVE, FUSED, AUTOGRAD)}
 AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
+SLOW_FUSED_ORDER: tuple[Engine, ...] = (NATIVE, AUTOGRAD, FUSED)
 ENGINE_NAMES = ("auto", *ENGINES)
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
 
@@ -63,7 +72,8 @@ def engine_for(
 ) -> Engine:
     """The engine that will run `layer` on `x` (with gate recording when `record`)."""
     if layer.engine == "auto":
-        usable = [e for e in AUTO_ORDER if e.unsupported(layer, x, record) is None]
+        order = AUTO_ORDER if x.device.type != "cpu" or fused_is_fast() else SLOW_FUSED_ORDER
+        usable = [e for e in order if e.unsupported(layer, x, record) is None]
         if NATIVE in usable and FUSED in usable and native_is_faster(layer, x, lengths):
             return NATIVE
         return usable[0]
@@ -75,6 +85,16 @@ def engine_for(
             'use engine="auto" to fall back to an engine that can'
         )
     return engine
+
+
+@functools.cache
+def fused_is_fast() -> bool:
+    """Whether this CPU runs the fused kernels at the speeds measured (it has AVX-512).
+
+    Read at run time from torch's own CPU dispatch level; see the module docstring for the
+    AVX2 figures.
+    """
+    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def native_is_faster(layer: RecurrentLayer, x: Tensor, lengths: Tensor | None = None) -> bool:
