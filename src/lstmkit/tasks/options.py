@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["add_run_options", "apply_threads", "run_directory"]
+__all__ = ["add_run_options", "add_threads_option", "apply_threads", "run_directory"]
 
 
 def add_run_options(
@@ -33,13 +33,7 @@ def add_run_options(
             names something else, such as a predictions file, says False).
     """
     group = parser.add_argument_group("run")
-    default = "torch's choice" if threads is None else str(threads)
-    group.add_argument(
-        "--threads",
-        type=int,
-        default=threads,
-        help=f"torch CPU threads (default {default}: {threads_why})",
-    )
+    add_threads_option(group, default=threads, why=threads_why)
     group.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     group.add_argument(
         *(("--run", "--out") if out_alias else ("--run",)),
@@ -49,6 +43,25 @@ def add_run_options(
         f"(default runs/{task}-<dataset>)",
     )
     group.add_argument("--progress", action="store_true", help="show training progress bars")
+
+
+def add_threads_option(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    *,
+    default: int | None,
+    why: str,
+) -> None:
+    """Add ``--threads`` alone, for commands with no seed or run directory (``bench``).
+
+    Args:
+        parser: a parser or argument group.
+        default: default torch CPU threads; None leaves torch's own choice.
+        why: why that default, shown in ``--help``.
+    """
+    shown = "torch's choice" if default is None else str(default)
+    parser.add_argument(
+        "--threads", type=int, default=default, help=f"torch CPU threads (default {shown}: {why})"
+    )
 
 
 def apply_threads(threads: int | None) -> None:
