@@ -67,6 +67,21 @@ class StreamBatches:
         """Number of predicted tokens per pass (B * L)."""
         return self.batch_size * self.steps
 
+    def chunk(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chunk ``k`` counted over repeated passes: chunk ``len(self)`` is chunk 0 again.
+
+        A run measured in chunks rather than passes (a budget, a validation every N
+        chunks) reads chunks k0..k1 without caring where a pass ends.
+        """
+        start = (k % len(self)) * self.bptt
+        steps = slice(start, min(start + self.bptt, self.steps))
+        return self.inputs[:, steps], self.targets[:, steps]
+
+    def chunks(self, start: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Chunks ``start, ..., stop - 1`` (wrapping around passes, see `chunk`)."""
+        for k in range(start, stop):
+            yield self.chunk(k)
+
 
 def pad_sequences(
     seqs: Sequence[torch.Tensor], padding_value: float = 0.0

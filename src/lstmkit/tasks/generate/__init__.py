@@ -1,6 +1,7 @@
 """Language models: character- and word-level LSTM text generation with truncated BPTT."""
 
-from .model import LanguageModel, filter_logits, generate_ids
+from lstmkit.nn import LanguageModel, filter_logits, generate_ids
+
 from .task import HELD_OUT_PLAYS, Corpus, GenerateConfig, TextGenerator
 
 __all__ = [

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 
 from lstmkit.data.batching import StreamBatches
 from lstmkit.data.text import Tokenizer, load_shakespeare, read_text
 from lstmkit.metrics.language import bits_per_char, perplexity
+from lstmkit.nn import LanguageModel, generate_ids, stream_nats, stream_objective
 from lstmkit.train import TrainConfig, fit
-
-from .model import LanguageModel, generate_ids
 
 __all__ = ["HELD_OUT_PLAYS", "Corpus", "GenerateConfig", "TextGenerator"]
 
@@ -189,14 +187,13 @@ class TextGenerator:
         )  # fmt: skip
 
         def chunks(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-            for k in range((epoch - 1) * per_epoch, epoch * per_epoch):
-                yield stream.inputs[:, _chunk(k, stream)], stream.targets[:, _chunk(k, stream)]
+            return stream.chunks((epoch - 1) * per_epoch, epoch * per_epoch)
 
         start = time.monotonic()
         val = self._val_stream(corpus.val)
         result = fit(
             self.model,
-            _objective,
+            stream_objective,
             chunks,
             train_config,
             val_data=val,
@@ -213,17 +210,11 @@ class TextGenerator:
         return StreamBatches(ids, columns, self.config.bptt), len(text) / max(1, len(ids))
 
     @staticmethod
-    @torch.no_grad()
     def _evaluate_stream(
         model: LanguageModel, val: tuple[StreamBatches, float]
     ) -> dict[str, float]:
         stream, chars_per_token = val
-        model.eval()
-        state, nats = None, 0.0
-        for x, y in stream:
-            logits, state = model(x, state)
-            nats += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                          reduction="sum"))  # fmt: skip
+        nats, _ = stream_nats(model, stream)
         loss = nats / stream.num_tokens
         chars = round(stream.num_tokens * chars_per_token)
         return {
@@ -301,15 +292,3 @@ class TextGenerator:
             raise ValueError(f"cannot load the weights in {str(directory)!r}: {err}") from err
         gen.model.eval()
         return gen
-
-
-def _chunk(k: int, stream: StreamBatches) -> slice:
-    """Steps of chunk k of the stream, wrapping around after the last chunk."""
-    start = (k % len(stream)) * stream.bptt
-    return slice(start, min(start + stream.bptt, stream.steps))
-
-
-def _objective(model: LanguageModel, batch, state):
-    x, y = batch
-    logits, state = model(x, state)  # (B, T, V)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
