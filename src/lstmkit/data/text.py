@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lstmkit.data.registry import dataset_file
+
 if TYPE_CHECKING:
     import pandas
 
@@ -23,7 +25,6 @@ _WORD_RE = re.compile(r"\n|'?\w+(?:'\w+)*|[^\w\s]")
 # Detokenising rules: no space before closing punctuation, none after an opening one.
 _NO_SPACE_BEFORE = frozenset(",.;:!?)]}'-\n")
 _NO_SPACE_AFTER = frozenset("([{-\n")
-_DATASETS = Path(__file__).resolve().parent / "datasets"
 
 
 def load_shakespeare() -> pandas.DataFrame:
@@ -35,7 +36,7 @@ def load_shakespeare() -> pandas.DataFrame:
     """
     import pandas as pd  # imported here so that tokenizers stay importable without pandas
 
-    return pd.read_csv(_DATASETS / "shakespeare_first_folio.csv.xz", keep_default_na=False)
+    return pd.read_csv(dataset_file("shakespeare_first_folio.csv.xz"), keep_default_na=False)
 
 
 def read_text(path: str | Path, *, encoding: str = "utf-8") -> str:

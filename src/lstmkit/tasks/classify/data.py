@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmkit.data.registry import dataset_file
 from lstmkit.data.text import load_shakespeare
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "read_text_csv",
 ]
 
-_DATASETS = Path(__file__).resolve().parents[2] / "data" / "datasets"
 # Three plays of each genre held out for testing: whole plays, so no character names,
 # places or plots leak from training into the test set.
 GENRE_TEST_PLAYS = (
@@ -178,7 +178,7 @@ def load_japanese_vowels(split: str) -> LabelledSequences:
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    df = pd.read_csv(_DATASETS / f"japanese_vowels_{split}.csv.gz")
+    df = pd.read_csv(dataset_file(f"japanese_vowels_{split}.csv.gz"))
     return read_sequence_csv(df, label_col="speaker")
 
 
