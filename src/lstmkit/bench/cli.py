@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from lstmkit.bench.speed import HEADER, ROWS, SHAPES, machine, run_benchmark, write_json
+from lstmkit.tasks.options import add_threads_option, apply_threads
 
 __all__ = ["add_bench_parser", "run_bench"]
 
@@ -37,7 +36,9 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     p.add_argument("--rows", nargs="+", choices=list(ROWS), help="rows to run (default: all)")
     p.add_argument("--modes", nargs="+", choices=("inference", "train"), help="default: both")
-    p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    add_threads_option(
+        p, default=2, why="the speed tables in benchmarks/README.md are measured with 2"
+    )
     p.add_argument(
         "--budget", type=float, default=2.0, help="seconds of timing per line (default: 2)"
     )
@@ -54,13 +55,11 @@ def add_bench_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed flags describe; prints the table and writes the JSON."""
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    apply_threads(args.threads)
     indices = args.shapes if args.shapes is not None else range(len(SHAPES))
     bad = [k for k in indices if not 0 <= k < len(SHAPES)]
     if bad:
         raise ValueError(f"--shapes takes indices 0-{len(SHAPES) - 1}, got {bad}")
-    torch.set_num_threads(args.threads)
     print(", ".join(f"{k}: {v}" for k, v in machine().items()))
     print(HEADER.replace("(milliseconds;", f"(milliseconds, {args.stat} of the runs;"))
     results = run_benchmark(
