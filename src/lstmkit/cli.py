@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -36,10 +37,45 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """ArgumentParser whose errors become one line (`lstmkit: error: ...`) instead of usage."""
+    """ArgumentParser whose errors become one line (`lstmkit: error: ...`) instead of usage.
+
+    Abbreviations are off (``--epoch`` must not quietly mean ``--epochs``), and a flag the
+    parser does not know is named before argparse can blame the value that follows it.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if args is not None:
+            self._refuse_unknown_flags(list(args))
+        return super().parse_known_args(args, namespace)
+
+    def _refuse_unknown_flags(self, args: list[str]) -> None:
+        known = set(self._option_string_actions)
+        for arg in args:
+            if arg == "--":
+                return
+            if not arg.startswith("--") or arg.split("=", 1)[0] in known:
+                if arg in self._subcommands():
+                    return  # the rest belongs to the subcommand's own parser
+                continue
+            flag = arg.split("=", 1)[0]
+            close = difflib.get_close_matches(flag, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            self.error(f"unknown option {flag}{hint}")
+
+    def _subcommands(self) -> set[str]:
+        return {
+            name
+            for action in self._actions
+            if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices
+        }
 
 
 def build_parser(command: str | None = None) -> Parser:
@@ -57,7 +93,7 @@ def build_parser(command: str | None = None) -> Parser:
         epilog="Run `lstmkit COMMAND --help` for a command's options.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, (module, register, help_text) in COMMANDS.items():
         if name == command:
             getattr(importlib.import_module(module), register)(sub)
