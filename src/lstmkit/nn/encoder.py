@@ -7,15 +7,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lstmkit.layers import GRU, LSTM
+from lstmkit.layers import GRU, LSTM, RNN
 
 __all__ = ["SequenceEncoder"]
 
-_CELLS = {"lstm": LSTM, "gru": GRU}
+# "rnn" is the tanh Elman RNN, the baseline of the long-time-lag comparisons.
+_CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
 
 
 class SequenceEncoder(nn.Module):
-    """Embedding (token ids) or raw features -> dropout -> stacked (bi)directional LSTM or GRU.
+    """Embedding (token ids) or raw features -> dropout -> stacked (bi)directional LSTM/GRU/RNN.
 
     Dropout is applied to the embedded input, and between stacked layers (by the layer
     itself, only when there are 2+ layers: torch warns about dropout on a single layer).
@@ -31,7 +32,7 @@ class SequenceEncoder(nn.Module):
         bidirectional: run a backward direction too. Default False.
         dropout: on the embedded input (token input only) and between layers. Default 0.0.
         input_dropout: dropout on numeric input features. Default 0.0.
-        cell: "lstm" or "gru". Default "lstm".
+        cell: "lstm", "gru" or "rnn" (tanh). Default "lstm".
         **layer_options: passed to the lstmkit layer (``layer_norm``, ``zoneout``, ``engine``...).
 
     Inputs: x, lengths=None, state=None, return_gates=False

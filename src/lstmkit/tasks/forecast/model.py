@@ -1,4 +1,4 @@
-"""The forecasting network: an LSTM encoder and one linear layer that emits the whole horizon."""
+"""The forecasting network: a sequence encoder and one linear layer that emits the whole horizon."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lstmkit import LSTM
+from lstmkit.nn import SequenceEncoder
 
 __all__ = ["ForecastNet", "l1_objective"]
 
@@ -52,18 +52,16 @@ class ForecastNet(nn.Module):
             "num_layers": num_layers,
             "dropout": dropout,
         }
-        self.lstm = LSTM(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
+        # The encoder's own dropout acts between stacked layers only; the inputs are exact
+        # measurements, not embeddings, so they are not dropped.
+        self.encoder = SequenceEncoder(
+            input_size=input_size, hidden_size=hidden_size, num_layers=num_layers, dropout=dropout
         )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, horizon * num_targets)
 
     def forward(self, x: Tensor) -> Tensor:
-        out, _ = self.lstm(x)  # (B, L, hidden)
+        out, _ = self.encoder(x)  # (B, L, hidden)
         last = self.drop(out[:, -1])  # (B, hidden)
         return self.head(last).view(x.shape[0], self.config["horizon"], -1)  # (B, H, K)
 
