@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from lstmkit.data.registry import dataset_file
 
 __all__ = ["DATASETS", "SeriesData", "dataset_path", "interpolate", "load_series"]
 
@@ -68,8 +69,7 @@ def dataset_path(name: str) -> Path:
     """Path of an embedded dataset ("airline" or "seattle")."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; embedded datasets are {sorted(DATASETS)}")
-    root = resources.files("lstmkit.data") / "datasets" / DATASETS[name]["file"]
-    return Path(str(root))
+    return dataset_file(DATASETS[name]["file"])
 
 
 def load_series(
