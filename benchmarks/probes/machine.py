@@ -1,7 +1,8 @@
 """Probes behind the machine figures in benchmarks/README.md: FMA peak, GEMM rates, call cost.
 
 Run `python benchmarks/probes/machine.py`. Prints, one line each:
-- the core's fp32 FMA peak: a C loop of 16 independent 512-bit multiply-adds (gcc);
+- the core's fp32 FMA peak: a C loop of independent multiply-adds, as wide as the
+  target's registers (512-bit with AVX-512, 256-bit with AVX2; gcc -march=native);
 - torch.mm (MKL) and oneDNN (`mkldnn_linear`) on 1024^3, one and two threads;
 - the fused engine's GEMM (kernels/matmul.h) on the weight-gradient shape of
   (32,100,32,128), d(U) = d(a)^T h: 512 x 128 x 3200, A transposed, one and two threads;
@@ -26,22 +27,34 @@ from lstmkit.engines import fused_ops as ops
 FMA_LOOP = r"""
 #include <stdio.h>
 #include <time.h>
-typedef float vec __attribute__((vector_size(64)));
+/* One register per vector (zmm, ymm or xmm) and chains that fit the register file: a
+ * 64-byte type on AVX2 spills and measures the stack, not the FMA units. */
+#if defined(__AVX512F__)
+#define BYTES 64
+#define CHAINS 16
+#elif defined(__AVX__)
+#define BYTES 32
+#define CHAINS 12
+#else
+#define BYTES 16
+#define CHAINS 12
+#endif
+typedef float vec __attribute__((vector_size(BYTES)));
 int main(void) {
     volatile float one = 1.0f, zero = 0.0f; /* opaque: the loop must not fold away */
-    vec a[16], b = (vec){0} + one, c = (vec){0} + zero;
-    for (int i = 0; i < 16; i++) a[i] = (vec){0} + (float)i;
+    vec a[CHAINS], b = (vec){0} + one, c = (vec){0} + zero;
+    for (int i = 0; i < CHAINS; i++) a[i] = (vec){0} + (float)i;
     long n = 100000000;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (long k = 0; k < n; k++)
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) a[i] = a[i] * b + c;
+        for (int i = 0; i < CHAINS; i++) a[i] = a[i] * b + c;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
     float sum = 0;
-    for (int i = 0; i < 16; i++) sum += a[i][0];
-    printf("%.1f %g\n", 2.0 * 16 * 16 * n / s / 1e9, sum);
+    for (int i = 0; i < CHAINS; i++) sum += a[i][0];
+    printf("%.1f %d %g\n", 2.0 * CHAINS * (BYTES / 4) * n / s / 1e9, BYTES * 8, sum);
     return 0;
 }
 """
@@ -66,7 +79,8 @@ def fma_peak() -> str:
         src.write_text(FMA_LOOP)
         subprocess.run(["gcc", "-O3", "-march=native", str(src), "-o", str(exe)], check=True)
         out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-    return f"FMA peak, one core: {out.split()[0]} GFLOP/s"
+    rate, bits = out.split()[:2]
+    return f"FMA peak, one core ({bits}-bit vectors): {rate} GFLOP/s"
 
 
 def gemm_rates() -> list[str]:

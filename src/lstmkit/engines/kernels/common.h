@@ -23,17 +23,27 @@
 #include <omp.h>
 #endif
 
+/* `vec` is exactly one register of the target the build compiles for (-march=native, and
+ * the cache key holds the CPU flags): zmm with AVX-512, ymm with AVX/AVX2, 16 bytes
+ * elsewhere. A 64-byte type on AVX2 is split by GCC into ymm pairs that go through the
+ * stack at every scalar-times-vector product: the tiles then ran at ~1 GFLOP/s. */
+#if defined(__AVX512F__)
+#define LK_VBYTES 64
+#elif defined(__AVX__)
+#define LK_VBYTES 32
+#else
+#define LK_VBYTES 16
+#endif
 #ifdef LK_DOUBLE
 typedef double real;
-#define VL 8
+#define VL (LK_VBYTES / 8)
 #define SFX(name) name##_f64
 #else
 typedef float real;
-#define VL 16
+#define VL (LK_VBYTES / 4)
 #define SFX(name) name##_f32
 #endif
-/* 64-byte vectors: one zmm with AVX-512, two ymm with AVX2, four xmm elsewhere; GCC splits. */
-typedef real vec __attribute__((vector_size(VL * sizeof(real))));
+typedef real vec __attribute__((vector_size(LK_VBYTES)));
 
 #define LK_LSTM 0
 #define LK_GRU 1

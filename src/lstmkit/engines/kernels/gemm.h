@@ -8,14 +8,21 @@
 /* ---- packed GEMM -----------------------------------------------------------------------
  * C (M x N, row stride ldc >= pad(N, NR)) = A (M x K, row stride lda) * B (K x N), with B
  * packed once per call into column panels of NR: Bp[panel][k][NR], zero beyond N. A tile of
- * MR rows x NR columns stays in registers over the whole K loop (MR*NV + NV + 1 <= 32
- * vector registers). Every per-step product of the recurrence goes through here: M is a
+ * MR rows x NR columns stays in registers over the whole K loop (MR*NV accumulators + NV
+ * for B + 1 broadcast: 29 of AVX-512's 32 vector registers with NV = 4, 15 of AVX2's 16
+ * with NV = 2). Every per-step product of the recurrence goes through here: M is a
  * thread's share of the batch (often 1-64 rows), where library GEMMs pay call and threading
  * overheads each step (the numba prototype's 60-160 GFLOP/s).
  */
+#if defined(__AVX512F__)
 #define NV 4
+#else
+#define NV 2
+#endif
 #define NR (NV * VL)
 #define MR 6
+/* Independent k sets of the one-row tile: KU * NV FMA chains (8) hide the FMA latency. */
+#define KU (8 / NV)
 
 /* Pack B (K x N) into panels; `trans` reads B[k][n] from src[n * K + k] (src is N x K).
  * Thread `part` of `parts` packs every parts-th panel. */
@@ -72,26 +79,28 @@ LK_TILE(4)
 LK_TILE(5)
 LK_TILE(6)
 
-/* One row (a GEMV, batch 1): two accumulator sets over even and odd k, so that eight
+/* One row (a GEMV, batch 1): KU accumulator sets over k modulo KU, so that eight
  * independent FMA chains hide the FMA latency. */
 static inline void lk_tile_1(int64_t K, const real *restrict A, int64_t lda,
                              const real *restrict bp, real *restrict C, int64_t ldc, int add) {
     (void)lda;
     (void)ldc;
-    vec s0[NV], s1[NV];
-    for (int v = 0; v < NV; v++) s0[v] = s1[v] = (vec){0};
+    vec s[KU][NV];
+    for (int u = 0; u < KU; u++)
+        for (int v = 0; v < NV; v++) s[u][v] = (vec){0};
     int64_t k = 0;
-    for (; k + 1 < K; k += 2) {
-        real x0 = A[k], x1 = A[k + 1];
-        for (int v = 0; v < NV; v++) {
-            s0[v] += x0 * lk_load(bp + k * NR + v * VL);
-            s1[v] += x1 * lk_load(bp + (k + 1) * NR + v * VL);
+    for (; k + KU <= K; k += KU)
+        for (int u = 0; u < KU; u++) {
+            real x = A[k + u];
+            for (int v = 0; v < NV; v++) s[u][v] += x * lk_load(bp + (k + u) * NR + v * VL);
         }
+    for (; k < K; k++)
+        for (int v = 0; v < NV; v++) s[0][v] += A[k] * lk_load(bp + k * NR + v * VL);
+    for (int v = 0; v < NV; v++) {
+        vec sum = s[0][v];
+        for (int u = 1; u < KU; u++) sum += s[u][v];
+        lk_store(C + v * VL, add ? lk_load(C + v * VL) + sum : sum);
     }
-    if (k < K)
-        for (int v = 0; v < NV; v++) s0[v] += A[k] * lk_load(bp + k * NR + v * VL);
-    for (int v = 0; v < NV; v++)
-        lk_store(C + v * VL, add ? lk_load(C + v * VL) + s0[v] + s1[v] : s0[v] + s1[v]);
 }
 
 /* C (M rows of one NR-wide panel) = or += A B. */
