@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from artifact_checks import assert_refuses_damaged_artifacts
 
 from lstmkit.cli import main
 from lstmkit.data.batching import SequenceBatches, bucket_batches, pad_sequences
@@ -17,9 +20,11 @@ from lstmkit.metrics.classification import (
     precision_recall_f1,
 )
 from lstmkit.plots.confusion import plot_confusion_matrix
+from lstmkit.tasks.base import Task
 from lstmkit.tasks.classify import (
     Classifier,
     ClassifyConfig,
+    LabelledSequences,
     LabelledTexts,
     SequenceClassifier,
     TfidfLogisticRegression,
@@ -329,7 +334,7 @@ def test_cli_predict_on_texts_gives_one_row_each(tmp_path, capsys):
 def test_predict_errors_are_clear(numeric_run, tmp_path, capsys):
     with pytest.raises(ValueError, match=r"run directory '.*nothing' does not exist"):
         Classifier.load(tmp_path / "nothing")
-    with pytest.raises(ValueError, match=r"holds no trained classifier \(no classifier.json\)"):
+    with pytest.raises(ValueError, match=r"holds no trained classifier \(no artifact.json\)"):
         Classifier.load(tmp_path)
     clf = Classifier.load(numeric_run)
     with pytest.raises(TypeError, match="trained on numeric sequences, not texts"):
@@ -349,6 +354,59 @@ def test_predict_errors_are_clear(numeric_run, tmp_path, capsys):
         err.startswith("lstmkit: error: feature column 'b' is not in the CSV")
         and err.count("\n") == 1
     )
+
+
+# -- the Task shape, the artifact, reproducibility ---------------------------------------------
+def tiny_numeric(seed=0, n=24):
+    rng = np.random.default_rng(seed)
+    seqs = [torch.tensor(rng.normal(size=(int(rng.integers(3, 8)), 2)), dtype=torch.float32)
+            for _ in range(n)]  # fmt: skip
+    labels = [f"c{i % 2}" for i in range(n)]
+    for s, y in zip(seqs, labels):
+        s[:, 0] += 2.0 * (y == "c1")
+    return LabelledSequences(seqs, labels, ["a", "b"])
+
+
+def test_same_seed_gives_the_same_weights_and_metrics_whatever_came_before():
+    config = ClassifyConfig(epochs=2, hidden_size=6, ensemble=2, seed=5, pooling="attention")
+    train, test = tiny_numeric(0), tiny_numeric(1)
+    runs = []
+    for noise in (1, 2):  # the global generator in another state before each fit
+        torch.manual_seed(noise)
+        torch.rand(noise * 7)
+        clf = Classifier(config).fit(train)
+        runs.append((clf, clf.evaluate(test)))
+    (a, report_a), (b, report_b) = runs
+    for ma, mb in zip(a.members, b.members):
+        for (name, wa), wb in zip(ma.state_dict().items(), mb.state_dict().values()):
+            assert torch.equal(wa, wb), name
+    assert report_a == report_b
+    other = Classifier(dataclasses.replace(config, seed=6)).fit(train)
+    assert not torch.equal(other.members[0].head.weight, a.members[0].head.weight)
+
+
+def test_classifier_is_a_task_whose_artifact_round_trips_and_refuses_damage(tmp_path):
+    train, test = tiny_numeric(0), tiny_numeric(1)
+    clf = Classifier(ClassifyConfig(epochs=1, hidden_size=6, ensemble=2)).fit(train)
+    assert isinstance(clf, Task) and Classifier.kind == "classify"
+    index = clf.save(tmp_path / "run")
+    assert index == tmp_path / "run" / "artifact.json"
+    back = Classifier.load(tmp_path / "run")
+    assert isinstance(back, Task) and back.config == clf.config and back.features == ["a", "b"]
+    assert np.array_equal(back.predict_proba(test), clf.predict_proba(test))
+    assert back.predict(test) == clf.predict(test)
+    assert_refuses_damaged_artifacts(Classifier.load, tmp_path / "run", tmp_path)
+
+
+def test_text_classifier_artifact_keeps_its_vocabulary(tmp_path):
+    texts = ["the war was long", "a sea of love", "the sea and the war", "love and war"] * 6
+    labels = ["war", "sea", "sea", "war"] * 6
+    config = ClassifyConfig(epochs=1, hidden_size=6, embedding_dim=4, min_freq=1)
+    clf = Classifier(config).fit(LabelledTexts(texts, labels))
+    clf.save(tmp_path / "run")
+    back = Classifier.load(tmp_path / "run")
+    assert back.tokenizer.tokens == clf.tokenizer.tokens and back.input_kind == "text"
+    assert np.array_equal(back.predict_proba(texts[:5]), clf.predict_proba(texts[:5]))
 
 
 # -- the targets (minutes each; run with `pytest -m slow`) ------------------------------

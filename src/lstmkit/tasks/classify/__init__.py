@@ -1,6 +1,7 @@
 """Sequence classification: numeric sequences and texts, (Bi)LSTM with pooling, honest baselines."""
 
 from .baseline import TfidfLogisticRegression
+from .config import ClassifyConfig
 from .data import (
     LabelledSequences,
     LabelledTexts,
@@ -10,7 +11,7 @@ from .data import (
     read_text_csv,
 )
 from .model import POOLINGS, SequenceClassifier
-from .task import Classifier, ClassifyConfig
+from .task import Classifier
 
 __all__ = [
     "POOLINGS",

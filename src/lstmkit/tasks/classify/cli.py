@@ -11,16 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from lstmkit.io import atomic_write
 from lstmkit.metrics.classification import classification_report, format_report
+from lstmkit.nn import POOLINGS
 from lstmkit.plots.confusion import plot_confusion_matrix
+from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
 
 from .baseline import TfidfLogisticRegression
+from .config import ClassifyConfig
 from .data import LabelledSequences, LabelledTexts, genre_passages, load_japanese_vowels
-from .model import POOLINGS
-from .task import Classifier, ClassifyConfig, Data
+from .task import Classifier, Data
 
 __all__ = ["PRESETS", "add_classify_parser", "run_classify"]
 
@@ -101,21 +102,20 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     m.add_argument("--epochs", type=int)
     m.add_argument("--batch-size", type=int)
     m.add_argument("--lr", type=float)
-    m.add_argument("--ensemble", type=int, help="models averaged (different seeds)")
-    m.add_argument("--seed", type=int)
+    m.add_argument("--ensemble", type=int, help="models averaged (seeds --seed, --seed + 1, ...)")
     p.add_argument("--no-baseline", action="store_true", help="text: skip the TF-IDF baseline")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: "
-                   "these small models ran 7x slower on 2 busy threads than on 1)")  # fmt: skip
-    p.add_argument(
-        "--out",
-        help="train: run directory to write (default runs/classify-<dataset>); predict: the "
-        "predictions CSV (default RUN/predictions.csv)",
+    # --out is not the run directory here: `predict` writes its predictions CSV there.
+    add_run_options(
+        p,
+        task="classify",
+        threads=1,
+        threads_why="these small models ran 7x slower on 2 busy threads than on 1",
+        out_alias=False,
     )
     p.add_argument(
-        "--run",
-        help="run directory: predict reads the model train saved there (default "
-        "runs/classify-<dataset>); train writes there when --out is not given",
+        "--out",
+        help="train: run directory to write (default: --run); predict: the predictions CSV "
+        "(default RUN/predictions.csv)",
     )
     p.set_defaults(handler=run_classify)
     return p
@@ -181,9 +181,7 @@ def _config(args: argparse.Namespace, preset: dict) -> ClassifyConfig:
 
 def run_classify(args: argparse.Namespace) -> int:
     """Handler of `lstmkit classify`: train (evaluate, print, save the run) or predict."""
-    if args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     if args.action == "predict":
         return _predict(args)
     name = args.dataset if args.csv is None else Path(args.csv).stem
@@ -192,7 +190,7 @@ def run_classify(args: argparse.Namespace) -> int:
     preset = {**PRESETS[name], **embedded[name]} if args.csv is None else {}
     config = _config(args, {**preset, **_columns(args)})
     train, test = _load(args, Classifier(config))
-    out = Path(args.out or args.run or f"runs/classify-{name}")
+    out = run_directory(args.out or args.run, "classify", name)
     print(f"classify {name}: {len(train.labels)} training and {len(test.labels)} test examples")
     start = time.perf_counter()
     clf = Classifier(config).fit(train)
@@ -208,7 +206,7 @@ def run_classify(args: argparse.Namespace) -> int:
             print(f"baseline {base:<28} accuracy {scores['accuracy']:.4f}   "
                   f"macro F1 {scores['macro_f1']:.4f}")  # fmt: skip
     clf.save(out)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2))
+    atomic_write(out / "metrics.json", json.dumps(report, indent=2).encode())
     png = plot_confusion_matrix(
         report["confusion_matrix"], clf.classes, out / "confusion.png", title=f"{name} (test)"
     )
@@ -220,7 +218,7 @@ def _predict(args: argparse.Namespace) -> int:
     """`classify predict`: classify a CSV with a trained run, write and print the results."""
     if args.csv is None:
         raise ValueError("classify predict needs --csv FILE: the sequences or texts to classify")
-    run = Path(args.run or f"runs/classify-{args.dataset}")
+    run = run_directory(args.run, "classify", args.dataset)
     clf = Classifier.load(run)
     clf.config = dataclasses.replace(clf.config, **_columns(args))
     data = clf.read_csv(args.csv, labelled=False)
@@ -229,7 +227,7 @@ def _predict(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, table.to_csv(index=False).encode())
-    print(f"classify predict: {len(table)} {'texts' if clf.kind == 'text' else 'sequences'} "
+    print(f"classify predict: {len(table)} {'texts' if clf.input_kind == 'text' else 'sequences'} "
           f"of {args.csv} with the model in {run}")  # fmt: skip
     if data.labels:
         print(score_known(clf.classes, data.labels, probs))

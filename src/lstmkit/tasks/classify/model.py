@@ -1,21 +1,20 @@
-"""The sequence classifier: embedding or features -> (Bi)LSTM -> pooling over time -> classes."""
+"""The sequence classifier: a SequenceEncoder, pooling over time, dropout and a linear head."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from lstmkit import LSTM
+from lstmkit.layers import LSTM
+from lstmkit.nn import POOLINGS, Pooling, SequenceEncoder
 
 __all__ = ["POOLINGS", "SequenceClassifier"]
-
-POOLINGS = ("last", "mean", "max", "attention")
 
 
 class SequenceClassifier(nn.Module):
     """A (bidirectional) LSTM encoder whose outputs are pooled over time into class scores.
 
-    Pooling, over each sequence's valid steps only (the layer's `lengths=` zeroes the rest):
+    Pooling (`lstmkit.nn.Pooling`), over each sequence's valid steps only:
     - "last": the final hidden state of each direction, `h_n` (the forward direction at the
       last valid step, the backward direction at the first step);
     - "mean": the average of the outputs;
@@ -58,49 +57,38 @@ class SequenceClassifier(nn.Module):
         bidirectional: bool = True,
         pooling: str = "mean",
         dropout: float = 0.3,
-    ):
+    ) -> None:
         super().__init__()
-        if (input_size is None) == (vocab_size is None):
-            raise ValueError("give exactly one of input_size (numeric) or vocab_size (tokens)")
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         if num_classes < 2:
             raise ValueError(f"classification needs at least 2 classes, got {num_classes}")
-        self.embedding = None
-        if vocab_size is not None:
-            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-            input_size = embedding_dim
-        self.lstm = LSTM(
-            input_size,
-            hidden_size,
+        # Built in this order (embedding, LSTM, attention, head) so a seed gives the
+        # parameters it gave before the encoder and pooling moved into lstmkit.nn.
+        self.encoder = SequenceEncoder(
+            input_size=input_size,
+            vocab_size=vocab_size,
+            embedding_dim=embedding_dim,
+            padding_idx=0,
+            hidden_size=hidden_size,
             num_layers=num_layers,
-            batch_first=True,
             bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,
+            dropout=dropout,
         )
-        width = hidden_size * (2 if bidirectional else 1)
-        self.pooling = pooling
-        if pooling == "attention":
-            self.attend = nn.Sequential(nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 1))
+        width = self.encoder.output_size
+        self.pooling = Pooling(pooling, width)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(width, num_classes)
 
+    @property
+    def lstm(self) -> LSTM:
+        """The encoder's LSTM layer."""
+        return self.encoder.rnn
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if self.embedding is not None:
-            x = self.drop(self.embedding(x))  # (B, T, E)
-        out, (h_n, _) = self.lstm(x, lengths=lengths)  # (B, T, D*H), zero past each length
-        return self.head(self.drop(self.pool(out, h_n, lengths)))
+        out, (h_n, _) = self.encoder(x, lengths)  # (B, T, D*H), zero past each length
+        return self.head(self.drop(self.pool(out, h_n, lengths)))  # (B, K)
 
     def pool(self, out: torch.Tensor, h_n: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Summarise the outputs (B, T, D*H) of each sequence as one vector (B, D*H)."""
-        lengths = lengths.to(out.device)
-        if self.pooling == "last":
-            directions = 2 if self.lstm.bidirectional else 1
-            return torch.cat(list(h_n[-directions:]), dim=-1)  # last layer's directions
-        if self.pooling == "mean":
-            return out.sum(1) / lengths[:, None].to(out.dtype)  # padding is zero
-        valid = torch.arange(out.shape[1], device=out.device)[None, :] < lengths[:, None]
-        if self.pooling == "max":
-            return out.masked_fill(~valid[..., None], float("-inf")).amax(1)
-        scores = self.attend(out).squeeze(-1).masked_fill(~valid, float("-inf"))  # (B, T)
-        return (scores.softmax(1)[..., None] * out).sum(1)
+        return self.pooling(out, lengths, self.encoder.last_hidden(h_n))

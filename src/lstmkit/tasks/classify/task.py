@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from lstmkit.data.batching import SequenceBatches
 from lstmkit.data.text import Tokenizer
+from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.metrics.classification import classification_report
 from lstmkit.train import TrainConfig, fit
+from lstmkit.train.checkpoint import CheckpointError, check_state_dict
 
+from .config import ClassifyConfig
 from .data import (
     LabelledSequences,
     LabelledTexts,
@@ -26,95 +27,14 @@ from .data import (
     read_sequence_csv,
     read_text_csv,
 )
-from .model import POOLINGS, SequenceClassifier
+from .model import SequenceClassifier
 
 __all__ = ["Classifier", "ClassifyConfig"]
 
 Data = LabelledSequences | LabelledTexts
 # What predict_proba and predict also take: texts, or numeric sequences of shape (T, F).
 RawData = Sequence[str] | Sequence[torch.Tensor | np.ndarray]
-
-
-@dataclass
-class ClassifyConfig:
-    """Settings of a sequence classifier; saved with the model.
-
-    Args:
-        tokens: text only: "char" or "word" tokens. Default "word".
-        min_freq: text only: tokens seen fewer times in training become `<unk>`. Default 2.
-        lowercase: text only: fold case. Default True.
-        min_groups: text only: keep only tokens used in at least this many groups of the
-            training texts (their `groups`, e.g. plays), so names tied to one play become
-            `<unk>` and the model learns what carries over to unseen groups. Default 1.
-        embedding_dim: text only: embedding width. Default 64.
-        hidden_size: LSTM units per direction. Default 64.
-        num_layers: stacked LSTM layers. Default 1.
-        bidirectional: BiLSTM. Default True.
-        pooling: "last", "mean", "max" or "attention". Default "mean".
-        dropout: dropout rate. Default 0.3.
-        noise: numeric only: std of Gaussian noise added to standardised inputs while
-            training (a regulariser for small sets). Default 0.0.
-        deltas: numeric only: append each feature's change from the previous step (the
-            delta coefficients of speech front ends); on Japanese Vowels they lifted single
-            models from 97.8% to 98.9% mean test accuracy. Default False.
-        token_dropout: text only: share of tokens replaced by `<unk>` while training, so the
-            model cannot lean on a few words (names) that unseen texts lack. Default 0.0.
-        class_weight: None or "balanced" (loss weights n / (K * n_k), for imbalanced labels).
-        epochs: training epochs. Default 40.
-        batch_size: sequences per batch (bucketed by length). Default 16.
-        lr: AdamW learning rate, decayed by a cosine schedule. Default 3e-3.
-        weight_decay: AdamW weight decay. Default 1e-2.
-        ensemble: members trained from different seeds; their probabilities are averaged.
-        seed: seed of the first member (member m uses seed + m).
-        progress: show progress bars.
-        text_col: CSV reading (`Classifier.read_csv`, `lstmkit classify`): the text column,
-            which makes it a text task; None: numeric sequences in long form. Default None.
-        label_col: CSV reading: the label column. Default "label".
-        id_col: CSV reading, long form: the sequence id column. Default "sequence".
-        step_col: CSV reading, long form: the step column (None: the file's row order).
-            Default "step".
-        features: CSV reading, long form: the feature columns; None: every column but the
-            id, step and label (the model remembers which it trained on). Default None.
-    """
-
-    tokens: str = "word"
-    min_freq: int = 2
-    lowercase: bool = True
-    min_groups: int = 1
-    embedding_dim: int = 64
-    hidden_size: int = 64
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "mean"
-    dropout: float = 0.3
-    noise: float = 0.0
-    deltas: bool = False
-    token_dropout: float = 0.0
-    class_weight: str | None = None
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    ensemble: int = 1
-    seed: int = 0
-    progress: bool = False
-    text_col: str | None = None
-    label_col: str = "label"
-    id_col: str = "sequence"
-    step_col: str | None = "step"
-    features: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        if self.tokens not in ("char", "word"):
-            raise ValueError(f"tokens must be 'char' or 'word', got {self.tokens!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        if self.class_weight not in (None, "balanced"):
-            raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
-        for name in ("epochs", "batch_size", "ensemble", "hidden_size", "min_freq"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+TOKENIZER = "tokenizer.json"  # the text vocabulary, an extra file of the artifact
 
 
 class Classifier:
@@ -135,10 +55,12 @@ class Classifier:
         >>> labels = clf.predict([torch.randn(20, 12)])  # raw (T, F) sequences or texts
     """
 
+    kind: ClassVar[str] = "classify"
+
     def __init__(self, config: ClassifyConfig | None = None):
         self.config = config or ClassifyConfig()
         self.classes: list[str] = []
-        self.kind = ""  # "numeric" or "text", fixed by fit
+        self.input_kind = ""  # "numeric" or "text", fixed by fit
         self.tokenizer: Tokenizer | None = None
         self.mean = self.std = torch.empty(0)
         self.features: list[str] = []  # numeric: the feature columns it was trained on
@@ -163,7 +85,7 @@ class Classifier:
         label = cfg.label_col if labelled or cfg.label_col in df.columns else None
         if label is not None and not labelled:
             df = df.assign(**{label: _fill_labels(df[label])})
-        text_col = cfg.text_col or ("text" if self.kind == "text" else None)
+        text_col = cfg.text_col or ("text" if self.input_kind == "text" else None)
         if text_col is not None:
             return read_text_csv(df, text_col=text_col, label_col=label)
         return read_sequence_csv(
@@ -173,9 +95,9 @@ class Classifier:
 
     def _encode(self, data: Data | RawData) -> list[torch.Tensor]:
         kind, items = _inputs(data)
-        if kind != self.kind:
+        if kind != self.input_kind:
             raise TypeError(
-                f"this classifier was trained on {_KINDS[self.kind]}, not {_KINDS[kind]}"
+                f"this classifier was trained on {_KINDS[self.input_kind]}, not {_KINDS[kind]}"
             )
         if kind == "text":
             return [torch.tensor(self.tokenizer.encode(t) or [1]) for t in items]
@@ -212,23 +134,7 @@ class Classifier:
             self.
         """
         cfg = self.config
-        self.classes = sorted(set(train.labels))
-        if len(self.classes) < 2:
-            raise ValueError(f"training data has one class only ({self.classes}); need two or more")
-        if isinstance(train, LabelledTexts):
-            self.kind = "text"
-            self.tokenizer = Tokenizer.build(
-                _by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
-                min_docs=cfg.min_groups,
-            )  # fmt: skip
-        else:
-            self.kind = "numeric"
-            if not train.seqs or any(len(s) == 0 for s in train.seqs):
-                bad = next((i for i, s in enumerate(train.seqs) if len(s) == 0), 0)
-                raise ValueError(f"sequence {bad} has no steps; every sequence needs at least one")
-            frames = torch.cat([self._features(s) for s in train.seqs])
-            self.mean, self.std = frames.mean(0), frames.std(0).clamp_min(1e-8)
-            self.features = list(train.features)
+        self._prepare(train)
         seqs, y = self._encode(train), self._label_ids(train.labels)
         weight = None
         if cfg.class_weight == "balanced":
@@ -236,6 +142,10 @@ class Classifier:
             weight = len(y) / (len(self.classes) * counts)
         self.members, self.histories = [], []
         for m in range(cfg.ensemble):
+            # The member's seed fixes its initial weights too: the loop seeds only once the
+            # model exists, so building it from whatever the global generator held made two
+            # runs with the same seed differ (issue #17).
+            torch.manual_seed(cfg.seed + m)
             model = self._new_model()
             batches = SequenceBatches(seqs, y, cfg.batch_size)  # shuffled by the seeded loop
             result = fit(model, self._objective(weight), batches, self._train_config(m))
@@ -243,9 +153,30 @@ class Classifier:
             self.histories.append(result.history)
         return self
 
+    def _prepare(self, train: Data) -> None:
+        """Classes, and the vocabulary (texts) or the standardisation (numbers), from `train`."""
+        cfg = self.config
+        self.classes = sorted(set(train.labels))
+        if len(self.classes) < 2:
+            raise ValueError(f"training data has one class only ({self.classes}); need two or more")
+        if isinstance(train, LabelledTexts):
+            self.input_kind = "text"
+            self.tokenizer = Tokenizer.build(
+                _by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
+                min_docs=cfg.min_groups,
+            )  # fmt: skip
+            return
+        self.input_kind = "numeric"
+        if not train.seqs or any(len(s) == 0 for s in train.seqs):
+            bad = next((i for i, s in enumerate(train.seqs) if len(s) == 0), 0)
+            raise ValueError(f"sequence {bad} has no steps; every sequence needs at least one")
+        frames = torch.cat([self._features(s) for s in train.seqs])
+        self.mean, self.std = frames.mean(0), frames.std(0).clamp_min(1e-8)
+        self.features = list(train.features)
+
     def _new_model(self) -> SequenceClassifier:
         cfg = self.config
-        size = {"vocab_size": len(self.tokenizer)} if self.kind == "text" else {}
+        size = {"vocab_size": len(self.tokenizer)} if self.input_kind == "text" else {}
         return SequenceClassifier(
             len(self.classes),
             input_size=None if size else len(self.mean),
@@ -259,8 +190,8 @@ class Classifier:
         )
 
     def _objective(self, weight: torch.Tensor | None):
-        noise = self.config.noise if self.kind == "numeric" else 0.0
-        drop = self.config.token_dropout if self.kind == "text" else 0.0
+        noise = self.config.noise if self.input_kind == "numeric" else 0.0
+        drop = self.config.token_dropout if self.input_kind == "text" else 0.0
 
         def objective(model, batch, state):
             x, lengths, y = batch
@@ -322,62 +253,85 @@ class Classifier:
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
-        """Write config, classes, preprocessing and every member's weights to `directory`."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "config": dataclasses.asdict(self.config),
-            "classes": self.classes,
-            "kind": self.kind,
-            "tokenizer": self.tokenizer.to_dict() if self.tokenizer else None,
-            "mean": self.mean.tolist(),
-            "std": self.std.tolist(),
-            "features": self.features,
-        }
+        """Write the classifier as one artifact (`lstmkit.io`): settings, classes,
+        preprocessing and every member's weights; returns the ``artifact.json`` path."""
+        if not self.members:
+            raise ValueError("the classifier is not trained: call fit() or load() first")
         tensors = {
-            f"member{m}.{k}": v.contiguous()
+            f"member{m}.{name}": value
             for m, model in enumerate(self.members)
-            for k, v in model.state_dict().items()
+            for name, value in model.state_dict().items()
         }
-        save_file(tensors, directory / "model.safetensors")
-        (directory / "classifier.json").write_text(json.dumps(meta, indent=2))
-        return directory
+        files = {}
+        if self.input_kind == "numeric":
+            tensors |= {"input.mean": self.mean, "input.std": self.std}
+        else:
+            files[TOKENIZER] = json.dumps(self.tokenizer.to_dict(), ensure_ascii=False).encode()
+        config = {
+            "settings": self.config.to_dict(),
+            "classes": self.classes,
+            "input_kind": self.input_kind,
+            "features": self.features,
+            "members": len(self.members),
+        }
+        return save_artifact(directory, self.kind, config, tensors, files)
 
     @classmethod
     def load(cls, directory: str | Path) -> Classifier:
-        """Rebuild a classifier written by `save` (no code is unpickled)."""
+        """Rebuild a classifier written by `save`, verifying every file (nothing is unpickled).
+
+        Raises:
+            ArtifactError: (a ValueError) naming the file that is missing, corrupt or foreign.
+        """
         directory = Path(directory)
         if not directory.is_dir():
-            raise ValueError(
+            raise ArtifactError(
                 f"run directory {str(directory)!r} does not exist; train a classifier into it "
                 f"with `lstmkit classify --out {directory}` or pass the one `train` wrote"
             )
-        if not (directory / "classifier.json").is_file():
-            raise ValueError(
-                f"{str(directory)!r} holds no trained classifier (no classifier.json); pass "
+        if not (directory / INDEX).is_file():
+            raise ArtifactError(
+                f"{str(directory)!r} holds no trained classifier (no {INDEX}); pass "
                 "the run directory `lstmkit classify --out DIR` wrote"
             )
+        artifact = load_artifact(directory, cls.kind)
         try:
-            meta = json.loads((directory / "classifier.json").read_text())
-            tensors = load_file(directory / "model.safetensors")
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"{str(directory)!r} holds no readable classifier: {err}") from err
-        clf = cls(ClassifyConfig(**meta["config"]))
-        clf.classes, clf.kind = meta["classes"], meta["kind"]
-        if meta["tokenizer"]:
-            clf.tokenizer = Tokenizer.from_dict(meta["tokenizer"])
-        clf.mean, clf.std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
-        clf.features = list(meta.get("features", []))  # absent from older saves
-        for m in range(clf.config.ensemble):
+            return cls._rebuild(artifact)
+        except ArtifactError:
+            raise
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArtifactError(
+                f"{artifact.path / INDEX} does not describe a classifier this lstmkit can "
+                f"rebuild ({type(err).__name__}: {err})"
+            ) from None
+
+    @classmethod
+    def _rebuild(cls, artifact: Artifact) -> Classifier:
+        meta = artifact.config
+        clf = cls(ClassifyConfig.from_dict(meta["settings"]))
+        clf.classes, clf.input_kind = list(meta["classes"]), str(meta["input_kind"])
+        clf.features = list(meta["features"])
+        if clf.input_kind == "text":
+            clf.tokenizer = Tokenizer.from_dict(json.loads(artifact.text(TOKENIZER)))
+        elif clf.input_kind == "numeric":
+            clf.mean, clf.std = artifact.tensors["input.mean"], artifact.tensors["input.std"]
+        else:
+            raise ValueError(f"input_kind must be 'text' or 'numeric', got {clf.input_kind!r}")
+        for m in range(int(meta["members"])):
             model = clf._new_model()
-            prefix = f"member{m}."
-            state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            try:
-                model.load_state_dict(state)
-            except RuntimeError as err:
-                raise ValueError(f"the weights in {str(directory)!r} do not fit: {err}") from err
+            _load_weights(model, artifact, f"member{m}.")
             clf.members.append(model.eval())
         return clf
+
+
+def _load_weights(model: torch.nn.Module, artifact: Artifact, prefix: str) -> None:
+    """Load the artifact's tensors named ``prefix...`` into ``model``, checked first."""
+    own = {k[len(prefix) :]: v for k, v in artifact.tensors.items() if k.startswith(prefix)}
+    try:
+        check_state_dict(own, model, f"the weights {prefix}*")
+    except CheckpointError as err:
+        raise ArtifactError(f"{artifact.path / INDEX}: {err}") from None
+    model.load_state_dict(own)
 
 
 _KINDS = {"text": "texts", "numeric": "numeric sequences"}
