@@ -6,8 +6,10 @@ import math
 
 import pytest
 import torch
+from artifact_checks import assert_refuses_damaged_artifacts
 
 from lstmkit.cli import main
+from lstmkit.tasks.base import Task
 from lstmkit.tasks.generate import (
     Corpus,
     GenerateConfig,
@@ -87,6 +89,18 @@ def test_save_and_load_give_the_same_model(trained, tmp_path):
     assert back.tokenizer.tokens == trained.tokenizer.tokens
 
 
+def test_generator_is_a_task_whose_artifact_round_trips_and_refuses_damage(trained, tmp_path):
+    assert isinstance(trained, Task) and TextGenerator.kind == "generate"
+    index = trained.save(tmp_path / "run")
+    assert index == tmp_path / "run" / "artifact.json"
+    back = TextGenerator.load(tmp_path / "run")
+    assert isinstance(back, Task) and back.config == trained.config
+    for options in ({"temperature": 0}, {"temperature": 1.0, "top_p": 0.9, "seed": 4}):
+        assert back.predict("Rough", 40, **options) == trained.sample("Rough", 40, **options)
+    assert back.evaluate(VERSE) == trained.evaluate(VERSE)
+    assert_refuses_damaged_artifacts(TextGenerator.load, tmp_path / "run", tmp_path)
+
+
 def test_tied_weights_share_the_matrix_and_survive_save_load(tmp_path):
     model = LanguageModel(20, embedding_dim=12, hidden_size=12, num_layers=1, tie_weights=True)
     assert model.decoder.weight is model.embedding.weight
@@ -159,7 +173,7 @@ def test_cli_train_then_sample(tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "validation" in printed and "bits/char" in printed and "sample:" in printed
-    assert (out / "model.safetensors").is_file() and (out / "metrics.json").is_file()
+    assert (out / "artifact.json").is_file() and (out / "metrics.json").is_file()
     assert main(["generate", "sample", "--run", str(out), "--prompt", "Thou", "--top-k", "3"]) == 0
     assert capsys.readouterr().out.startswith("Thou")
 

@@ -8,13 +8,13 @@ import json
 import time
 from pathlib import Path
 
-import torch
+from lstmkit.io import atomic_write
+from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
 
 from .task import HELD_OUT_PLAYS, Corpus, GenerateConfig, TextGenerator
 
 __all__ = ["add_generate_parser", "run_generate"]
 
-DEFAULT_RUN = "runs/generate-shakespeare"
 _FLAGS = {f.name for f in dataclasses.fields(GenerateConfig)}
 
 
@@ -30,12 +30,11 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("action", nargs="?", choices=("train", "sample"), default="train")
     p.add_argument("--text", nargs="+", metavar="FILE", help="training text files; the last "
                    "one validates (a single file: its last 10%% of lines)")  # fmt: skip
-    p.add_argument(
-        "--out",
-        "--run",
-        dest="out",
-        default=DEFAULT_RUN,
-        help=f"run directory to write (train) or read (sample); default {DEFAULT_RUN}",
+    add_run_options(
+        p,
+        task="generate",
+        threads=None,
+        threads_why="on a busy machine 1 thread trained 1.8x faster than 2",
     )
     t = p.add_argument_group("training (defaults: GenerateConfig)")
     t.add_argument("--level", choices=("char", "word"))
@@ -52,10 +51,6 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     t.add_argument("--epochs", type=float, help="passes over the text (bound when --minutes)")
     t.add_argument("--minutes", type=float, help="training time budget (default 5; 0: none)")
     t.add_argument("--eval-every", type=int, help="chunks between validations")
-    t.add_argument("--seed", type=int)
-    t.add_argument("--progress", action="store_true", default=None, help="show progress bars")
-    t.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; on "
-                   "a busy machine 1 thread trained 1.8x faster than 2)")  # fmt: skip
     s = p.add_argument_group("sampling")
     s.add_argument("--prompt", default="HAMLET.\n", help="text to continue")
     s.add_argument("--max-length", type=int, default=400, help="tokens to generate")
@@ -85,12 +80,12 @@ def _sample(gen: TextGenerator, args: argparse.Namespace) -> str:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Handler of `lstmkit generate`."""
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
+    out = run_directory(
+        args.run, "generate", Path(args.text[0]).stem if args.text else "shakespeare"
+    )
     if args.action == "sample":
-        gen = TextGenerator.load(args.out)
+        gen = TextGenerator.load(out)
         print(_sample(gen, args))
         return 0
     config = _config(args)
@@ -102,7 +97,7 @@ def run_generate(args: argparse.Namespace) -> int:
     gen = TextGenerator(config).fit(corpus)
     metrics = dict(gen.history[-1])
     wall = time.monotonic() - start
-    out = gen.save(Path(args.out))
+    gen.save(out)
     chunks = sum(1 for _ in gen.history)
     print(
         f"validation ({len(corpus.val):,} chars of held-out text): "
@@ -122,7 +117,7 @@ def run_generate(args: argparse.Namespace) -> int:
         "wall_seconds": round(wall, 1),
         "history": gen.history,
     }
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
-    (out / "sample.txt").write_text(sample)
+    atomic_write(out / "metrics.json", json.dumps(summary, indent=2).encode())
+    atomic_write(out / "sample.txt", sample.encode())
     print(f"model: {out}\nsample again: lstmkit generate sample --run {out} --prompt '...'")
     return 0

@@ -9,17 +9,21 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_model, save_model
 
 from lstmkit.data.batching import StreamBatches
 from lstmkit.data.text import Tokenizer, load_shakespeare, read_text
+from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.metrics.language import bits_per_char, perplexity
 from lstmkit.nn import LanguageModel, generate_ids, stream_nats, stream_objective
 from lstmkit.train import TrainConfig, fit
+from lstmkit.train.checkpoint import CheckpointError, check_state_dict
 
 __all__ = ["HELD_OUT_PLAYS", "Corpus", "GenerateConfig", "TextGenerator"]
+
+TOKENIZER = "tokenizer.json"  # the vocabulary, an extra file of the artifact
 
 # The plays held out by the issue's reference measurement: one of each Folio genre.
 HELD_OUT_PLAYS = ("hamlet", "twelfth_night", "henry_v")
@@ -123,6 +127,19 @@ class GenerateConfig:
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON data (what a saved generator holds)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GenerateConfig:
+        """Rebuild from `to_dict`'s output; unknown names are refused by name."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown generate settings {unknown}; known: {sorted(names)}")
+        return cls(**data)
+
 
 class TextGenerator:
     """Train, evaluate and sample an LSTM language model.
@@ -139,6 +156,8 @@ class TextGenerator:
         >>> gen = TextGenerator(GenerateConfig(minutes=0.1)).fit(Corpus.shakespeare())
         >>> text = gen.sample("ROMEO.", max_length=50, seed=1)
     """
+
+    kind: ClassVar[str] = "generate"
 
     def __init__(self, config: GenerateConfig | None = None):
         self.config = config or GenerateConfig()
@@ -254,41 +273,60 @@ class TextGenerator:
         )  # fmt: skip
         return self.tokenizer.decode(ids + new)
 
+    def predict(self, prompt: str, max_length: int = 300, **sampling: Any) -> str:
+        """The `Task` protocol's predict: `sample` (same arguments and result)."""
+        return self.sample(prompt, max_length, **sampling)
+
     def _check_trained(self) -> None:
         if self.model is None or self.tokenizer is None:
             raise ValueError("the language model is not trained: call fit() or load() first")
 
     def save(self, directory: str | Path) -> Path:
-        """Write the weights (safetensors), tokenizer and config (JSON) to `directory`."""
+        """Write the model as one artifact (`lstmkit.io`): settings, vocabulary and weights.
+
+        Returns:
+            The path of its ``artifact.json``.
+        """
         self._check_trained()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        save_model(self.model, str(directory / "model.safetensors"))  # handles tied weights
-        self.tokenizer.save(directory / "tokenizer.json")
-        (directory / "config.json").write_text(
-            json.dumps(dataclasses.asdict(self.config), indent=2)
+        config = {"settings": self.config.to_dict(), "model": self.model.config}
+        tokenizer = json.dumps(self.tokenizer.to_dict(), ensure_ascii=False).encode()
+        return save_artifact(
+            directory, self.kind, config, self.model.state_dict(), {TOKENIZER: tokenizer}
         )
-        return directory
 
     @classmethod
     def load(cls, directory: str | Path) -> TextGenerator:
-        """Rebuild a generator written by `save` (nothing is unpickled)."""
+        """Rebuild a generator written by `save`, verifying every file (nothing is unpickled).
+
+        Raises:
+            ArtifactError: (a ValueError) naming the file that is missing, corrupt or foreign.
+        """
         directory = Path(directory)
-        if not (directory / "config.json").is_file():
-            raise ValueError(
-                f"{str(directory)!r} holds no trained language model; train one with "
-                "`lstmkit generate train --out DIR` first"
+        if not (directory / INDEX).is_file():
+            raise ArtifactError(
+                f"{str(directory)!r} holds no trained language model (no {INDEX}); train one "
+                "with `lstmkit generate train --run DIR` first"
             )
+        artifact = load_artifact(directory, cls.kind)
         try:
-            config = GenerateConfig(**json.loads((directory / "config.json").read_text()))
-        except (json.JSONDecodeError, TypeError) as err:
-            raise ValueError(f"{str(directory)!r} has an invalid config.json: {err}") from err
-        gen = cls(config)
-        gen.tokenizer = Tokenizer.load(directory / "tokenizer.json")
+            return cls._rebuild(artifact)
+        except ArtifactError:
+            raise
+        except (KeyError, TypeError, ValueError) as err:
+            raise ArtifactError(
+                f"{artifact.path / INDEX} does not describe a language model this lstmkit can "
+                f"rebuild ({type(err).__name__}: {err})"
+            ) from None
+
+    @classmethod
+    def _rebuild(cls, artifact: Artifact) -> TextGenerator:
+        gen = cls(GenerateConfig.from_dict(artifact.config["settings"]))
+        gen.tokenizer = Tokenizer.from_dict(json.loads(artifact.text(TOKENIZER)))
         gen.model = gen._new_model()
         try:
-            load_model(gen.model, str(directory / "model.safetensors"))
-        except (OSError, RuntimeError) as err:
-            raise ValueError(f"cannot load the weights in {str(directory)!r}: {err}") from err
+            check_state_dict(artifact.tensors, gen.model, "the weights")
+        except CheckpointError as err:
+            raise ArtifactError(f"{artifact.path / INDEX}: {err}") from None
+        gen.model.load_state_dict(artifact.tensors)
         gen.model.eval()
         return gen
