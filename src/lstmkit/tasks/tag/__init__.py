@@ -1,0 +1,1 @@
+"""Sequence tagging: a BiLSTM(-CRF) tagger for parts of speech and named entities."""

@@ -1,0 +1,246 @@
+"""Reading and writing tagged sentences: CoNLL-U treebanks, CoNLL column files, plain text.
+
+- CoNLL-U (Universal Dependencies): ten tab-separated columns per word line; ``#``
+  comments; multi-word token ranges (``3-4``) and empty nodes (``5.1``) are not words and
+  are skipped for tagging, as UD specifies, but kept for writing the file back.
+- CoNLL column files (CoNLL-2000/2003, WNUT): a token per line, columns separated by a tab
+  (or, on lines without one, by spaces), a whitespace-only line between sentences,
+  ``-DOCSTART-`` lines skipped.
+- Plain text: one tokenised sentence per line, tokens separated by spaces.
+
+Files may be compressed (``.xz``, ``.gz``, ``.bz2``). A malformed line raises ValueError
+naming the file and the line number.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lstmkit.io import atomic_write
+
+__all__ = [
+    "CONLLU_COLUMNS",
+    "TaggedSentences",
+    "read_conll",
+    "read_conllu",
+    "read_lines",
+    "read_text",
+    "write_conll",
+]
+
+CONLLU_COLUMNS = {"upos": 4, "xpos": 5}  # 1-based, as `cut -f` counts
+_OPENERS = {".xz": lzma.open, ".gz": gzip.open, ".bz2": bz2.open}
+
+
+@dataclass
+class TaggedSentences:
+    """Sentences of words with one tag per word (``tags`` empty when unlabelled).
+
+    ``conllu`` keeps, for CoNLL-U input, each sentence's original lines and which of them
+    are its words, so predictions can be written back into the same file layout.
+    """
+
+    words: list[list[str]]
+    tags: list[list[str]] = field(default_factory=list)
+    source: str = ""
+    conllu: list[tuple[list[str], list[int]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether every sentence has its tags."""
+        return bool(self.tags) and len(self.tags) == len(self.words)
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The lines of a UTF-8 text file (possibly compressed), without their line ends."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist (or is not a file)")
+    opener = _OPENERS.get(path.suffix, open)
+    try:
+        # newline="\n": a bare carriage return inside a line is text, not a line break.
+        with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
+            return [line.rstrip("\r\n") for line in handle]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text: {err}") from None
+    except (OSError, EOFError, lzma.LZMAError) as err:
+        raise ValueError(f"{path} cannot be read: {err}") from None
+
+
+def _column_index(column: str | int, width: int | None, where: str) -> int:
+    """0-based index of a column given as "upos"/"xpos" (CoNLL-U) or a 1-based number."""
+    if isinstance(column, str) and column.lower() in CONLLU_COLUMNS:
+        return CONLLU_COLUMNS[column.lower()] - 1
+    try:
+        number = int(column)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"unknown column {column!r}: give upos, xpos or a column number (1 is the first)"
+        ) from None
+    if number < 1 or (width is not None and number > width):
+        raise ValueError(f"{where}: column {number} does not exist (lines have {width} columns)")
+    return number - 1
+
+
+def read_conllu(
+    path: str | os.PathLike[str], column: str | int = "upos", *, labelled: bool = True
+) -> TaggedSentences:
+    """Read a CoNLL-U file: each sentence's word forms and the tags of ``column``.
+
+    Args:
+        path: the file (``.conllu``, possibly compressed).
+        column: "upos", "xpos" or a 1-based column number. Default "upos".
+        labelled: require a tag on every word (``_`` is an error); with False the tags
+            are not read (input to predict).
+
+    Returns:
+        TaggedSentences with ``conllu`` set for writing predictions back.
+    """
+    index = _column_index(column, 10, f"{path}")
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    layout: list[tuple[list[str], list[int]]] = []
+    lines, forms, labels, word_rows = [], [], [], []
+    for number, line in enumerate([*read_lines(path), ""], start=1):
+        if not line.strip():
+            if forms:
+                words.append(forms)
+                tags.append(labels)
+                layout.append((lines, word_rows))
+            elif lines and any(not x.startswith("#") for x in lines):
+                raise ValueError(f"{path}:{number - 1}: a sentence without any word line")
+            lines, forms, labels, word_rows = [], [], [], []
+            continue
+        lines.append(line)
+        if line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if len(cells) != 10:
+            raise ValueError(
+                f"{path}:{number}: a CoNLL-U line has 10 tab-separated columns, this one has "
+                f"{len(cells)}: {line[:60]!r}"
+            )
+        ident = cells[0]
+        if "-" in ident or "." in ident:  # a multi-word token range or an empty node
+            if not _is_range_or_node(ident):
+                raise ValueError(f"{path}:{number}: malformed ID {ident!r}")
+            continue
+        if not ident.isdigit():
+            raise ValueError(f"{path}:{number}: the ID {ident!r} is not a word number")
+        tag = cells[index]
+        if labelled and tag in ("_", ""):
+            raise ValueError(
+                f"{path}:{number}: word {cells[1]!r} has no tag in column {index + 1} ('_'); "
+                "choose a column the file fills (--column)"
+            )
+        forms.append(cells[1])
+        labels.append(tag)
+        word_rows.append(len(lines) - 1)
+    if not words:
+        raise ValueError(f"{path} holds no sentences")
+    return TaggedSentences(words, tags if labelled else [], str(path), layout)
+
+
+def _is_range_or_node(ident: str) -> bool:
+    head, sep, tail = ident.partition("-" if "-" in ident else ".")
+    return bool(sep) and head.isdigit() and tail.isdigit()
+
+
+def read_conll(
+    path: str | os.PathLike[str],
+    column: str | int | None = None,
+    *,
+    word_column: int = 1,
+    labelled: bool = True,
+) -> TaggedSentences:
+    """Read a CoNLL column file: one token per line, a blank line between sentences.
+
+    Args:
+        path: the file.
+        column: 1-based number of the tag column; None: the last column. Default None.
+        word_column: 1-based number of the token column. Default 1.
+        labelled: read tags; with False a file of tokens only is accepted too.
+
+    Returns:
+        TaggedSentences with the tags as written (see ``schemes`` for BIO conversions).
+    """
+    words: list[list[str]] = []
+    tags: list[list[str]] = []
+    forms: list[str] = []
+    labels: list[str] = []
+    width = None
+    for number, line in enumerate([*read_lines(path), ""], start=1):
+        if not line.strip():
+            if forms:
+                words.append(forms)
+                tags.append(labels)
+            forms, labels = [], []
+            continue
+        cells = line.split("\t") if "\t" in line else line.split()
+        cells = [c.strip() for c in cells]
+        if cells[0] == "-DOCSTART-":
+            continue
+        width = width or len(cells)
+        where = f"{path}:{number}"
+        tag_at = len(cells) - 1 if column is None else _column_index(column, None, where)
+        word_at = word_column - 1
+        needed = max(word_at, tag_at if labelled else 0) + 1
+        if len(cells) < needed or (labelled and column is None and len(cells) < 2):
+            raise ValueError(
+                f"{where}: expected a token and a tag (at least {max(needed, 2)} columns), "
+                f"found {len(cells)}: {line[:60]!r}"
+            )
+        if labelled and len(cells) != width:
+            raise ValueError(
+                f"{where}: {len(cells)} columns where the file's first line has {width}"
+            )
+        if not cells[word_at]:
+            raise ValueError(f"{where}: empty token")
+        forms.append(cells[word_at])
+        labels.append(cells[tag_at] if labelled else "")
+    if not words:
+        raise ValueError(f"{path} holds no sentences")
+    return TaggedSentences(words, tags if labelled else [], str(path))
+
+
+def read_text(path: str | os.PathLike[str]) -> TaggedSentences:
+    """Plain tokenised text: one sentence per non-empty line, tokens separated by spaces."""
+    words = [line.split() for line in read_lines(path) if line.strip()]
+    if not words:
+        raise ValueError(f"{path} holds no sentences (every line is empty)")
+    return TaggedSentences(words, [], str(path))
+
+
+def write_conll(
+    path: str | os.PathLike[str],
+    sentences: TaggedSentences,
+    predicted: list[list[str]],
+    column: str | int = "upos",
+) -> Path:
+    """Write predictions: CoNLL-U input back as CoNLL-U with ``column`` replaced, anything
+    else as two tab-separated columns (token, tag) with a blank line between sentences."""
+    out: list[str] = []
+    if sentences.conllu is not None:
+        index = _column_index(column, 10, str(path))
+        for (lines, rows), tags in zip(sentences.conllu, predicted):
+            lines = list(lines)
+            for row, tag in zip(rows, tags):
+                cells = lines[row].split("\t")
+                cells[index] = tag
+                lines[row] = "\t".join(cells)
+            out.extend([*lines, ""])
+    else:
+        for forms, tags in zip(sentences.words, predicted):
+            out.extend([*(f"{w}\t{t}" for w, t in zip(forms, tags)), ""])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, "\n".join(out).encode("utf-8"))
+    return path
