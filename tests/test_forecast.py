@@ -1,15 +1,19 @@
 """Forecast task: CSV checks, preprocessing without leakage, an end-to-end fit, save and load."""
 
 import json
+import shutil
+import struct
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lstmkit.data.series import Standardizer, infer_season, seasonal_profile, sliding_windows
+from lstmkit.io import INDEX, ArtifactError, save_artifact
+from lstmkit.tasks.base import Task
 from lstmkit.tasks.forecast import ForecastConfig, Forecaster, load_series
 from lstmkit.tasks.forecast.data import dataset_path, interpolate
-from lstmkit.train import CheckpointError
 
 FAST = {"epochs": 30, "ensemble": 1, "hidden_size": 16, "patience": 10, "seed": 0}
 
@@ -134,22 +138,122 @@ def test_save_load_predict_without_retraining(tmp_path):
         g.predict(7)
 
 
+def weights_file(directory):
+    return directory / json.loads((directory / INDEX).read_text())["weights_file"]
+
+
 def test_corrupt_and_foreign_checkpoints(tmp_path):
     f = Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 2})).fit(seasonal_frame(60))
     f.save(tmp_path)
-    weights = tmp_path / "model.safetensors"
+    weights = weights_file(tmp_path)
     weights.write_bytes(weights.read_bytes()[:-10])
-    with pytest.raises(CheckpointError, match="corrupt or belongs to another run"):
+    with pytest.raises(ArtifactError, match="is corrupt: its SHA-256 does not match"):
         Forecaster.load(tmp_path)
     f.save(tmp_path)
-    state = json.loads((tmp_path / "forecaster.json").read_text())
-    state["model_config"]["hidden_size"] = 32
-    (tmp_path / "forecaster.json").write_text(json.dumps(state))
-    with pytest.raises(CheckpointError, match=r"has shape \(.*\) in the checkpoint but"):
+    state = json.loads((tmp_path / INDEX).read_text())
+    state["config"]["model"]["hidden_size"] = 32
+    (tmp_path / INDEX).write_text(json.dumps(state))
+    with pytest.raises(ArtifactError, match=r"has shape \(.*\) in the checkpoint but"):
         Forecaster.load(tmp_path)
-    (tmp_path / "forecaster.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="is corrupt"):
+    (tmp_path / INDEX).write_text("{not json")
+    with pytest.raises(ArtifactError, match="is corrupt"):
         Forecaster.load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """One small fitted forecaster and the series it was fitted on (a new one per module)."""
+    frame = seasonal_frame(60, seed=int(np.random.default_rng().integers(1000)))
+    return Forecaster(ForecastConfig(horizon=6, **{**FAST, "epochs": 3})).fit(frame), frame
+
+
+def test_forecaster_is_a_task_and_round_trips_exactly(fitted, tmp_path):
+    f, _ = fitted
+    assert isinstance(Forecaster(), Task) and Forecaster.kind == "forecast"
+    assert f.save(tmp_path) == tmp_path / INDEX
+    g = Forecaster.load(tmp_path)
+    assert isinstance(g, Task) and g.config == f.config
+    assert np.array_equal(f.predict().to_numpy(), g.predict().to_numpy())
+    assert f.predict().index.equals(g.predict().index)
+    for a, b in zip(f.models, g.models):
+        assert a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert g.histories == f.histories and len(g.histories) == 1
+
+
+def flip_a_weight_byte(directory):
+    """Flip one bit inside the tensor data, past safetensors' JSON header."""
+    path = weights_file(directory)
+    data = bytearray(path.read_bytes())
+    header = struct.unpack("<Q", data[:8])[0]
+    data[8 + header + (len(data) - 8 - header) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    return path, "is corrupt: its SHA-256 does not match"
+
+
+def delete_the_weights_hash(directory):
+    meta = json.loads((directory / INDEX).read_text())
+    del meta["weights_sha256"]
+    (directory / INDEX).write_text(json.dumps(meta))
+    return directory / INDEX, r"is missing the fields \['weights_sha256'\]"
+
+
+def delete_the_preprocessor(directory):
+    meta = json.loads((directory / INDEX).read_text())
+    del meta["config"]["preprocessor"]
+    (directory / INDEX).write_text(json.dumps(meta))
+    return directory / INDEX, "does not describe a forecaster: KeyError"
+
+
+def delete_the_series(directory):
+    (directory / "series.csv").unlink()
+    return directory / INDEX, "names series.csv, which cannot be read"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [flip_a_weight_byte, delete_the_weights_hash, delete_the_preprocessor, delete_the_series],
+)
+def test_damaged_artifact_is_refused_naming_the_file(fitted, tmp_path, damage):
+    fitted[0].save(tmp_path / "good")
+    shutil.copytree(tmp_path / "good", tmp_path / "bad")
+    damaged, says = damage(tmp_path / "bad")
+    with pytest.raises(ArtifactError, match=says) as error:
+        Forecaster.load(tmp_path / "bad")
+    assert str(damaged) in str(error.value)
+    Forecaster.load(tmp_path / "good")  # the copy it came from still loads
+
+
+def test_foreign_artifacts_are_refused(tmp_path):
+    save_artifact(tmp_path / "c", "classify", {"labels": ["a", "b"]}, {"w": torch.zeros(2)})
+    with pytest.raises(ArtifactError, match="holds a 'classify' model, not a 'forecast' model"):
+        Forecaster.load(tmp_path / "c")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "forecaster.json").write_text("{}")
+    with pytest.raises(ArtifactError, match=r"no saved forecaster in .*format before"):
+        Forecaster.load(tmp_path / "old")
+    with pytest.raises(ArtifactError, match="no saved forecaster in"):
+        Forecaster.load(tmp_path / "nothing")
+
+
+def test_evaluate_and_predict_on_given_data(fitted):
+    f, frame = fitted
+    assert f.evaluate(frame) == f.evaluate()  # the series it was fitted on, read again
+    # Forecasting past the training part by hand is the test part's forecast.
+    by_hand = f.predict(data=frame.iloc[:-6])
+    assert np.allclose(by_hand.to_numpy(), f.test_forecasts().forecasts["lstmkit"])
+    assert by_hand.index.equals(pd.DatetimeIndex(pd.to_datetime(frame.date.iloc[-6:])))
+    # A newer series: forecasts continue its own dates, from its own last rows.
+    newer = pd.concat([frame, seasonal_frame(66).iloc[60:]], ignore_index=True)
+    ahead = f.predict(3, data=newer)
+    assert ahead.index[0] == pd.Timestamp("2005-07-01") and len(ahead) == 3
+    assert not np.allclose(ahead.to_numpy(), f.predict(3).to_numpy())
+    with pytest.raises(ValueError, match=r"has the columns \['y'\] .* fitted on \['y', 'x'\]"):
+        f.evaluate(frame[["date", "y"]])
+    with pytest.raises(ValueError, match="has 10 rows but this forecaster needs at least"):
+        f.predict(data=frame.iloc[:10])
+    with pytest.raises(ValueError, match=r"got DataFrame; .* predict\(data=\.\.\.\)"):
+        f.predict(frame)
 
 
 def test_embedded_datasets_load():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,10 @@ import pandas as pd
 from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import DATASETS, dataset_path
+from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
+
+if TYPE_CHECKING:  # imported when a command runs, so that `--help` stays fast
+    from lstmkit.tasks.forecast.task import Forecaster
 
 __all__ = ["add_forecast_parser", "format_table", "run_forecast"]
 
@@ -39,7 +44,7 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         nargs="?",
         default="train",
         choices=("train", "predict", "evaluate"),
-        help="train (default) fits and scores; predict and evaluate load --out",
+        help="train (default) fits and scores; predict and evaluate load --run/--out",
     )
     src = p.add_argument_group("data")
     src.add_argument(
@@ -76,31 +81,24 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         ("--lr", float, "lr"),
         ("--batch-size", int, "batch_size"),
         ("--ensemble", int, "ensemble"),
-        ("--seed", int, "seed"),
     ):
         default = getattr(defaults, dest)
         model.add_argument(flag, type=kind, dest=dest, default=default, help=f"default {default}")
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="run directory (default: runs/forecast-NAME)")
     out.add_argument("--steps", type=int, help="predict: steps past the end (default: horizon)")
-    out.add_argument("--progress", action="store_true", help="show training progress bars")
-    out.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_run_options(p, task="forecast", seed=defaults.seed)
     p.set_defaults(handler=run_forecast)
     return p
 
 
 def run_forecast(args: argparse.Namespace) -> int:
     """Carry out ``lstmkit forecast``; returns the exit code."""
-    import torch
-
     from lstmkit.tasks.forecast.task import Forecaster
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     # One thread by default: these models are small, and on a shared or loaded CPU the
     # threads of one tiny LSTM step mostly wait on each other (airline: 13 s vs 62 s).
-    torch.set_num_threads(args.threads)
-    out = Path(args.out or f"runs/forecast-{Path(args.csv).stem if args.csv else args.dataset}")
+    apply_threads(args.threads)
+    out = run_directory(args.run, "forecast", Path(args.csv).stem if args.csv else args.dataset)
     if args.action == "train":
         source, config = _config(args)
         forecaster = Forecaster(config).fit(source)
@@ -150,15 +148,16 @@ def _config(args: argparse.Namespace) -> tuple[str, ForecastConfig]:
     return source, config
 
 
-def _report(forecaster, out: Path) -> None:
+def _report(forecaster: Forecaster, out: Path) -> None:
     """Score the test part, print the table, write metrics.json and one plot per target."""
     from lstmkit.plots.forecast import plot_forecast
 
-    scores = forecaster.evaluate()
+    test = forecaster.test_forecasts()  # once: the table and the plots show the same forecasts
+    scores = forecaster.score(test)
     prep = forecaster.prep
     print(format_table(scores, prep.horizon, prep.season))
     atomic_write(out / "metrics.json", json.dumps(scores, indent=1).encode())
-    forecasts, actual, train, observed = forecaster.test_forecasts()
+    forecasts, actual, train, observed = test
     index = _index(forecaster.data.times, len(forecaster.data.values))
     n_train = len(train)
     for k, name in enumerate(forecaster.data.targets):

@@ -1,161 +1,182 @@
-"""Save and load a Forecaster: safetensors weights, JSON state and the series, atomically."""
+"""A fitted forecaster as one lstmkit artifact (`lstmkit.io`): its weights, state and series.
+
+The artifact's config holds the ForecastConfig, the fitted Preprocessor, the network's
+shape and the series' columns; its weights hold every ensemble member (``m<i>.<name>``);
+beside them lie the series the model was fitted on (``series.csv``, so that ``predict``
+continues it without the original file) and the training histories (``history.json``).
+"""
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import safetensors.torch
+import torch
 
-from lstmkit.io import atomic_write
+from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import SeriesData
 from lstmkit.tasks.forecast.model import ForecastNet
 from lstmkit.tasks.forecast.prep import Preprocessor
 from lstmkit.train.checkpoint import CheckpointError, check_state_dict
 
-__all__ = ["load_forecaster", "save_forecaster"]
+__all__ = ["KIND", "FittedForecast", "load_forecast", "save_forecast"]
 
-FORMAT = "lstmkit forecaster"
-VERSION = 1
-STATE = "forecaster.json"
-WEIGHTS = "model.safetensors"
+KIND = "forecast"
 SERIES = "series.csv"
+HISTORY = "history.json"
+# The single-file format of lstmkit before the shared artifact (read only to say so).
+_OLD_STATE = "forecaster.json"
 
 
-def save_forecaster(forecaster, directory: Path) -> Path:
-    """Write ``model.safetensors``, ``series.csv`` and, last, ``forecaster.json``.
+@dataclass
+class FittedForecast:
+    """What a fitted Forecaster is made of: what `save_forecast` writes and `load_forecast` reads.
 
-    The JSON names the SHA-256 of the weights, so a reader never pairs it with other weights;
-    each file is replaced atomically (temporary file, fsync, rename).
+    Attributes:
+        config: the settings it was fitted with.
+        prep: the preprocessing fitted on the training part.
+        models: the ensemble's networks, in seed order.
+        data: the series it was fitted on.
+        histories: each member's per-epoch training metrics.
+    """
+
+    config: ForecastConfig
+    prep: Preprocessor
+    models: list[ForecastNet]
+    data: SeriesData
+    histories: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+def save_forecast(directory: str | os.PathLike[str], fitted: FittedForecast) -> Path:
+    """Write ``fitted`` to ``directory`` as one artifact, atomically (see `lstmkit.io`).
 
     Args:
-        forecaster: a fitted Forecaster.
         directory: the run directory, created if missing.
+        fitted: the parts of a fitted Forecaster.
 
     Returns:
-        Path of ``forecaster.json``.
+        Path of the artifact's ``artifact.json``.
     """
-    prep, data = forecaster._fitted(), forecaster.data
-    directory.mkdir(parents=True, exist_ok=True)
+    data = fitted.data
     tensors = {
-        f"m{i}.{name}": t.detach().cpu().contiguous()
-        for i, model in enumerate(forecaster.models)
+        f"m{i}.{name}": t
+        for i, model in enumerate(fitted.models)
         for name, t in model.state_dict().items()
     }
-    weights = safetensors.torch.save(tensors)
     frame = pd.DataFrame(data.values, columns=data.columns)
     if data.times is not None:
         frame.insert(0, data.time_column, data.times)
-    state = {
-        "format": FORMAT,
-        "version": VERSION,
-        "config": forecaster.config.to_dict(),
-        "prep": prep.to_dict(),
-        "model_config": forecaster.models[0].config,
-        "members": len(forecaster.models),
-        "columns": data.columns,
-        "num_targets": data.num_targets,
-        "time_column": data.time_column,
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
-        "history": forecaster.histories,
+    config = {
+        "forecast": fitted.config.to_dict(),
+        "preprocessor": fitted.prep.to_dict(),
+        "model": fitted.models[0].config,
+        "members": len(fitted.models),
+        "series": {
+            "columns": data.columns,
+            "num_targets": data.num_targets,
+            "time_column": data.time_column,
+        },
     }
-    atomic_write(directory / WEIGHTS, weights)
-    atomic_write(directory / SERIES, frame.to_csv(index=False).encode())
-    atomic_write(directory / STATE, json.dumps(state, indent=1, default=_json).encode())
-    return directory / STATE
+    files = {
+        SERIES: frame.to_csv(index=False).encode(),
+        HISTORY: json.dumps(fitted.histories, indent=1, default=_plain).encode(),
+    }
+    return save_artifact(directory, KIND, config, tensors, files)
 
 
-def load_forecaster(directory: Path):
-    """Read a run directory written by :func:`save_forecaster`; never unpickles anything.
+def load_forecast(directory: str | os.PathLike[str]) -> FittedForecast:
+    """Read and verify a forecast artifact; never unpickles anything.
 
     Args:
-        directory: the run directory.
+        directory: the run directory `save_forecast` wrote.
 
     Returns:
-        The Forecaster, ready to predict and evaluate.
+        The fitted parts, the networks in eval mode.
 
     Raises:
-        CheckpointError: (a ValueError) if files are missing, corrupt, or the weights do not
-            match the saved model configuration.
+        ArtifactError: (a ValueError) naming the file that is missing, corrupt, foreign (of
+            another task) or inconsistent with the saved configuration.
     """
-    from lstmkit.tasks.forecast.task import Forecaster
-
-    state = _read_state(directory)
-    weights_path = directory / WEIGHTS
-    try:
-        raw = weights_path.read_bytes()
-    except OSError:
-        raise CheckpointError(
-            f"{weights_path} is missing; train again with `lstmkit forecast train`"
-        ) from None
-    if hashlib.sha256(raw).hexdigest() != state["weights_sha256"]:
-        raise CheckpointError(
-            f"{weights_path} is corrupt or belongs to another run: its SHA-256 does not match "
-            f"{directory / STATE}; train again"
+    folder = Path(directory)
+    if not (folder / INDEX).is_file():
+        old = (
+            "; its forecaster.json is the format before lstmkit's shared artifacts, train again"
+            if (folder / _OLD_STATE).is_file()
+            else ""
         )
-    tensors = safetensors.torch.load(raw)
-    try:
-        config = ForecastConfig.from_dict(state["config"])
-        prep = Preprocessor(**state["prep"])
-        models = []
-        for i in range(int(state["members"])):
-            model = ForecastNet(**state["model_config"])
-            prefix = f"m{i}."
-            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            check_state_dict(own, model, f"the weights in {directory}")
-            model.load_state_dict(own)
-            models.append(model.eval())
-    except (TypeError, KeyError) as exc:
-        raise CheckpointError(
-            f"{directory / STATE} does not describe a forecaster: {exc}"
-        ) from None
-    forecaster = Forecaster(config)
-    forecaster.prep, forecaster.models = prep, models
-    forecaster.histories = state.get("history", [])
-    forecaster.data = _read_series(directory, state)
-    return forecaster
-
-
-def _read_state(directory: Path) -> dict:
-    path = directory / STATE
-    if not path.is_file():
-        raise CheckpointError(
-            f"no saved forecaster in {str(directory)!r} ({STATE} is missing); "
+        raise ArtifactError(
+            f"no saved forecaster in {str(folder)!r} ({INDEX} is missing{old}); "
             "run `lstmkit forecast train --out DIR` first"
         )
+    artifact = load_artifact(folder, KIND)
+    index = artifact.path / INDEX
     try:
-        state = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path} is corrupt (not valid JSON: {exc}); train again") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an lstmkit forecaster")
-    if state.get("version") != VERSION:
-        raise CheckpointError(f"{path} has version {state.get('version')!r}; expected {VERSION}")
-    return state
+        state = artifact.config
+        config = ForecastConfig.from_dict(state["forecast"])
+        prep = Preprocessor(**state["preprocessor"])
+        models = _networks(artifact, dict(state["model"]), int(state["members"]))
+        series = state["series"]
+        data = _series(
+            artifact, series["columns"], int(series["num_targets"]), series["time_column"]
+        )
+    except ArtifactError:
+        raise
+    except (TypeError, KeyError, ValueError) as exc:  # a field missing or of the wrong kind
+        raise ArtifactError(f"{index} does not describe a forecaster: {exc!r}") from None
+    histories = json.loads(artifact.text(HISTORY))
+    return FittedForecast(config, prep, models, data, histories)
 
 
-def _read_series(directory: Path, state: dict) -> SeriesData:
-    path = directory / SERIES
+def _networks(artifact: Artifact, shape: dict[str, Any], members: int) -> list[ForecastNet]:
+    """Rebuild each member from the saved shape and load its weights, checked first."""
+    prefixes = tuple(f"m{i}." for i in range(members))
+    strays = sorted(name for name in artifact.tensors if not name.startswith(prefixes))
+    if members < 1 or strays:
+        raise ArtifactError(
+            f"the weights of {artifact.path / INDEX} hold {members} members and {strays[:3]}; "
+            "the artifact is inconsistent, train again"
+        )
+    models = []
+    for prefix in prefixes:
+        model = ForecastNet(**shape)
+        own = {k[len(prefix) :]: v for k, v in artifact.tensors.items() if k.startswith(prefix)}
+        try:
+            check_state_dict(own, model, f"the weights of {artifact.path / INDEX} ({prefix}*)")
+        except CheckpointError as exc:
+            raise ArtifactError(str(exc)) from None
+        model.load_state_dict(own)
+        models.append(model.eval())
+    return models
+
+
+def _series(
+    artifact: Artifact, columns: list[str], num_targets: int, time_column: str | None
+) -> SeriesData:
+    """The saved series, its columns checked against the config."""
+    path = artifact.path / SERIES
     try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CheckpointError(f"{path} cannot be read ({exc}); train again") from None
-    columns, tcol = state["columns"], state["time_column"]
-    if list(frame.columns) != ([tcol] if tcol else []) + columns:
-        raise CheckpointError(f"{path} does not hold the columns {columns}; train again")
+        frame = pd.read_csv(io.BytesIO(artifact.file(SERIES)))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path} cannot be read ({exc}); train again") from None
+    if list(frame.columns) != ([time_column] if time_column else []) + list(columns):
+        raise ArtifactError(f"{path} does not hold the columns {columns}; train again")
     times = None
-    if tcol is not None:
-        col = frame[tcol]
+    if time_column is not None:
+        col = frame[time_column]
         times = pd.Index(col if pd.api.types.is_integer_dtype(col) else pd.to_datetime(col))
     values = frame[columns].to_numpy(np.float64)
-    return SeriesData(values, columns, int(state["num_targets"]), times, tcol)
+    return SeriesData(values, list(columns), num_targets, times, time_column)
 
 
-def _json(value):
-    if isinstance(value, np.generic):
+def _plain(value: Any) -> Any:
+    """NumPy and torch scalars in a training history as plain Python numbers, for JSON."""
+    if isinstance(value, (np.generic, torch.Tensor)):
         return value.item()
     raise TypeError(f"cannot store {type(value).__name__} in JSON")

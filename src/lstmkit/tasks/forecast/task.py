@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -15,10 +17,14 @@ from lstmkit.seed import seed_everything
 from lstmkit.tasks.forecast.baselines import naive, seasonal_naive
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import SeriesData, interpolate, load_series
+from lstmkit.tasks.forecast.io import KIND, FittedForecast, load_forecast, save_forecast
 from lstmkit.tasks.forecast.model import ForecastNet, l1_objective
 from lstmkit.tasks.forecast.prep import Preprocessor
 
-__all__ = ["Forecaster"]
+__all__ = ["Forecaster", "HeldOutForecasts"]
+
+# What fit, predict and evaluate read: a CSV path, a DataFrame, or an already loaded series.
+Source = str | Path | pd.DataFrame | SeriesData
 
 # Share of the training part's windows held out (from its end) for early stopping.
 VAL_FRACTION = 0.2
@@ -40,6 +46,8 @@ class Forecaster:
     (6, 1)
     """
 
+    kind: ClassVar[str] = KIND
+
     def __init__(self, config: ForecastConfig | None = None) -> None:
         if config is not None and not isinstance(config, ForecastConfig):
             raise TypeError(f"config must be a ForecastConfig, got {type(config).__name__}")
@@ -50,7 +58,7 @@ class Forecaster:
         self.histories: list[list[dict]] = []
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, source: str | Path | pd.DataFrame | SeriesData) -> Forecaster:
+    def fit(self, source: Source) -> Forecaster:
         """Train on all but the last ``horizon`` rows of ``source``.
 
         Args:
@@ -159,40 +167,55 @@ class Forecaster:
             outs = [m(window)[0].numpy().astype(np.float64) for m in self.models]
         return prep.inverse(np.mean(outs, axis=0), x, values, end)
 
-    def predict(self, horizon: int | None = None) -> pd.DataFrame:
+    def predict(self, horizon: int | None = None, *, data: Source | None = None) -> pd.DataFrame:
         """Forecast past the end of the data.
 
         Args:
             horizon: steps to return, at most the trained horizon (default: all of it).
+            data: a newer series with the same columns (CSV path, DataFrame or SeriesData)
+                to forecast past the end of; default: the series it was fitted on. The
+                model is not refitted: it reads the last lookback rows of ``data``.
 
         Returns:
             A DataFrame indexed by the future timestamps (or step numbers), one column per
             target.
         """
-        prep, data = self._fitted(), self.data
+        prep = self._fitted()
         h = prep.horizon if horizon is None else horizon
         if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= prep.horizon:
+            shown = repr(horizon) if isinstance(horizon, (int, float)) else type(horizon).__name__
             raise ValueError(
                 f"horizon must be an int in [1, {prep.horizon}] (the horizon trained for), got "
-                f"{horizon!r}; retrain with a longer horizon to forecast further"
+                f"{shown}; retrain with a longer horizon to forecast further (new data goes "
+                "in predict(data=...))"
             )
-        values = interpolate(data.values)
-        fc = self._forecast_from(values, data.missing, len(values) - 1)[:h]
-        index = _future_index(data.times, len(values), h)
-        return pd.DataFrame(fc, index=index, columns=data.targets)
+        series = self._series(data, rows_after=0)
+        values = interpolate(series.values)
+        fc = self._forecast_from(values, series.missing, len(values) - 1)[:h]
+        index = _future_index(series.times, len(values), h)
+        return pd.DataFrame(fc, index=index, columns=series.targets)
 
-    def evaluate(self) -> dict[str, dict[str, dict[str, float]]]:
+    def evaluate(self, data: Source | None = None) -> dict[str, dict[str, dict[str, float]]]:
         """Metrics on the test part (the last H rows) for the model and both baselines.
 
-        One forecast of length H from the end of the training part; the baselines use exactly
-        the same history and are scored on the same points. Rows missing in the data are
-        left out of the scores.
+        One forecast of length H from the row before the test part; the baselines use
+        exactly the same history and are scored on the same points. Rows missing in the data
+        are left out of the scores.
+
+        Args:
+            data: a series with the same columns whose last H rows to score (the model is not
+                refitted); default: the series it was fitted on, whose last H rows it never
+                trained on.
 
         Returns:
             ``{target: {"lstmkit": metrics, "naive": metrics, "seasonal_naive": metrics}}``,
             each metrics dict as :func:`lstmkit.metrics.forecast_metrics` returns.
         """
-        forecasts, actual, train, observed = self.test_forecasts()
+        return self.score(self.test_forecasts(data))
+
+    def score(self, test: HeldOutForecasts) -> dict[str, dict[str, dict[str, float]]]:
+        """The metrics of `evaluate` from forecasts `test_forecasts` already made."""
+        forecasts, actual, train, observed = test
         m = self._fitted().season
         scores: dict[str, dict[str, dict[str, float]]] = {}
         for k, name in enumerate(self.data.targets):
@@ -206,21 +229,25 @@ class Forecaster:
             }
         return scores
 
-    def test_forecasts(self) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-        """Forecasts of the test part by the model and the baselines.
+    def test_forecasts(self, data: Source | None = None) -> HeldOutForecasts:
+        """Forecasts of the test part (the last H rows) by the model and the baselines.
+
+        Args:
+            data: as for `evaluate`.
 
         Returns:
             ``(forecasts, actual, train, observed)``: forecasts by name, each (H, K); the test
             actuals (H, K); the interpolated training targets (T_train, K); and the mask of
             test values that were observed (H, K).
         """
-        prep, data = self._fitted(), self.data
-        h, k = prep.horizon, data.num_targets
-        n_train = len(data.values) - h
-        train_values = interpolate(data.values[:n_train])
+        prep = self._fitted()
+        series = self._series(data, rows_after=prep.horizon)
+        h, k = prep.horizon, series.num_targets
+        n_train = len(series.values) - h
+        train_values = interpolate(series.values[:n_train])
         # Pad with the last row so features() sees a full array; nothing after end is read.
         padded = np.concatenate([train_values, np.repeat(train_values[-1:], h, axis=0)])
-        miss = data.missing.copy()
+        miss = series.missing.copy()
         miss[n_train:] = False
         model_fc = self._forecast_from(padded, miss, n_train - 1)
         train_y = train_values[:, :k]
@@ -230,8 +257,31 @@ class Forecaster:
             "naive": naive(train_y, h),
             "seasonal_naive": seasonal_naive(train_y, h, m),
         }
-        actual = data.values[n_train:, :k]
-        return forecasts, np.nan_to_num(actual), train_y, ~np.isnan(actual)
+        actual = series.values[n_train:, :k]
+        return HeldOutForecasts(forecasts, np.nan_to_num(actual), train_y, ~np.isnan(actual))
+
+    def _series(self, source: Source | None, *, rows_after: int) -> SeriesData:
+        """The series fitted on, or ``source`` checked to fit the model with a full window
+        before its last ``rows_after`` rows."""
+        prep = self._fitted()
+        if source is None:
+            return self.data
+        series = source if isinstance(source, SeriesData) else self._load(source)
+        if series.columns != self.data.columns or series.num_targets != self.data.num_targets:
+            raise ValueError(
+                f"the data has the columns {series.columns} (targets {series.targets}) but this "
+                f"forecaster was fitted on {self.data.columns} (targets {self.data.targets}); "
+                "give a series with the same columns"
+            )
+        need = prep.first_end + 1 + rows_after
+        if len(series.values) < need:
+            raise ValueError(
+                f"the data has {len(series.values)} rows but this forecaster needs at least "
+                f"{need} (a lookback window of {prep.lookback} rows"
+                + (f", {prep.season} for the seasonal differences" if prep.seasonal_diff else "")
+                + (f" and a test part of {rows_after})" if rows_after else ")")
+            )
+        return series
 
     def _fitted(self) -> Preprocessor:
         if self.prep is None or not self.models:
@@ -239,18 +289,32 @@ class Forecaster:
         return self.prep
 
     # -- saving --------------------------------------------------------------------------
-    def save(self, directory: str | Path) -> Path:
-        """Save model, preprocessing, config and data to ``directory`` (see ``io.save``)."""
-        from lstmkit.tasks.forecast.io import save_forecaster
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Save the fitted forecaster to ``directory`` as one artifact (see `io.save_forecast`).
 
-        return save_forecaster(self, Path(directory))
+        Returns:
+            Path of its ``artifact.json``.
+        """
+        parts = FittedForecast(self.config, self._fitted(), self.models, self.data, self.histories)
+        return save_forecast(directory, parts)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Forecaster:
-        """Load a saved Forecaster without retraining (see ``io.load``)."""
-        from lstmkit.tasks.forecast.io import load_forecaster
+    def load(cls, directory: str | os.PathLike[str]) -> Forecaster:
+        """Load a saved Forecaster without retraining; ArtifactError if it is corrupt or foreign."""
+        parts = load_forecast(directory)
+        forecaster = cls(parts.config)
+        forecaster.prep, forecaster.models = parts.prep, parts.models
+        forecaster.data, forecaster.histories = parts.data, parts.histories
+        return forecaster
 
-        return load_forecaster(Path(directory))
+
+class HeldOutForecasts(NamedTuple):
+    """`Forecaster.test_forecasts`: the test part's forecasts and what they are scored on."""
+
+    forecasts: dict[str, np.ndarray]  # by model name, each (H, K)
+    actual: np.ndarray  # (H, K), missing values as 0
+    train: np.ndarray  # (T_train, K) the interpolated targets before the test part
+    observed: np.ndarray  # (H, K) bool: which actuals were observed
 
 
 def _auto_lookback(n_train: int, horizon: int, season: int) -> int:
