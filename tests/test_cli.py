@@ -47,8 +47,9 @@ def test_train_predict_evaluate_round_trip(tmp_path, capsys):
     assert main(["forecast", "--csv", str(csv), "--out", str(out), *TINY]) == 0
     text = capsys.readouterr().out
     assert "seasonal naive" in text and "sMAPE %" in text
-    for name in ("forecaster.json", "model.safetensors", "metrics.json", "forecast.png"):
+    for name in ("artifact.json", "series.csv", "metrics.json", "forecast.png"):
         assert (out / name).is_file()
+    assert len(list(out.glob("weights-*.safetensors"))) == 1
     assert main(["forecast", "predict", "--out", str(out), "--steps", "4"]) == 0
     table = pd.read_csv(out / "forecast.csv")
     assert list(table.columns) == ["time", "sales"] and len(table) == 4
@@ -103,10 +104,11 @@ def test_corrupt_and_foreign_checkpoint_exit_2(tmp_path, capsys):
     capsys.readouterr()
     (out / "forecast.csv").write_text("keep")
     # weights of a model with another configuration
-    (out / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
+    [weights] = out.glob("weights-*.safetensors")
+    weights.write_bytes(next(other.glob("weights-*.safetensors")).read_bytes())
     assert main(["forecast", "predict", "--out", str(out)]) == 2
-    assert "belongs to another run" in capsys.readouterr().err
-    (out / "forecaster.json").write_text("{broken")
+    assert f"{weights} is corrupt: its SHA-256 does not match" in capsys.readouterr().err
+    (out / "artifact.json").write_text("{broken")
     assert main(["forecast", "evaluate", "--out", str(out)]) == 2
     assert "is corrupt" in capsys.readouterr().err
     assert main(["forecast", "predict", "--out", str(tmp_path / "nothing")]) == 2
@@ -165,3 +167,16 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
             and err.count("\n") == 1
             and "interrupted interrupted" not in err
         )
+
+
+@pytest.mark.parametrize("command", [["forecast"], ["reproduce", "adding"], ["bench", "speed"]])
+def test_threads_are_checked_in_the_same_words_everywhere(command, capsys):
+    assert main([*command, "--threads", "0"]) == 2
+    assert capsys.readouterr().err == "lstmkit: error: --threads must be at least 1, got 0\n"
+
+
+def test_forecast_help_shows_the_shared_run_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["forecast", "--help"])
+    out = capsys.readouterr().out
+    assert "--run DIR, --out DIR" in out and "--threads THREADS" in out and "--seed" in out

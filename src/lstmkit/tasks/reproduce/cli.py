@@ -6,8 +6,7 @@ import argparse
 import shlex
 from dataclasses import dataclass
 
-import torch
-
+from lstmkit.tasks.options import add_threads_option, apply_threads
 from lstmkit.tasks.reproduce.experiments import INITS, MODELS, RunResult, run_experiment
 from lstmkit.tasks.reproduce.report import format_table, save_results
 from lstmkit.tasks.reproduce.specs import EXPERIMENTS
@@ -110,7 +109,9 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     )
     p.add_argument("--quick", action="store_true", help="small sizes and budgets (all: ~10 min)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and training data")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_threads_option(
+        p, default=1, why="the networks are small, and the threads of one step mostly wait"
+    )
     p.add_argument("--out", help="results JSON (default runs/reproduce/EXPERIMENT.json)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -126,9 +127,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
     budget = args.budget_minutes
     if budget is None:
         budget = QUICK_BUDGET_MINUTES if args.quick else 20.0
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     strict = {} if args.max_wrong is None else {"max_wrong": args.max_wrong}
     log = None if args.quiet else (lambda line: print(line, flush=True))
     results: list[RunResult] = []
