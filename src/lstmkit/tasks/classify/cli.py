@@ -57,6 +57,27 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "and a probability per class; with the label column it also scores them.",
     )
     p.add_argument("action", nargs="?", choices=("train", "predict"), default="train")
+    _add_data_options(p)
+    _add_model_options(p)
+    p.add_argument("--no-baseline", action="store_true", help="text: skip the TF-IDF baseline")
+    # --out is not the run directory here: `predict` writes its predictions CSV there.
+    add_run_options(
+        p,
+        task="classify",
+        threads=1,
+        threads_why="these small models ran 7x slower on 2 busy threads than on 1",
+        out_alias=False,
+    )
+    p.add_argument(
+        "--out",
+        help="train: run directory to write (default: --run); predict: the predictions CSV "
+        "(default RUN/predictions.csv)",
+    )
+    p.set_defaults(handler=run_classify)
+    return p
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("data")
     src.add_argument(
         "--dataset",
@@ -80,6 +101,9 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src.add_argument("--step-col", help="step column (long form; default 'step')")
     src.add_argument("--features", help="comma-separated feature columns (default: all others)")
     src.add_argument("--lines-per-passage", type=int, default=10, help="genre: passage size")
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
     m = p.add_argument_group("model and training (defaults: the dataset's preset)")
     m.add_argument("--tokens", choices=("char", "word"))
     m.add_argument("--min-freq", type=int)
@@ -103,22 +127,6 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     m.add_argument("--batch-size", type=int)
     m.add_argument("--lr", type=float)
     m.add_argument("--ensemble", type=int, help="models averaged (seeds --seed, --seed + 1, ...)")
-    p.add_argument("--no-baseline", action="store_true", help="text: skip the TF-IDF baseline")
-    # --out is not the run directory here: `predict` writes its predictions CSV there.
-    add_run_options(
-        p,
-        task="classify",
-        threads=1,
-        threads_why="these small models ran 7x slower on 2 busy threads than on 1",
-        out_alias=False,
-    )
-    p.add_argument(
-        "--out",
-        help="train: run directory to write (default: --run); predict: the predictions CSV "
-        "(default RUN/predictions.csv)",
-    )
-    p.set_defaults(handler=run_classify)
-    return p
 
 
 def _load(args: argparse.Namespace, reader: Classifier) -> tuple[Data, Data]:

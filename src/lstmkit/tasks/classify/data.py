@@ -108,19 +108,7 @@ def read_sequence_csv(
         _require(df, step_col, "step", "--step-col")
     used = {label_col, id_col, step_col} - {None}
     features = feature_cols or [c for c in df.columns if c not in used]
-    if not features:
-        raise ValueError("the CSV has no feature columns besides the id, step and label")
-    for col in features:
-        _require(df, col, "feature", "--features")
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            bad = df[col][pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()]
-            raise ValueError(
-                f"feature column {col!r} is not numeric (e.g. {bad.iloc[0]!r} in row "
-                f"{bad.index[0]}); convert it to numbers or leave it out with --features"
-            )
-    if df[features].isna().to_numpy().any() or not np.isfinite(df[features].to_numpy()).all():
-        row = int(np.flatnonzero(~np.isfinite(df[features].to_numpy(dtype=float)).all(1))[0])
-        raise ValueError(f"row {row} has a missing or infinite feature value; fill or drop it")
+    _check_features(df, features)
     if step_col is not None:
         empty = df[df[step_col].isna()]
         if len(empty):
@@ -141,6 +129,23 @@ def read_sequence_csv(
         seqs.append(torch.tensor(group[features].to_numpy(dtype=np.float32)))
         ids.append(_plain(sid))
     return LabelledSequences(seqs, labels, [str(f) for f in features], ids)
+
+
+def _check_features(df: pd.DataFrame, features: list) -> None:
+    """Every feature column present, numeric and finite, or a message naming the fix."""
+    if not features:
+        raise ValueError("the CSV has no feature columns besides the id, step and label")
+    for col in features:
+        _require(df, col, "feature", "--features")
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            bad = df[col][pd.to_numeric(df[col], errors="coerce").isna() & df[col].notna()]
+            raise ValueError(
+                f"feature column {col!r} is not numeric (e.g. {bad.iloc[0]!r} in row "
+                f"{bad.index[0]}); convert it to numbers or leave it out with --features"
+            )
+    if df[features].isna().to_numpy().any() or not np.isfinite(df[features].to_numpy()).all():
+        row = int(np.flatnonzero(~np.isfinite(df[features].to_numpy(dtype=float)).all(1))[0])
+        raise ValueError(f"row {row} has a missing or infinite feature value; fill or drop it")
 
 
 def read_text_csv(

@@ -207,7 +207,6 @@ class Classifier:
         cfg = self.config
         return TrainConfig(
             epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
             optimizer="adamw",
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,

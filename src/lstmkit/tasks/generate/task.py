@@ -199,8 +199,8 @@ class TextGenerator:
         # after the chunk that spends it, then validates.
         train_config = TrainConfig(
             epochs=math.ceil(total / per_epoch), max_steps=total,
-            max_seconds=cfg.minutes * 60 if cfg.minutes else None, batch_size=cfg.batch_size,
-            optimizer="adam", lr=cfg.lr, schedule="cosine", schedule_per="step",
+            max_seconds=cfg.minutes * 60 if cfg.minutes else None, optimizer="adam", lr=cfg.lr,
+            schedule="cosine", schedule_per="step",
             clip_norm=cfg.clip_norm, stateful=True, restore_best=False, seed=cfg.seed,
             progress=cfg.progress,
         )  # fmt: skip
