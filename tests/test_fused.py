@@ -164,7 +164,7 @@ def test_small_batches_split_the_hidden_units_across_threads(
     monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
     torch.set_num_threads(threads)
     layer = lstmkit.LSTM(3, 40, **options, **variant)
-    assert lstmkit.engines.fused._config(layer, 5, 3).units
+    assert lstmkit.engines.fused._config(layer.spec(), 5, 3).units
     for train in (True, False):
         _compare(lstmkit.LSTM, variant | options, [5, 2, 4], torch.float64, train, hidden=40)
         _compare(lstmkit.LSTM, variant | options, None, torch.float32, train, 6, 1, 3, 37)
@@ -227,7 +227,7 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch):
 def _auto(layer, shape, grad=False, threads=2, record=False, dtype=torch.float32):
     torch.set_num_threads(threads)
     with torch.set_grad_enabled(grad):
-        return engine_for(layer, torch.zeros(shape, dtype=dtype), record).name
+        return engine_for(layer.spec(), torch.zeros(shape, dtype=dtype), record).name
 
 
 def test_auto_picks_what_the_selection_rule_claims(monkeypatch):
@@ -265,7 +265,7 @@ def test_auto_avoids_the_fused_engine_where_its_kernels_are_slow(monkeypatch):
     assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "native"
     assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3)) == "autograd"
     explicit = lstmkit.LSTM(3, 4, layer_norm=True, engine="fused")
-    assert engine_for(explicit, torch.zeros(5, 2, 3), False).name == "fused"
+    assert engine_for(explicit.spec(), torch.zeros(5, 2, 3), False).name == "fused"
 
 
 def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
@@ -276,7 +276,7 @@ def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
     with pytest.raises(ValueError, match='engine="fused" cannot run.*LSTMKIT_NO_COMPILE is set'):
         layer(torch.randn(5, 2, 3))
     layer.engine = "auto"  # falls back quietly to the step-by-step engine
-    assert engine_for(layer, torch.randn(5, 2, 3), False).name == "autograd"
+    assert engine_for(layer.spec(), torch.randn(5, 2, 3), False).name == "autograd"
 
 
 def test_fused_refuses_cuda_half_and_recording():
@@ -337,7 +337,7 @@ def test_auto_runs_variable_lengths_on_the_fused_engine(monkeypatch):
     lstm = lstmkit.LSTM(2, 64)
     x = torch.randn(100, 32, 2)
     lengths = torch.full((32,), 90)
-    assert engine_for(lstm, x, record=False, lengths=lengths).name == "fused"
+    assert engine_for(lstm.spec(), x, record=False, lengths=lengths).name == "fused"
     out, (h, _) = lstm(x, lengths=lengths)
     native = lstmkit.LSTM(2, 64, engine="native")
     native.load_state_dict(lstm.state_dict())

@@ -126,7 +126,7 @@ def test_recurrent_dropout_and_weight_drop_in_eval_are_the_plain_lstm():
     ours.load_state_dict(plain.state_dict())
     x = _inputs()
     torch.testing.assert_close(ours(x)[0], plain(x)[0], atol=1e-12, rtol=0)
-    assert engine_for(ours, x, record=False).name == "native"
+    assert engine_for(ours.spec(), x, record=False).name == "native"
 
 
 def test_zoneout_in_eval_uses_the_expectation():
@@ -220,13 +220,13 @@ def test_gru_records_its_gates():
 
 def test_auto_picks_native_for_plain_and_autograd_for_variants():
     x = torch.randn(3, 2, 3)
-    assert engine_for(lstmkit.LSTM(3, 4), x, record=False).name == "native"
-    assert engine_for(lstmkit.GRU(3, 4), x, record=False).name == "native"
-    assert engine_for(lstmkit.LSTM(3, 4), x, record=True).name != "native"
+    assert engine_for(lstmkit.LSTM(3, 4).spec(), x, record=False).name == "native"
+    assert engine_for(lstmkit.GRU(3, 4).spec(), x, record=False).name == "native"
+    assert engine_for(lstmkit.LSTM(3, 4).spec(), x, record=True).name != "native"
     for kw in [*VARIANTS[:4], dict(zoneout=0.1)]:
-        assert engine_for(lstmkit.LSTM(3, 4, **kw), x, record=False).name != "native"
+        assert engine_for(lstmkit.LSTM(3, 4, **kw).spec(), x, record=False).name != "native"
     trained = lstmkit.LSTM(3, 4, recurrent_dropout=0.2)
-    assert engine_for(trained, x, record=False).name != "native"
+    assert engine_for(trained.spec(), x, record=False).name != "native"
 
 
 def test_asking_native_for_a_variant_raises():

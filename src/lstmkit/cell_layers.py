@@ -1,34 +1,39 @@
 """LSTMCell, GRUCell and RNNCell: one step, drop-ins for torch.nn's cells.
 
-They run the same step functions as the layers (`lstmkit.cells`), so stepping a cell by
-hand reproduces a layer exactly. Recurrent dropout and weight drop are variational: their
-masks are drawn on the first training call and kept for the whole sequence, until
-`reset_masks()` is called (call it before each new batch of sequences).
+They run the layers' own step (`lstmkit.engines.autograd.step`: the recurrent projection,
+the equations of `lstmkit.cells`, zoneout) on the same kind of `LayerSpec`, a one-layer,
+one-direction layer, so stepping a cell by hand reproduces a layer exactly. Recurrent
+dropout and weight drop are variational: their masks are drawn on the first training call
+and kept for the whole sequence, until `reset_masks()` is called (call it before each new
+batch of sequences).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lstmkit.cells import LSTMVariant, gru_step, lstm_step, rnn_relu_step, rnn_tanh_step, zoneout
+from lstmkit.cells import LSTMVariant
+from lstmkit.engines import LayerSpec
+from lstmkit.engines.autograd import step
 from lstmkit.layers import reject_lstm_only
-from lstmkit.params import (
-    Noise,
-    check_init,
-    make_noise,
-    register_direction,
-    reset_direction,
-    step_params,
-)
+from lstmkit.params import Noise, check_init, make_noise, register_direction, reset_direction
+from lstmkit.recurrent import layer_spec, weight_names
 
 
 class _Cell(nn.Module):
     """Shared by the cells: parameters without suffix, input checks, masks, one step."""
 
     state_count = 1
+    mode: str
+    # A cell is a one-layer, one-direction layer without projection to `layer_spec`.
+    num_layers: ClassVar[int] = 1
+    num_directions: ClassVar[int] = 1
+    proj_size: ClassVar[int] = 0
+    dropout: ClassVar[float] = 0.0
+    engine: ClassVar[str] = "autograd"
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool, num_gates: int, noise: Noise,
@@ -36,18 +41,23 @@ class _Cell(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.noise, self.variant = noise, variant
-        register_direction(
+        self.num_gates, self.noise, self.variant = num_gates, noise, variant
+        names = register_direction(
             self, "", input_size, hidden_size, num_gates, bias=bias, variant=variant,
             factory=factory,
         )  # fmt: skip
+        self._weight_names = [weight_names(names, "")]
         self._masks: tuple[Tensor | None, Tensor] | None = None
+
+    def spec(self) -> LayerSpec:
+        """The cell as the engines see it: a one-layer, one-direction layer."""
+        return layer_spec(self)
 
     def reset_masks(self) -> None:
         """Forget the recurrent-dropout and weight-drop masks; new ones come with the next call."""
         self._masks = None
 
-    def _step(self, input: Tensor, hx: Any, step: Any) -> tuple[Tensor, ...]:
+    def _step(self, input: Tensor, hx: Any) -> tuple[Tensor, ...]:
         name = type(self).__name__
         if not isinstance(input, Tensor) or input.dim() not in (1, 2):
             shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
@@ -64,22 +74,22 @@ class _Cell(nn.Module):
         unbatched = input.dim() == 1
         x = input.unsqueeze(0) if unbatched else input
         state = self._initial(hx, x, unbatched)
-        weight_hh, h_mask = self.weight_hh, None
+        spec = layer_spec(self)
+        w = spec.weights[0]
+        weight_hh, h_mask = w.weight_hh, None
         if self.training and (self.noise.recurrent_dropout or self.noise.weight_drop):
+            # Variational: the masks stay for the whole sequence, one call per step (the
+            # layers draw them per call, weight drop first: `autograd.draw_masks`).
             if self._masks is None or (self._masks[0] is not None
                                        and self._masks[0].shape != state[0].shape):  # fmt: skip
                 self._masks = (
                     self.noise.recurrent_mask(state[0]),
-                    self.noise.drop_weight(self.weight_hh.new_ones(self.weight_hh.shape)),
+                    self.noise.drop_weight(weight_hh.new_ones(weight_hh.shape)),
                 )
             h_mask, weight_mask = self._masks
             weight_hh = weight_hh * weight_mask
-        h = state[0] if h_mask is None else state[0] * h_mask
-        xw = F.linear(x, self.weight_ih, self.bias_ih if self.bias else None)
-        hw = F.linear(h, weight_hh, self.bias_hh if self.bias else None)
-        new, _ = step(xw, hw, state, step_params(self, ""), self.variant)
-        if any(self.noise.zoneout):
-            new = zoneout(new, state, self.noise.zoneout, self.training)
+        xw = F.linear(x, w.weight_ih, w.bias_ih)  # (B, G*H)
+        new, _ = step(spec, w, weight_hh, h_mask, xw, state, False)
         return tuple(s.squeeze(0) for s in new) if unbatched else new
 
     def _initial(self, hx: Any, x: Tensor, unbatched: bool) -> tuple[Tensor, ...]:
@@ -117,6 +127,7 @@ class LSTMCell(_Cell):
     """
 
     state_count = 2
+    mode = "LSTM"
 
     def __init__(
         self,
@@ -153,7 +164,7 @@ class LSTMCell(_Cell):
     def forward(
         self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
     ) -> tuple[Tensor, Tensor]:
-        h, c = self._step(input, hx, lstm_step)
+        h, c = self._step(input, hx)
         return h, c
 
 
@@ -186,12 +197,13 @@ class GRUCell(_Cell):
         self.reset_parameters()
 
     _gates = 3
+    mode = "GRU"
 
     def reset_parameters(self) -> None:
         reset_direction(self, "", self.hidden_size)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        return self._step(input, hx, gru_step)[0]
+        return self._step(input, hx)[0]
 
 
 class RNNCell(GRUCell):
@@ -216,11 +228,8 @@ class RNNCell(GRUCell):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         super().__init__(input_size, hidden_size, bias, device, dtype, **options)
-
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
-        step = rnn_tanh_step if self.nonlinearity == "tanh" else rnn_relu_step
-        return self._step(input, hx, step)[0]
 
 
 __all__ = ["GRUCell", "LSTMCell", "RNNCell"]

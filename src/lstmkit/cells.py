@@ -149,6 +149,10 @@ def rnn_relu_step(
     return (h,), (dict(h=h) if record else None)
 
 
+# torch's kernel name of each cell -> its step.
+STEPS = {"LSTM": lstm_step, "GRU": gru_step, "RNN_TANH": rnn_tanh_step, "RNN_RELU": rnn_relu_step}
+
+
 def zoneout(new: State, old: State, rates: tuple[float, ...], training: bool) -> State:
     """Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability z.
 

@@ -1,7 +1,8 @@
 """LSTM, GRU and RNN layers: drop-ins for torch.nn's, with variants, lengths and gate recording.
 
-Each class adds its equations (a step of `lstmkit.cells`) and its switches to the shared
-`RecurrentLayer`, which owns the parameters and hands the computation to an engine.
+Each class adds its equations (its `mode`, a step of `lstmkit.cells.STEPS`) and its switches
+to the shared `RecurrentLayer`, which owns the parameters and hands the computation, as a
+plain `LayerSpec`, to an engine.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence
 
-from lstmkit.cells import LSTMVariant, gru_step, lstm_step, rnn_relu_step, rnn_tanh_step
+from lstmkit.cells import LSTMVariant
 from lstmkit.params import check_init, make_noise, reset_direction
 from lstmkit.recurrent import RecurrentLayer, suffix
 
@@ -75,7 +76,6 @@ class LSTM(RecurrentLayer):
 
     mode = "LSTM"
     state_names = ("h", "c")
-    step = staticmethod(lstm_step)
 
     def __init__(
         self,
@@ -161,7 +161,6 @@ class GRU(RecurrentLayer):
 
     mode = "GRU"
     state_names = ("h",)
-    step = staticmethod(gru_step)
 
     def __init__(
         self,
@@ -246,7 +245,6 @@ class RNN(GRU):
         )  # fmt: skip
         self.nonlinearity = nonlinearity
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        self.step = rnn_tanh_step if nonlinearity == "tanh" else rnn_relu_step
         self.reset_parameters()
 
     def extra_repr(self) -> str:

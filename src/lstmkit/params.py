@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lstmkit.cells import LSTMVariant, StepParams
+from lstmkit.cells import LSTMVariant
 
 TORCH_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
 INITS = ("default", "chrono")
@@ -128,11 +128,6 @@ def register_direction(
     for name, shape in shapes.items():
         module.register_parameter(name + suffix, nn.Parameter(torch.empty(shape, **factory)))
     return [name + suffix for name in shapes]
-
-
-def step_params(module: nn.Module, suffix: str) -> StepParams:
-    """The parameters a step reads beyond the two projections, for one direction."""
-    return StepParams(*(getattr(module, f + suffix, None) for f in StepParams._fields))
 
 
 def reset_direction(

@@ -1,44 +1,40 @@
 """What LSTM, GRU and RNN share: torch-named parameters, input checks, engine dispatch.
 
-A layer checks its input once (`lstmkit.sequences`), hands the engine that
-`lstmkit.engines.select` picks a canonical (T, B, I) batch, and gives the results back in
-the caller's layout.
+A layer checks its input once (`lstmkit.sequences`), describes itself as a plain
+`LayerSpec` (`spec`, the one place it is built from a module, cells included), hands the
+engine that `lstmkit.engines.select` picks the spec and a canonical (T, B, I) batch, and
+gives the results back in the caller's layout.
 """
 
 from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, NamedTuple
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit.cells import LSTMVariant, StepParams
+from lstmkit.engines import DirectionWeights, LayerSpec
 from lstmkit.engines.select import check_engine_name, engine_for
-from lstmkit.params import TORCH_NAMES, Noise, register_direction, reset_direction, step_params
+from lstmkit.params import TORCH_NAMES, Noise, register_direction, reset_direction
 from lstmkit.sequences import Canonical, canonicalize
 
-
-class DirectionWeights(NamedTuple):
-    weight_ih: Tensor
-    weight_hh: Tensor
-    bias_ih: Tensor | None
-    bias_hh: Tensor | None
-    params: StepParams
+# The parameter names of one direction, in DirectionWeights order (then StepParams').
+WEIGHT_FIELDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", *StepParams._fields)
 
 
 class RecurrentLayer(nn.Module):
     """What LSTM, GRU and RNN share: parameters, input checks, engine dispatch.
 
-    Subclasses set `mode` (torch's name for the kernel), `num_gates`, `state_names` and
-    `step` (a function of `lstmkit.cells`).
+    Subclasses set `mode` (torch's name for the kernel: "LSTM", "GRU", "RNN_TANH" or
+    "RNN_RELU"; its step is `lstmkit.cells.STEPS[mode]`), `num_gates` and `state_names`.
     """
 
     mode: ClassVar[str]
     state_names: ClassVar[tuple[str, ...]]
-    step: Callable
     variant: LSTMVariant | None = None
 
     def __init__(
@@ -79,16 +75,19 @@ class RecurrentLayer(nn.Module):
         self.noise = noise
         self.engine = check_engine_name(engine)
         self._flat_weights_names: list[str] = []
+        self._weight_names: list[tuple[str | None, ...]] = []  # per direction, WEIGHT_FIELDS
         factory = {"device": device, "dtype": dtype}
         out_size = proj_size or hidden_size
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else out_size * self.num_directions
             for direction in range(self.num_directions):
+                sfx = suffix(layer, direction)
                 names = register_direction(
-                    self, suffix(layer, direction), layer_input, hidden_size, num_gates,
+                    self, sfx, layer_input, hidden_size, num_gates,
                     bias=bias, proj_size=proj_size, variant=self.variant, factory=factory,
                 )  # fmt: skip
                 self._flat_weights_names += [n for n in names if n.split("_l")[0] in TORCH_NAMES]
+                self._weight_names.append(weight_names(names, sfx))
 
     @property
     def num_directions(self) -> int:
@@ -108,16 +107,9 @@ class RecurrentLayer(nn.Module):
     def flatten_parameters(self) -> None:
         """Accepted for compatibility with torch.nn; lstmkit keeps no flattened copy."""
 
-    def direction(self, layer: int, direction: int) -> DirectionWeights:
-        """The parameters of one layer in one direction."""
-        sfx = suffix(layer, direction)
-        return DirectionWeights(
-            getattr(self, "weight_ih" + sfx),
-            getattr(self, "weight_hh" + sfx),
-            getattr(self, "bias_ih" + sfx, None),
-            getattr(self, "bias_hh" + sfx, None),
-            step_params(self, sfx),
-        )
+    def spec(self) -> LayerSpec:
+        """The layer as the engines see it: its switches, mode and current weights."""
+        return layer_spec(self)
 
     def reset_parameters(self) -> None:
         for layer in range(self.num_layers):
@@ -135,15 +127,14 @@ class RecurrentLayer(nn.Module):
         lengths: Sequence[int] | Tensor | None,
         record: bool,
     ) -> tuple[Tensor | PackedSequence, tuple[Tensor, ...], dict[str, Tensor] | None]:
-        name = type(self).__name__
-        dtype = self.weight_ih_l0.dtype
+        spec = layer_spec(self)
         seq = canonicalize(
-            input, input_size=self.input_size, dtype=dtype, batch_first=self.batch_first,
-            lengths=lengths, name=name,
+            input, input_size=self.input_size, dtype=spec.weights[0].weight_ih.dtype,
+            batch_first=self.batch_first, lengths=lengths, name=type(self).__name__,
         )  # fmt: skip
         states = self._initial_states(hx, seq)
-        engine = engine_for(self, seq.x, record, seq.lengths)
-        output, finals, gates = engine.run(self, seq.x, seq.lengths, states, record)
+        engine = engine_for(spec, seq.x, record, seq.lengths)
+        output, finals, gates = engine.run(spec, seq.x, seq.lengths, states, record)
         recorded = seq.record(gates) if gates is not None else None
         return seq.output(output), seq.states(finals), recorded
 
@@ -189,6 +180,43 @@ class RecurrentLayer(nn.Module):
 
 def suffix(layer: int, direction: int) -> str:
     return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def weight_names(registered: list[str], sfx: str) -> tuple[str | None, ...]:
+    """One direction's parameter names in WEIGHT_FIELDS order, None for those it lacks."""
+    return tuple(f + sfx if f + sfx in registered else None for f in WEIGHT_FIELDS)
+
+
+def layer_spec(module: nn.Module) -> LayerSpec:
+    """The one place a `LayerSpec` is built from a module (a layer, or a cell as a one-layer,
+    one-direction layer): its attributes, mode (train/eval) and current weights."""
+    m = module
+    return LayerSpec(
+        m.mode, m.input_size, m.hidden_size, m.proj_size, m.num_layers, m.num_directions,
+        m.num_gates, m.bias, m.dropout, m.variant, m.noise, m.engine, m.training,
+        current_weights(m, m._weight_names),
+    )  # fmt: skip
+
+
+def current_weights(
+    module: nn.Module, names: list[tuple[str | None, ...]]
+) -> tuple[DirectionWeights, ...]:
+    """The tensors behind `names` (per direction) as they are now.
+
+    Looked up at every call, not kept: `.to()`, `load_state_dict`, torch.func's
+    functional_call or a user's assignment may have replaced them. `_parameters` first
+    (a dict lookup), `getattr` for anything held elsewhere (a parametrization, a plain
+    tensor attribute).
+    """
+    params = module._parameters
+    found = []
+    for direction in names:
+        t = [
+            None if n is None else params[n] if n in params else getattr(module, n)
+            for n in direction
+        ]
+        found.append(DirectionWeights(t[0], t[1], t[2], t[3], StepParams._make(t[4:])))
+    return tuple(found)
 
 
 def check_sizes(

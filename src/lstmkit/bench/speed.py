@@ -189,7 +189,7 @@ def run_benchmark(
                 runs = {name: step(m, x, mode) for name, m in modules.items()}
                 ms, ms_min = time_columns(runs, budget_s)
                 with torch.set_grad_enabled(mode == "train"):
-                    chosen = engine_for(modules["auto"], x, False).name
+                    chosen = engine_for(modules["auto"].spec(), x, False).name
                 result = Result(str(shape), row, mode, ms, chosen, ms_min)
                 results.append(result)
                 if echo:

@@ -1,18 +1,19 @@
 """Engines: interchangeable ways to run a recurrent layer's equations over time.
 
-An engine takes a layer (its parameters and switches) and one batch in canonical form,
-(T, B, I) time-major with optional lengths, and returns the outputs and final states. The
-layer never decides how it is computed: `select.engine_for` is the one place that does.
+An engine takes a `LayerSpec` (plain data: sizes, switches, mode and weights, built by the
+module) and one batch in canonical form, (T, B, I) time-major with optional lengths, and
+returns the outputs and final states. It never sees the nn.Module, and the module never
+decides how it is computed: `select.engine_for` is the one place that does. The layer loop,
+the directions, lengths and inter-layer dropout are `stack.run_stack`'s.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from lstmkit.recurrent import RecurrentLayer
+from lstmkit.engines.spec import DirectionWeights, LayerSpec
 
 
 class EngineOutput(NamedTuple):
@@ -26,13 +27,13 @@ class Engine(Protocol):
 
     name: str
 
-    def unsupported(self, layer: RecurrentLayer, x: Tensor, record: bool) -> str | None:
-        """Why this engine cannot run `layer` on `x` now, or None when it can."""
+    def unsupported(self, spec: LayerSpec, x: Tensor, record: bool) -> str | None:
+        """Why this engine cannot run `spec` on `x` now, or None when it can."""
         ...
 
     def run(
         self,
-        layer: RecurrentLayer,
+        spec: LayerSpec,
         x: Tensor,
         lengths: Tensor | None,
         hx: tuple[Tensor, ...],
@@ -40,3 +41,6 @@ class Engine(Protocol):
     ) -> EngineOutput:
         """Run every layer and direction over the batch."""
         ...
+
+
+__all__ = ["DirectionWeights", "Engine", "EngineOutput", "LayerSpec"]

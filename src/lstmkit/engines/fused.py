@@ -21,18 +21,16 @@ steps: the CPU generator gives the same numbers as T separate draws of the step'
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import functools
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit.engines import EngineOutput
+from lstmkit.cells import Record, State
+from lstmkit.engines import EngineOutput, LayerSpec
 from lstmkit.engines import fused_ops as ops
 from lstmkit.engines.fused_build import available
-
-if TYPE_CHECKING:
-    from lstmkit.layers import RecurrentLayer
+from lstmkit.engines.stack import TimeSteps, run_stack
 
 # Multiply-adds of the recurrent GEMMs per thread below which one more thread costs more
 # (waking it, and on a busy machine waiting for it to be scheduled) than it saves.
@@ -44,76 +42,79 @@ class FusedEngine:
 
     name = "fused"
 
-    def unsupported(self, layer: RecurrentLayer, x: Tensor, record: bool) -> str | None:
+    def unsupported(self, spec: LayerSpec, x: Tensor, record: bool) -> str | None:
         if record:
             return "recording gates needs a step-by-step engine"
         if x.device.type != "cpu":
             return f"the fused kernels run on the CPU, and the input is on {x.device.type}"
         if x.shape[1] == 0:
             return "the batch is empty"
-        return available(x.dtype, "lstm" if layer.mode == "LSTM" else "gru")
+        return available(x.dtype, "lstm" if spec.mode == "LSTM" else "gru")
 
     def run(
         self,
-        layer: RecurrentLayer,
+        spec: LayerSpec,
         x: Tensor,
         lengths: Tensor | None,
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
-        finals: list[tuple[Tensor, ...]] = []
-        depth = layer.num_directions
-        inputs = x
-        cfg = _config(layer, *x.shape[:2])
-        for index in range(layer.num_layers):
-            masks, weights = zip(*(_direction(layer, index, d, x, hx) for d in range(depth)))
-            states = tuple(s[index * depth : (index + 1) * depth] for s in hx)
-            inputs, *layer_finals = ops.layer(cfg, lengths, masks, inputs, states, weights)
-            finals.append(tuple(layer_finals))
-            if layer.training and layer.dropout and index < layer.num_layers - 1:
-                inputs = F.dropout(inputs, layer.dropout, training=True)
-        states = tuple(torch.cat(parts) if len(parts) > 1 else parts[0] for parts in zip(*finals))
-        return EngineOutput(inputs, states, None)
+        run_layer = functools.partial(_run_layer, _config(spec, *x.shape[:2]))
+        return run_stack(spec, x, lengths, hx, record, run_layer)
+
+
+def _run_layer(
+    cfg: ops.Config,
+    spec: LayerSpec,
+    index: int,
+    x: Tensor,
+    time: TimeSteps,
+    hx: State,
+    record: bool,
+) -> tuple[Tensor, State, list[Record]]:
+    """One layer, both directions in one kernel call (see the module docstring for why)."""
+    masks, weights = zip(*(_direction(spec, index, d, x, hx) for d in range(spec.num_directions)))
+    out, *finals = ops.layer(cfg, time.lengths, masks, x, hx, weights)
+    return out, tuple(finals), []
 
 
 def _direction(
-    layer: RecurrentLayer, index: int, direction: int, x: Tensor, hx: tuple[Tensor, ...]
+    spec: LayerSpec, index: int, direction: int, x: Tensor, hx: State
 ) -> tuple[tuple[Tensor | None, ...], tuple[Tensor | None, ...]]:
     """One direction's random masks, drawn in the autograd engine's order, and its weights."""
-    w = layer.direction(index, direction)
-    noise = layer.noise if layer.training else None
+    w = spec.direction(index, direction)
+    noise = spec.noise if spec.training else None
     w_hh = noise.drop_weight(w.weight_hh) if noise else w.weight_hh
-    k = index * layer.num_directions + direction
-    state = tuple(s[k] for s in hx)
+    state = tuple(s[direction] for s in hx)
     rmask = noise.recurrent_mask(state[0]) if noise else None
-    masks = (rmask, *_zoneout_masks(layer, x.shape[0], state))
+    masks = (rmask, *_zoneout_masks(spec, x.shape[0], state))
     return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *w.params)
 
 
-def _config(layer: RecurrentLayer, steps: int, batch: int) -> ops.Config:
+def _config(spec: LayerSpec, steps: int, batch: int) -> ops.Config:
     """Sizes, switches and the threading plan of one layer call."""
-    h_size = layer.proj_size or layer.hidden_size
-    work = steps * batch * layer.num_gates * layer.hidden_size * h_size
+    h_size = spec.out_size
+    work = steps * batch * spec.num_gates * spec.hidden_size * h_size
     threads = max(1, min(torch.get_num_threads(), work // MIN_WORK_PER_THREAD))
-    concurrent = layer.num_directions == 2 and threads >= 2
+    concurrent = spec.num_directions == 2 and threads >= 2
     per_direction = threads // 2 if concurrent else threads
     # Fewer than two rows per thread: split the hidden units instead (one barrier per step);
     # layer norm and the projection need whole rows, so they keep the row split.
-    variant = layer.variant
+    variant = spec.variant
     units = (
         per_direction >= 2
         and batch < 2 * per_direction
-        and layer.mode == "LSTM"
-        and not layer.proj_size
+        and spec.mode == "LSTM"
+        and not spec.proj_size
         and not (variant and variant.layer_norm)
     )
-    rates = layer.noise.zoneout if not layer.training else ()
+    rates = spec.noise.zoneout if not spec.training else ()
     return ops.Config(
-        mode=layer.mode,
-        hidden=layer.hidden_size,
+        mode=spec.mode,
+        hidden=spec.hidden_size,
         out=h_size,
-        gates=layer.num_gates,
-        directions=layer.num_directions,
+        gates=spec.num_gates,
+        directions=spec.num_directions,
         cifg=bool(variant and variant.cifg),
         zoneout_eval=(*rates, 0.0, 0.0)[:2],
         threads=per_direction if units else min(per_direction, batch),
@@ -122,16 +123,14 @@ def _config(layer: RecurrentLayer, steps: int, batch: int) -> ops.Config:
     )
 
 
-def _zoneout_masks(
-    layer: RecurrentLayer, steps: int, state: tuple[Tensor, ...]
-) -> tuple[Tensor | None, ...]:
+def _zoneout_masks(spec: LayerSpec, steps: int, state: State) -> tuple[Tensor | None, ...]:
     """Training-mode keep-masks (T, B, size) per state, None where its rate is 0.
 
     The autograd engine draws, at each step, rand_like(h) then rand_like(c) (skipping a
     state whose rate is 0); one draw of (T, sum of sizes) consumes the generator alike.
     """
-    rates = layer.noise.zoneout
-    if not layer.training or not any(rates):
+    rates = spec.noise.zoneout
+    if not spec.training or not any(rates):
         return (None,) * len(state)
     sizes = [s.numel() if z else 0 for s, z in zip(state, rates)]
     draw = torch.rand(steps, sum(sizes), dtype=state[0].dtype, device=state[0].device)

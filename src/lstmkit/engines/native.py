@@ -2,21 +2,23 @@
 
 They compute exactly torch.nn.LSTM/GRU/RNN, so they apply only to the plain equations:
 no peephole, CIFG or layer norm, and no recurrent noise active in the current mode.
+
+This engine runs the whole stack in one call rather than through `stack.run_stack`: it is
+torch's own stacked kernel, called exactly as torch.nn.LSTM calls it, so it equals torch
+bit for bit, inter-layer dropout masks included (cuDNN draws them from its own state), and
+cuDNN pipelines the layers. Layer by layer it would also pay a kernel call per layer:
+(32,100,64,256) L2 bidirectional, one thread, inference 1.04x the whole-stack time.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.engines import EngineOutput
-
-if TYPE_CHECKING:
-    from lstmkit.recurrent import RecurrentLayer
+from lstmkit.engines import EngineOutput, LayerSpec
 
 _KERNELS = {
     "LSTM": torch.lstm,
@@ -31,32 +33,32 @@ class NativeEngine:
 
     name = "native"
 
-    def unsupported(self, layer: RecurrentLayer, x: Tensor, record: bool) -> str | None:
+    def unsupported(self, spec: LayerSpec, x: Tensor, record: bool) -> str | None:
         if record:
             return "recording gates needs a step-by-step engine"
-        variant = layer.variant
+        variant = spec.variant
         if variant is not None and (variant.peephole or variant.cifg or variant.layer_norm):
             return "torch's kernels compute only the plain equations, not peephole/cifg/layer_norm"
-        if layer.noise.active(layer.training):
+        if spec.noise.active(spec.training):
             return "torch's kernels have no recurrent dropout, zoneout or weight drop"
         return None
 
     def run(
         self,
-        layer: RecurrentLayer,
+        spec: LayerSpec,
         x: Tensor,
         lengths: Tensor | None,
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
-        kernel = _KERNELS[layer.mode]
+        kernel = _KERNELS[spec.mode]
         options = (
-            layer.flat_weights(),
-            layer.bias,
-            layer.num_layers,
-            float(layer.dropout),
-            layer.training,
-            layer.bidirectional,
+            spec.flat_weights(),
+            spec.bias,
+            spec.num_layers,
+            spec.dropout,
+            spec.training,
+            spec.num_directions == 2,
         )
         with warnings.catch_warnings():
             # torch notes that oneDNN has no projection (it falls back to its own kernel, the
