@@ -158,16 +158,6 @@ def test_stream_objective_and_nats_equal_cross_entropy_over_the_whole_stream():
     assert state[0].shape == (1, 3, 6)
 
 
-def test_stream_chunks_wrap_around_passes():
-    stream = StreamBatches(torch.arange(41), batch_size=2, bptt=6)  # 20 steps: 4 chunks
-    assert len(stream) == 4
-    for k in range(4):
-        for got, want in zip(stream.chunk(k + 4), stream.chunk(k)):
-            assert torch.equal(got, want)
-    assert [x.shape[1] for x, _ in stream.chunks(2, 6)] == [6, 2, 6, 6]
-    assert torch.equal(torch.cat([x for x, _ in stream.chunks(0, 4)], 1), stream.inputs)
-
-
 # -- the sampling loop -------------------------------------------------------------------------
 def test_greedy_generation_equals_rerunning_the_whole_prefix_each_step():
     torch.manual_seed(1)

@@ -124,6 +124,16 @@ def test_stream_batches_columns_continue_across_chunks():
         assert torch.equal(b[:, 0], a[:, -1] + 1)
 
 
+def test_stream_chunks_are_counted_across_passes():
+    stream = StreamBatches(torch.arange(41), batch_size=2, bptt=6)  # 20 steps: 4 chunks
+    assert len(stream) == 4
+    for k in range(4):
+        for got, want in zip(stream.chunk(k + 4), stream.chunk(k)):
+            assert torch.equal(got, want)
+    assert [x.shape[1] for x, _ in stream.chunks(2, 6)] == [6, 2, 6, 6]
+    assert torch.equal(torch.cat([x for x, _ in stream.chunks(0, 4)], 1), stream.inputs)
+
+
 def test_stream_batches_bad_input():
     with pytest.raises(ValueError, match="the stream has 3 tokens, too few for 4 batch columns"):
         StreamBatches(torch.arange(3), batch_size=4, bptt=2)
