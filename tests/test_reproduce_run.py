@@ -66,6 +66,22 @@ def test_chrono_sets_the_lstm_gate_biases() -> None:
     assert torch.allclose(inputs, -forget)
 
 
+@pytest.mark.parametrize(("model", "oracle"), [("rnn", torch.nn.RNN), ("gru", torch.nn.GRU)])
+def test_sequence_net_is_torch_layer_and_linear_read_out(model, oracle) -> None:
+    net = SequenceNet(model, 3, 5, 2)
+    reference = oracle(3, 5, batch_first=True)
+    reference.load_state_dict(net.rnn.state_dict())
+    x = torch.randn(4, 7, 3)
+    lengths = torch.randint(1, 8, (4,))
+    out, _ = reference(x)
+    expected = net.head(out[torch.arange(4), lengths - 1])
+    torch.testing.assert_close(net(x, lengths), expected)
+    assert set(net.state_dict()) == {f"encoder.rnn.{k}" for k in reference.state_dict()} | {
+        "head.weight",
+        "head.bias",
+    }
+
+
 def test_plan_runs() -> None:
     quick = plan_runs("all", quick=True)
     assert len(quick) == 12  # 4 experiments x (LSTM, GRU, RNN)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from lstmkit.io import atomic_write
 from lstmkit.tasks.reproduce.experiments import RunResult
 from lstmkit.tasks.reproduce.paper import CITATION, SIZED, paper_results
 
@@ -110,9 +111,7 @@ def save_results(
         },
         "results": [r.to_dict() for r in results],
     }
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(out)  # a half-written file never replaces a good one
+    atomic_write(out, (json.dumps(doc, indent=1) + "\n").encode())  # never half-written
     return out
 
 
