@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tiny_models import TinyLSTM, objective
 from torch import nn
 
-from lstmkit.plots import plot_learning_curves
+from lstmkit.plots import LearningCurves, plot_learning_curves
 from lstmkit.train import (
     NonFiniteLossError,
     TrainConfig,
@@ -329,8 +329,15 @@ def test_data_function_gets_epoch_numbers():
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_metric_log_and_learning_curve_png(tmp_path, suffix):
     log, png = tmp_path / f"metrics{suffix}", tmp_path / "plots" / "curves.png"
-    cfg = quiet(epochs=3, log_path=str(log), plot_path=str(png))
-    result = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg, val_data=linear_data(1))
+    cfg = quiet(epochs=3, log_path=str(log))
+    result = fit(
+        nn.Linear(3, 1),
+        linear_objective,
+        linear_data(),
+        cfg,
+        val_data=linear_data(1),
+        callbacks=[LearningCurves(png)],
+    )
     rows = read_history(log)
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     for row, expected in zip(rows, result.history, strict=True):

@@ -1,4 +1,5 @@
-"""Learning curves of a training run: losses, other validation metrics and the learning rate."""
+"""Learning curves of a training run (losses, other validation metrics, the learning rate),
+drawn from a history or, as a training callback, while the run goes."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 # The object API needs no backend switch, so drawing never touches the user's pyplot state.
 from matplotlib.figure import Figure
 
-__all__ = ["plot_learning_curves"]
+from lstmkit.train import Callback, Trainer, TrainResult
+
+__all__ = ["LearningCurves", "plot_learning_curves"]
 
 # History columns that are bookkeeping, not curves to compare across epochs.
 _NOT_METRICS = {
@@ -76,6 +79,97 @@ def plot_learning_curves(
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, dpi=100)
     return target
+
+
+class LearningCurves(Callback):
+    """A training callback that keeps a learning-curve picture of the run up to date.
+
+    Drawing costs about 0.1 s, so it is not done every epoch: after each checkpoint the
+    trainer writes, every ``every`` epochs if set, and when ``fit`` returns (a picture is
+    never drawn twice for the same epochs). Only the main process draws (DDP rank 0).
+
+    Args:
+        path: the picture to write (PNG; another suffix matplotlib knows picks its format).
+        monitor: the metric whose best epoch is marked; None (default) marks the trainer's
+            best epoch of its own monitor.
+        mode: "min" or "max": which ``monitor`` value is best, when ``monitor`` is given.
+        every: also redraw every this many epochs; None (default) only at checkpoints and
+            at the end.
+        title: the figure's title.
+
+    >>> import tempfile, torch
+    >>> from lstmkit.train import TrainConfig, fit
+    >>> x = torch.linspace(-1, 1, 16).unsqueeze(1)
+    >>> mse = lambda m, batch, state: torch.nn.functional.mse_loss(m(batch[0]), batch[1])
+    >>> png = Path(tempfile.mkdtemp()) / "curves.png"
+    >>> _ = fit(torch.nn.Linear(1, 1), mse, [(x, 2 * x)], TrainConfig(epochs=3, progress=False),
+    ...         callbacks=[LearningCurves(png)])
+    >>> png.read_bytes()[:4] == b"\x89PNG"
+    True
+    """
+
+    main_process_only = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        monitor: str | None = None,
+        mode: str = "min",
+        every: int | None = None,
+        title: str = "Learning curves",
+    ) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path, got {path!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if every is not None and (isinstance(every, bool) or not isinstance(every, int)):
+            raise TypeError(f"every must be a positive int or None, got {every!r}")
+        if every is not None and every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.path, self.monitor, self.mode = Path(path), monitor, mode
+        self.every, self.title = every, title
+        self._drawn: tuple[int, int] | None = None  # (which history, how many epochs) drawn
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+        """Redraw every ``every`` epochs."""
+        if self.every is not None and int(record["epoch"]) % self.every == 0:
+            self.draw(trainer)
+
+    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+        """Redraw beside each checkpoint."""
+        self.draw(trainer)
+
+    def on_fit_end(self, trainer: Trainer, result: TrainResult) -> None:
+        """Draw the finished run."""
+        self.draw(trainer)
+
+    def draw(self, trainer: Trainer) -> Path | None:
+        """Draw the trainer's history now, unless those epochs are drawn already.
+
+        Returns:
+            The path written, or None if nothing new was drawn.
+        """
+        history = trainer.state.history
+        drawn = (id(history), len(history))
+        if not history or drawn == self._drawn:
+            return None
+        monitor, best = trainer.state.monitor, trainer.state.best_epoch
+        if self.monitor is not None and self.monitor != monitor:
+            monitor, best = self.monitor, _best_epoch(history, self.monitor, self.mode)
+        written = plot_learning_curves(
+            history, self.path, monitor=monitor, best_epoch=best, title=self.title
+        )
+        self._drawn = drawn
+        return written
+
+
+def _best_epoch(history: Sequence[Mapping[str, Any]], monitor: str, mode: str) -> int | None:
+    scored = [row for row in history if row.get(monitor) is not None]
+    if not scored:
+        return None
+    pick = min if mode == "min" else max
+    return int(pick(scored, key=lambda row: float(row[monitor]))["epoch"])
 
 
 def _draw_metrics(

@@ -57,8 +57,13 @@ class TrainConfig:
 
     Args:
         epochs: total number of epochs (a resumed run continues up to this number). Default 20.
-        batch_size: batch size the task uses when it builds its batches; the loop does not
-            batch, it records the value so a checkpoint says how it was trained. Default 32.
+        batch_size: None (the default): ``train_data`` and ``val_data`` are batches already
+            (a list, a DataLoader, a function of the epoch). An int: they are examples (a
+            map-style Dataset, a tensor, or a tuple of tensors ``(x, y)`` with one row per
+            example) and the loop batches them, ``train_data`` reshuffled every epoch from a
+            generator seeded by ``seed`` and saved in checkpoints, ``val_data`` in order (for
+            the default validation loss; a task's ``evaluate`` gets ``val_data`` as given).
+            Setting it with data that is already batched raises, never ignores it. Default None.
         optimizer: "sgd" (with ``momentum``), "adam" or "adamw". Default "adam".
         lr: base learning rate. Default 1e-3.
         momentum: SGD momentum; ignored by Adam/AdamW. Default 0.9.
@@ -112,11 +117,12 @@ class TrainConfig:
         checkpoint_every: save every this many epochs (and always at the end). Default 1.
         progress: show a tqdm progress bar. Default True.
         log_path: per-epoch metrics file, ".csv" or ".jsonl"; None writes none. Default None.
-        plot_path: learning-curve PNG; None draws none. Default None.
+            (Learning-curve pictures: ``fit(..., callbacks=[LearningCurves(path)])`` from
+            ``lstmkit.plots``.)
     """
 
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int | None = None
     optimizer: str = "adam"
     lr: float = 1e-3
     momentum: float = 0.9
@@ -146,11 +152,10 @@ class TrainConfig:
     checkpoint_every: int = 1
     progress: bool = True
     log_path: str | None = None
-    plot_path: str | None = None
 
     def __post_init__(self) -> None:
         _check_int(self, "epochs", low=1)
-        _check_int(self, "batch_size", low=1)
+        _check_int(self, "batch_size", low=1, optional=True)
         _check_int(self, "step_size", low=1)
         _check_int(self, "plateau_patience", low=0)
         _check_int(self, "warmup_epochs", low=0)
@@ -182,7 +187,7 @@ class TrainConfig:
             raise TypeError(
                 f"monitor must be a metric name such as 'val_loss', got {self.monitor!r}"
             )
-        for name in ("checkpoint_dir", "log_path", "plot_path"):
+        for name in ("checkpoint_dir", "log_path"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 # Accept pathlib.Path but store str so the config stays JSON-safe.

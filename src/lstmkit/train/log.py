@@ -98,22 +98,12 @@ def batch_count(batches: Any) -> int | None:
         return None
 
 
-def report_epoch(
-    history: list[dict[str, Any]],
-    config: TrainConfig,
-    monitor: str,
-    best_epoch: int | None,
-    *,
-    plot: bool,
-) -> None:
-    """After each epoch: a summary line (if ``progress``), the metrics file, the plot.
+def report_epoch(history: list[dict[str, Any]], config: TrainConfig) -> None:
+    """After each epoch: a summary line (if ``progress``) and the metrics file (if ``log_path``).
 
     Args:
         history: all epochs so far; the last is the one just finished.
-        config: reads ``progress``, ``epochs``, ``log_path`` and ``plot_path``.
-        monitor: the metric that picks the best epoch, named in the plot.
-        best_epoch: the epoch marked in the plot.
-        plot: redraw the learning curves now (drawing costs ~0.1 s, so not every epoch).
+        config: reads ``progress``, ``epochs`` and ``log_path``.
     """
     record = history[-1]
     if config.progress:
@@ -122,10 +112,6 @@ def report_epoch(
         tqdm.write(f"epoch {record['epoch']}/{config.epochs} {line}")
     if config.log_path:
         write_history(config.log_path, history)
-    if config.plot_path and plot:
-        from ..plots.curves import plot_learning_curves  # import matplotlib only when asked
-
-        plot_learning_curves(history, config.plot_path, monitor=monitor, best_epoch=best_epoch)
 
 
 def as_metrics(raw: Any) -> dict[str, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from lstmkit.io import json_safe
 
-from ..seed import RngState, seed_everything
+from ..seed import seed_everything
 from .batches import (
     Data,
     State,
@@ -26,29 +26,32 @@ from .batches import (
     evaluate_loss,
     to_device,
 )
-from .checkpoint import write_checkpoint
+from .callbacks import Callback, CallbackList
+from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig
+from .distributed import is_main_process
+from .examples import prepare_data
 from .log import as_metrics, batch_count, progress_bar, report_epoch
-from .optim import (
-    Schedule,
-    build_optimizer,
-    clip_gradients,
-    is_improvement,
-    regularization_penalty,
-    set_lr,
+from .optim import Schedule, build_optimizer, clip_gradients, regularization_penalty, set_lr
+from .run import (
+    InterruptGuard,
+    NonFiniteLossError,
+    TrainingInterrupted,
+    TrainResult,
+    nonfinite_message,
 )
-from .run import InterruptGuard, NonFiniteLossError, Progress, TrainingInterrupted, TrainResult
-from .state import load_trainer_state, rewind_generators, skip_done, trainer_state
+from .snapshot import resume_source, run_from_checkpoint, run_to_flat
+from .state import TrainerState
 
 Evaluate = Callable[[nn.Module, Any], Mapping[str, float]]
 
 
 class Trainer:
-    """Trains any model with the task's objective; holds the optimizer, schedule and history.
+    """Trains any model with the task's objective; holds the optimizer, schedule and state.
 
     The steps are small methods (:meth:`train_epoch`, :meth:`train_step`, :meth:`validate`,
-    :meth:`save`, :meth:`load`) so that a distributed variant can override just the parts
-    that change (the sampler, all-reducing metrics, saving on one rank).
+    :meth:`save`, :meth:`load`); the run's bookkeeping is :attr:`state` (a
+    :class:`TrainerState`); code that watches or steers the run is a :class:`Callback`.
 
     Args:
         model: the module to train, already on its device; batches are moved there.
@@ -59,6 +62,16 @@ class Trainer:
             ``torch.no_grad()`` in eval mode; default: ``{"val_loss": mean objective loss}``.
         model_config: JSON-safe dict that rebuilds the model; saved in checkpoints and
             checked on resume.
+        callbacks: :class:`Callback` instances, called in this order.
+        main_process: whether this process writes (checkpoints, the log, progress output,
+            ``main_process_only`` callbacks). None: True unless ``torch.distributed`` is
+            initialised and this is not rank 0.
+
+    >>> x = torch.linspace(-1, 1, 16).unsqueeze(1)
+    >>> mse = lambda m, batch, state: torch.nn.functional.mse_loss(m(batch[0]), batch[1])
+    >>> trainer = Trainer(torch.nn.Linear(1, 1), mse, TrainConfig(epochs=3, progress=False))
+    >>> [row["epoch"] for row in trainer.fit([(x, 2 * x)]).history]
+    [1, 2, 3]
     """
 
     def __init__(
@@ -69,6 +82,8 @@ class Trainer:
         *,
         evaluate: Evaluate | None = None,
         model_config: Mapping[str, Any] | None = None,
+        callbacks: Iterable[Callback] = (),
+        main_process: bool | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -78,29 +93,32 @@ class Trainer:
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         if evaluate is not None and not callable(evaluate):
             raise TypeError(f"evaluate must be callable or None, got {type(evaluate).__name__}")
+        if main_process is not None and not isinstance(main_process, bool):
+            raise TypeError(f"main_process must be True, False or None, got {main_process!r}")
         self.model, self.objective, self.config, self.evaluate = model, objective, config, evaluate
         self.model_config = (
             None if model_config is None else json_safe(dict(model_config), "model_config")
         )
+        self.main_process = is_main_process() if main_process is None else main_process
+        self.callbacks = CallbackList(callbacks, main_process=self.main_process)
         self.optimizer = build_optimizer(model, config)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.device = self.params[0].device
         self.schedule = Schedule(config)
-        self.history: list[dict[str, Any]] = []
-        self.epoch = 0  # epochs completed
-        self.steps = 0  # optimizer steps in the completed epochs
-        self.seconds = 0.0  # training and validation time of the completed epochs
-        self.epoch_steps: int | None = None  # batches in an epoch, when the data has a length
-        self.best_epoch: int | None = None
-        self.best_metric: float | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.stale = 0  # epochs since the best
-        self.monitor = config.monitor
-        self.progress = Progress()
+        self.state = TrainerState(monitor=config.monitor)
         self.checkpoint: Path | None = None
         self.loader_generator: torch.Generator | None = None
         self.guard = InterruptGuard()
-        self.stop_requested = False
+        self.stop_request: str | None = None
+        # Snapshots make a Ctrl-C checkpoint resume exactly; where nothing would be saved,
+        # skip their cost (~0.1 ms a step, mostly numpy's state copy).
+        self._snapshots = config.checkpoint_dir is not None and self.main_process
+
+    # The run's figures, read through the state that owns them.
+    epoch = property(lambda self: self.state.epoch, doc="Epochs completed.")
+    steps = property(lambda self: self.state.steps, doc="Optimizer steps of completed epochs.")
+    seconds = property(lambda self: self.state.seconds, doc="Time of the completed epochs.")
+    history = property(lambda self: self.state.history, doc="One record per completed epoch.")
 
     def fit(
         self,
@@ -111,78 +129,52 @@ class Trainer:
     ) -> TrainResult:
         """Train up to ``config.epochs`` epochs or a budget; see :func:`fit` for the arguments."""
         cfg = self.config
+        train_data, val_data = prepare_data(train_data, val_data, cfg, self.evaluate is None)
         validating = val_data is not None or self.evaluate is not None
-        self.monitor = "train_loss" if not validating and cfg.monitor == "val_loss" else cfg.monitor
+        monitor = "train_loss" if not validating and cfg.monitor == "val_loss" else cfg.monitor
+        self.state.monitor = monitor
         generator = getattr(train_data, "generator", None)
         self.loader_generator = generator if isinstance(generator, torch.Generator) else None
+        self.stop_request = None
         if resume:
-            self.load(self._resume_path(resume))
+            self.load(resume_source(resume, cfg.checkpoint_dir))
         else:
             seed_everything(cfg.seed)
         try:
             with self.guard:
-                while self.epoch < cfg.epochs and self._stop_reason() is None:
+                self.callbacks.fire("on_fit_start", self)
+                while self.state.epoch < cfg.epochs and self._stop_reason() is None:
                     self._run_epoch(train_data, val_data, validating)
         except TrainingInterrupted:
             raise
         except KeyboardInterrupt:
             raise self._interrupted() from None
-        progress = self._progress(0.0) if cfg.schedule_per == "step" else None
-        if progress is not None:  # leave the rate where the schedule ends: min_lr when done
-            set_lr(self.optimizer, self.schedule.at(progress))
-        if cfg.restore_best and self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        reason = self._stop_reason()
-        return TrainResult(
-            model=self.model,
-            history=self.history,
-            best_epoch=self.best_epoch,
-            best_metric=self.best_metric,
-            monitor=self.monitor,
-            checkpoint=self.checkpoint,
-            stopped_early=reason is not None,
-            stop_reason=reason,
-        )
+        result = self._result()
+        self.callbacks.fire("on_fit_end", self, result)
+        return result
 
     def train_epoch(self, data: Data, epoch: int) -> dict[str, float]:
         """Train one epoch (1-based ``epoch``) and return its train metrics."""
-        cfg, pos = self.config, self.progress
-        if pos.train_done:  # resumed while validating: training of this epoch is done
-            pos.rng.restore()
-            return pos.metrics(bool(cfg.l1 or cfg.l2))
+        cfg, progress = self.config, self.state.progress
+        penalized = bool(cfg.l1 or cfg.l2)
+        if progress.train_done:  # resumed while validating: training of this epoch is done
+            assert progress.rng is not None
+            progress.rng.restore()
+            return progress.metrics(penalized)
         self.model.train()
-        bar = progress_bar(None, epoch, cfg.epochs, cfg.progress)
-        # Snapshots make a Ctrl-C checkpoint resume exactly; without a checkpoint_dir nothing
-        # would be saved, so skip their cost (~0.1 ms a step, mostly numpy's state copy).
-        snapshots = cfg.checkpoint_dir is not None
-        per_step = cfg.schedule_per == "step"
-        start = time.perf_counter() - pos.seconds
+        bar = progress_bar(None, epoch, cfg.epochs, cfg.progress and self.main_process)
+        start = time.perf_counter() - progress.seconds
         try:
             for chunks, state in self._remaining_batches(data, epoch, bar):
-                for chunk in chunks:
-                    if per_step:
-                        set_lr(self.optimizer, self._step_lr(time.perf_counter() - start))
-                    loss, penalty, norm, state = self.train_step(chunk, state, epoch)
-                    with self.guard.critical():  # a half-applied update must never be saved
-                        self.optimizer.step()
-                        pos.add_step(loss, penalty, norm, state, snapshots)
-                    if cfg.progress:
-                        bar.set_postfix(loss=f"{pos.loss_sum / pos.steps:.4g}", refresh=False)
-                    if self._spent_budget(time.perf_counter() - start):
-                        break
-                else:  # every chunk of the batch trained
-                    pos.batches += 1
-                    pos.chunks = 0
-                    bar.update(1)
-                    continue
-                break  # a budget ran out after that step: the epoch ends here
+                if not self._train_batch(chunks, state, epoch, start, bar):
+                    break  # a budget ran out or a stop was requested: the epoch ends here
         finally:
-            pos.seconds = time.perf_counter() - start
+            progress.seconds = time.perf_counter() - start
             bar.close()
-        if pos.steps == 0:
+        if progress.steps == 0:
             raise ValueError(f"train_data yielded no batches in epoch {epoch}")
-        pos.train_done = True
-        return pos.metrics(bool(cfg.l1 or cfg.l2))
+        progress.train_done = True
+        return progress.metrics(penalized)
 
     def train_step(self, batch: Any, state: State, epoch: int) -> tuple[float, float, float, State]:
         """Forward, backward and clip one batch (or chunk); the caller steps the optimizer.
@@ -198,7 +190,7 @@ class Trainer:
         loss, new_state = call_objective(self.objective, self.model, batch, state)
         value = float(loss.detach())
         if not math.isfinite(value):
-            raise NonFiniteLossError(self._nonfinite_message(f"the loss is {value}", epoch))
+            raise NonFiniteLossError(self._nonfinite(f"the loss is {value}", epoch))
         if not loss.requires_grad:
             raise ValueError(
                 "the objective's loss does not require grad; compute it from the model's "
@@ -210,7 +202,7 @@ class Trainer:
         total.backward()
         norm = clip_gradients(self.params, cfg.clip_norm)
         if not math.isfinite(norm):
-            raise NonFiniteLossError(self._nonfinite_message(f"the gradient norm is {norm}", epoch))
+            raise NonFiniteLossError(self._nonfinite(f"the gradient norm is {norm}", epoch))
         carry = detach_state(new_state) if cfg.stateful or cfg.tbptt else None
         return value, 0.0 if penalty is None else float(penalty.detach()), norm, carry
 
@@ -223,155 +215,164 @@ class Trainer:
                 if self.evaluate is not None:
                     raw = self.evaluate(self.model, data)
                 else:
-                    raw = {
-                        "val_loss": evaluate_loss(
-                            self.model, self.objective, data, self.config, epoch
-                        )
-                    }
+                    loss = evaluate_loss(self.model, self.objective, data, self.config, epoch)
+                    raw = {"val_loss": loss}
         finally:
             self.model.train(was_training)
         return as_metrics(raw)
 
     def save(self, directory: str | os.PathLike[str] | None = None) -> Path:
-        """Write a checkpoint of the whole run (resumable mid-epoch) and return its path."""
+        """Write a checkpoint of the whole run (resumable mid-epoch) and return its path.
+
+        The loop calls it only in the main process; called by hand it always writes.
+        """
         folder = directory if directory is not None else self.config.checkpoint_dir
         if folder is None:
             raise ValueError("save() needs a directory: pass one or set TrainConfig.checkpoint_dir")
-        tensors, meta = trainer_state(self)
+        tensors, meta = run_to_flat(
+            self.model,
+            self.optimizer,
+            self.schedule,
+            self.state,
+            config=self.config,
+            model_config=self.model_config,
+            loader_generator=self.loader_generator,
+        )
         self.checkpoint = write_checkpoint(folder, tensors, meta)
+        self.callbacks.fire("on_checkpoint", self, self.checkpoint)
         return self.checkpoint
 
     def load(self, path: str | os.PathLike[str]) -> None:
-        """Restore the run saved at ``path``; checks everything before changing anything."""
-        load_trainer_state(self, path)
-        self.checkpoint = (
-            Path(path) if Path(path).suffix == ".json" else Path(path) / "checkpoint.json"
-        )
+        """Restore the run saved at ``path``; checks everything before changing anything.
 
-    def request_stop(self) -> None:
-        """End the run after the current epoch (validated, logged and checkpointed as the last).
-
-        For stopping rules the loop does not know, called from ``evaluate`` (a task solved),
-        from a data function, or anywhere. Budgets of time and steps need no call: see
-        ``TrainConfig.max_seconds`` and ``max_steps``.
+        Raises:
+            CheckpointError: if the checkpoint is corrupt, foreign, or from a different run.
         """
-        self.stop_requested = True
+        checkpoint = read_checkpoint(path)
+        optimizer, schedule, state = run_from_checkpoint(
+            checkpoint,
+            self.model,
+            self.optimizer,
+            config=self.config,
+            model_config=self.model_config,
+            monitor=self.state.monitor,
+            device=self.device,
+        )
+        # Everything checked: now apply.
+        self.model.load_state_dict(checkpoint.group("model"))
+        self.optimizer.load_state_dict(optimizer)
+        self.schedule, self.state = schedule, state
+        state.restore_generators(self.loader_generator)
+        self.checkpoint = checkpoint.path
+
+    def request_stop(self, reason: str = "request_stop") -> None:
+        """End the run: after the optimizer step in progress when called during training
+        (from a callback's ``on_step_end``, the objective or a data function), else after
+        the current epoch (from ``evaluate`` or ``on_epoch_end``). That epoch is validated,
+        recorded and checkpointed as the last; ``reason`` becomes ``stop_reason`` (the first
+        request of a ``fit`` call wins). Budgets of time and steps need no call.
+
+        Args:
+            reason: a short name, e.g. "pruned" or "solved".
+        """
+        if not isinstance(reason, str) or not reason:
+            raise TypeError(f"request_stop's reason must be a non-empty string, got {reason!r}")
+        if self.stop_request is None:
+            self.stop_request = reason
 
     # ----------------------------------------------------------------------------- internals
 
     def _run_epoch(self, train_data: Data, val_data: Any, validating: bool) -> None:
-        cfg = self.config
-        epoch = self.epoch + 1
+        cfg, state = self.config, self.state
+        epoch = state.epoch + 1
+        self.callbacks.fire("on_epoch_start", self, epoch)
         if cfg.schedule_per == "epoch":
-            set_lr(self.optimizer, self.schedule.lr(self.epoch))
+            set_lr(self.optimizer, self.schedule.lr(state.epoch))
         train = self.train_epoch(train_data, epoch)
         lr = self.optimizer.param_groups[0]["lr"]  # per step: the rate of the epoch's last step
         start = time.perf_counter()
         metrics = self.validate(val_data, epoch) if validating else {}
-        seconds = self.progress.seconds + time.perf_counter() - start
+        seconds = state.progress.seconds + time.perf_counter() - start
         record: dict[str, Any] = {"epoch": epoch, "train_loss": train.pop("train_loss")}
         record.update(metrics, lr=lr, **train, seconds=seconds)
-        if self.monitor not in record:
-            raise ValueError(
-                f"monitor {self.monitor!r} is not among this epoch's metrics {sorted(record)}; "
-                "set TrainConfig.monitor to one of them"
-            )
-        with self.guard.critical():  # the epoch's bookkeeping lands whole or not at all
-            value = float(record[self.monitor])
-            if is_improvement(value, self.best_metric, cfg.mode, cfg.min_delta):
-                self.best_epoch, self.best_metric, self.stale = epoch, value, 0
-                self.best_state = {
-                    k: v.detach().clone() for k, v in self.model.state_dict().items()
-                }
-            else:
-                self.stale += 1
-            self.schedule.observe(self.epoch, value)
-            self.history.append(record)
-            self.epoch = epoch
-            self.steps += self.progress.steps
-            self.seconds += seconds
-            self.progress = Progress()
+        value = state.monitored(record)
+        # The epoch's bookkeeping, the callbacks' verdicts and the stop decision land whole.
+        with self.guard.critical():
+            state.finish_epoch(record, seconds, self.model, cfg)
+            self.schedule.observe(epoch - 1, value)
+            self.callbacks.fire("on_epoch_end", self, record)
             reason = self._stop_reason()
             if reason is not None:
                 record["stopped"] = reason
-        self._report(record)
+        if self.main_process:
+            last = state.epoch >= cfg.epochs or reason is not None
+            if cfg.checkpoint_dir is not None and (last or state.epoch % cfg.checkpoint_every == 0):
+                self.save()
+            report_epoch(state.history, cfg)
 
-    def _report(self, record: dict[str, Any]) -> None:
-        cfg = self.config
-        last = self.epoch >= cfg.epochs or self._stop_reason() is not None
-        due = cfg.checkpoint_dir is not None and (last or self.epoch % cfg.checkpoint_every == 0)
-        if due:
-            self.save()
-        report_epoch(self.history, cfg, self.monitor, self.best_epoch, plot=last or due)
+    def _train_batch(
+        self, chunks: list[Any], state: State, epoch: int, start: float, bar: tqdm
+    ) -> bool:
+        """Train the chunks of one batch, one optimizer step each; False once the epoch
+        must end after a step (a budget ran out, a stop was requested)."""
+        cfg, progress = self.config, self.state.progress
+        for chunk in chunks:
+            if cfg.schedule_per == "step":
+                set_lr(self.optimizer, self._step_lr(time.perf_counter() - start))
+            loss, penalty, norm, state = self.train_step(chunk, state, epoch)
+            with self.guard.critical():  # a half-applied update must never be saved
+                self.optimizer.step()
+                progress.add_step(loss, penalty, norm, state, self._snapshots)
+            if cfg.progress:
+                bar.set_postfix(loss=f"{progress.loss_sum / progress.steps:.4g}", refresh=False)
+            if self.callbacks.has("on_step_end"):
+                lr = float(self.optimizer.param_groups[0]["lr"])
+                info = progress.step_info(epoch, self.state.steps, loss, penalty, norm, lr)
+                self.callbacks.fire("on_step_end", self, info)
+            ended = self.state.spent_budget(cfg, time.perf_counter() - start)
+            if ended is not None or self.stop_request is not None:
+                return False
+        progress.finish_batch()
+        bar.update(1)
+        return True
 
     def _remaining_batches(
         self, data: Data, epoch: int, bar: tqdm
     ) -> Iterator[tuple[list[Any], State]]:
-        """Yield ``(chunks, initial state)`` per batch still to train this epoch.
-
-        After a mid-epoch resume it replays the epoch's data order from the generators saved
-        at the epoch's start, skips what was done, then restores the generators as they were
-        after the last finished step, so the run continues as if never stopped.
-        """
-        cfg, pos = self.config, self.progress
-        resumed = pos.resumed
-        if resumed:
-            rewind_generators(self)
-        else:
-            pos.epoch_rng = RngState.capture()
-            pos.loader_rng = self.loader_generator.get_state() if self.loader_generator else None
+        """Yield ``(chunks, initial state)`` per batch still to train this epoch; after a
+        mid-epoch resume, replay the epoch's data order and skip what was trained."""
+        cfg, progress = self.config, self.state.progress
+        resumed = progress.begin(self.loader_generator)
         batches = epoch_batches(data, epoch)
         bar.total = batch_count(batches)
-        self.epoch_steps = bar.total if cfg.tbptt is None else None  # chunks are unknown yet
+        self.state.epoch_steps = bar.total if cfg.tbptt is None else None  # chunks unknown yet
         iterator = iter(batches)
-        pending = skip_done(self, iterator, epoch, bar) if resumed else None
-        if pending is not None:
-            yield pending, pos.state
+        if resumed:
+            pending = progress.skip_done(iterator, epoch, bar, self._chunks)
+            if pending is not None:
+                yield pending, progress.state
         for batch in iterator:
-            chunks = batch_chunks(to_device(batch, self.device), self.objective, cfg)
-            yield chunks, pos.state if cfg.stateful else None
+            yield self._chunks(batch), progress.state if cfg.stateful else None
+
+    def _chunks(self, batch: Any) -> list[Any]:
+        return batch_chunks(to_device(batch, self.device), self.objective, self.config)
 
     def _stop_reason(self) -> str | None:
-        """The rule that ends the run now ("max_steps", "max_seconds", "request_stop",
-        "patience"), or None while it goes on or once it has simply trained every epoch."""
-        cfg = self.config
-        spent = self._spent_budget(self.progress.seconds)
-        if spent is not None:
-            return spent
-        if self.epoch >= cfg.epochs:
-            return None
-        if self.stop_requested:
-            return "request_stop"
-        if cfg.patience is not None and self.stale >= cfg.patience:
-            return "patience"
-        return None
+        return self.state.stop_reason(self.config, self.stop_request)
 
-    def _spent_budget(self, epoch_seconds: float) -> str | None:
-        """ "max_steps" or "max_seconds" if that budget is spent, ``epoch_seconds`` into the
-        epoch being trained; else None."""
-        cfg = self.config
-        if cfg.max_steps is not None and self.steps + self.progress.steps >= cfg.max_steps:
-            return "max_steps"
-        if cfg.max_seconds is not None and self.seconds + epoch_seconds >= cfg.max_seconds:
-            return "max_seconds"
-        return None
-
-    def _progress(self, epoch_seconds: float) -> float | None:
-        """Fraction of the run done, ``epoch_seconds`` into the epoch, as the per-step
-        schedule measures it: whichever of steps and time ends the run first sets it. None
-        when neither the run's steps nor a time budget is known."""
-        cfg = self.config
-        totals = [] if cfg.max_steps is None else [cfg.max_steps]
-        if self.epoch_steps:
-            totals.append(cfg.epochs * self.epoch_steps)
-        parts = [(self.steps + self.progress.steps) / min(totals)] if totals else []
-        if cfg.max_seconds is not None:
-            parts.append((self.seconds + epoch_seconds) / cfg.max_seconds)
-        return max(parts) if parts else None
+    def _result(self) -> TrainResult:
+        """Leave the rate where a per-step schedule ends, restore the best weights, report."""
+        cfg, state = self.config, self.state
+        progress = state.run_fraction(cfg, 0.0) if cfg.schedule_per == "step" else None
+        if progress is not None:  # min_lr when done
+            set_lr(self.optimizer, self.schedule.at(progress))
+        if cfg.restore_best and state.best_weights is not None:
+            self.model.load_state_dict(state.best_weights)
+        return state.result(self.model, self.checkpoint, self._stop_reason())
 
     def _step_lr(self, epoch_seconds: float) -> float:
         """The per-step schedule's rate for the next step, ``epoch_seconds`` into the epoch."""
-        progress = self._progress(epoch_seconds)
+        progress = self.state.run_fraction(self.config, epoch_seconds)
         if progress is None:
             raise ValueError(
                 "schedule_per='step' needs the length of the run: set max_steps or max_seconds, "
@@ -379,84 +380,20 @@ class Trainer:
             )
         return self.schedule.at(progress)
 
-    def _resume_path(self, resume: bool | str | os.PathLike[str]) -> str | os.PathLike[str]:
-        if resume is True:
-            if self.config.checkpoint_dir is None:
-                raise ValueError(
-                    "resume=True needs TrainConfig.checkpoint_dir (or pass resume=<path>)"
-                )
-            return self.config.checkpoint_dir
-        if isinstance(resume, (str, os.PathLike)):
-            return resume
-        raise TypeError(f"resume must be True, False or a checkpoint path, got {resume!r}")
-
-    def _nonfinite_message(self, what: str, epoch: int) -> str:
-        pos = self.progress
-        saved = f"the last good checkpoint is {self.checkpoint or 'none'}"
-        return (
-            f"{what} at epoch {epoch}, step {pos.steps + 1} (batch {pos.batches + 1}); training "
-            f"stopped before applying it and {saved}. Lower lr, set clip_norm, or check the "
-            "data for NaN/Inf"
-        )
+    def _nonfinite(self, what: str, epoch: int) -> str:
+        return nonfinite_message(what, epoch, self.state.progress, self.checkpoint)
 
     def _interrupted(self) -> TrainingInterrupted:
-        pos = self.progress
-        where = f"epoch {self.epoch + 1}, step {pos.steps}"
+        steps = self.state.progress.steps
+        where = f"epoch {self.state.epoch + 1}, step {steps}"
         path = None
-        if self.config.checkpoint_dir is not None:
+        if not self.main_process:
+            hint = "nothing was saved by this process (main_process=False: the main one saves)"
+        elif self.config.checkpoint_dir is not None:
             path = self.save()
             hint = f"checkpoint saved to {path}; resume with fit(..., resume=True) or --resume"
         else:
             hint = "nothing was saved (TrainConfig.checkpoint_dir is None)"
         return TrainingInterrupted(
-            f"training interrupted at {where}; {hint}", path, self.epoch + 1, pos.steps
+            f"training interrupted at {where}; {hint}", path, self.state.epoch + 1, steps
         )
-
-
-def fit(
-    model: nn.Module,
-    objective: Callable[..., Any],
-    train_data: Data,
-    config: TrainConfig | None = None,
-    *,
-    val_data: Any = None,
-    evaluate: Evaluate | None = None,
-    model_config: Mapping[str, Any] | None = None,
-    resume: bool | str | os.PathLike[str] = False,
-) -> TrainResult:
-    """Train ``model`` with the task's ``objective``: the one loop every lstmkit task uses.
-
-    Args:
-        model: the module to train, already on its device.
-        objective: ``objective(model, batch, state) -> loss`` or ``(loss, state)``; see
-            :class:`lstmkit.train.Objective`.
-        train_data: a re-iterable of batches (list, DataLoader) or a function
-            ``epoch -> iterable`` (epoch counted from 1) that makes fresh batches.
-        config: the TrainConfig; default ``TrainConfig()``.
-        val_data: validation batches (same forms), or None.
-        evaluate: ``evaluate(model, val_data) -> {"metric": value}``; default
-            ``{"val_loss": mean objective loss}``.
-        model_config: JSON-safe dict describing the model; saved and checked on resume.
-        resume: True continues from ``config.checkpoint_dir``; a path continues from that
-            checkpoint; False starts fresh (seeding everything from ``config.seed``).
-
-    Returns:
-        A TrainResult with the model (best weights restored), history and checkpoint path.
-
-    Raises:
-        NonFiniteLossError: a NaN/Inf loss or gradient; nothing broken is saved.
-        TrainingInterrupted: Ctrl-C; a checkpoint was saved when ``checkpoint_dir`` is set.
-        CheckpointError: ``resume`` points at a corrupt or foreign checkpoint.
-
-    >>> import torch
-    >>> model = torch.nn.Linear(1, 1)
-    >>> x = torch.linspace(-1, 1, 32).unsqueeze(1)
-    >>> mse = lambda m, batch, state: torch.nn.functional.mse_loss(m(batch[0]), batch[1])
-    >>> result = fit(model, mse, [(x, 3 * x)], TrainConfig(epochs=200, lr=0.1, progress=False))
-    >>> result.history[-1]["train_loss"] < 1e-3
-    True
-    """
-    trainer = Trainer(
-        model, objective, config or TrainConfig(), evaluate=evaluate, model_config=model_config
-    )
-    return trainer.fit(train_data, val_data, resume=resume)

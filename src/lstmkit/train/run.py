@@ -1,4 +1,4 @@
-"""A run in progress and how it ends: the epoch position, the result, the loop's exceptions."""
+"""How a run ends: its result, the loop's exceptions, and the guard that holds Ctrl-C back."""
 
 from __future__ import annotations
 
@@ -8,17 +8,25 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
-from ..seed import RngState
-from .batches import State
+if TYPE_CHECKING:
+    from .progress import EpochProgress
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss or the gradient norm became NaN or Inf; the broken step was not applied."""
+
+
+def nonfinite_message(what: str, epoch: int, progress: EpochProgress, saved: Path | None) -> str:
+    """The NonFiniteLossError text: where it happened, what was kept, what to try."""
+    return (
+        f"{what} at epoch {epoch}, step {progress.steps + 1} (batch {progress.batches + 1}); "
+        f"training stopped before applying it and the last good checkpoint is "
+        f"{saved or 'none'}. Lower lr, set clip_norm, or check the data for NaN/Inf"
+    )
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -57,9 +65,10 @@ class TrainResult:
         stopped_early: True if the run ended before ``epochs`` full epochs: see
             ``stop_reason``.
         stop_reason: the rule that ended it: "max_steps" or "max_seconds" (a budget ran
-            out, after the step that spent it), "patience", "request_stop"
-            (:meth:`Trainer.request_stop`), or None when it trained every epoch. The last
-            history row holds it too, under "stopped".
+            out, after the step that spent it), the reason a callback or other code gave
+            :meth:`Trainer.request_stop` (default "request_stop"; e.g. "pruned"),
+            "patience", or None when it trained every epoch. The last history row holds it
+            too, under "stopped".
     """
 
     model: nn.Module
@@ -70,47 +79,6 @@ class TrainResult:
     checkpoint: Path | None
     stopped_early: bool
     stop_reason: str | None = None
-
-
-@dataclass
-class Progress:
-    """Where the loop stands inside the epoch being trained; what a mid-epoch checkpoint holds."""
-
-    batches: int = 0  # batches finished
-    chunks: int = 0  # chunks of the next batch finished (truncated BPTT)
-    steps: int = 0  # optimizer steps this epoch
-    loss_sum: float = 0.0
-    penalty_sum: float = 0.0
-    norm_sum: float = 0.0
-    norm_max: float = 0.0
-    seconds: float = 0.0
-    train_done: bool = False  # training finished, validation had not
-    state: State = None  # detached recurrent state after the last step
-    rng: RngState | None = None  # generators after the last step
-    epoch_rng: RngState | None = None  # generators when the epoch began
-    loader_rng: torch.Tensor | None = None  # the DataLoader's own generator then
-    resumed: bool = False  # restored from a mid-epoch checkpoint, not yet replayed
-
-    def add_step(
-        self, loss: float, penalty: float, norm: float, state: State, snapshot: bool
-    ) -> None:
-        """Count one applied optimizer step; ``snapshot`` keeps the generators after it."""
-        self.steps += 1
-        self.chunks += 1
-        self.loss_sum += loss
-        self.penalty_sum += penalty
-        self.norm_sum += norm
-        self.norm_max = max(self.norm_max, norm)
-        self.state = state
-        self.rng = RngState.capture() if snapshot else None
-
-    def metrics(self, penalized: bool) -> dict[str, float]:
-        """Mean loss and gradient norm over the epoch's steps."""
-        out = {"train_loss": self.loss_sum / self.steps, "grad_norm": self.norm_sum / self.steps}
-        out["grad_norm_max"] = self.norm_max
-        if penalized:
-            out["penalty"] = self.penalty_sum / self.steps
-        return out
 
 
 class InterruptGuard:

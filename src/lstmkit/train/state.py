@@ -1,217 +1,267 @@
-"""What a Trainer saves in a checkpoint and how it is put back, checked before anything changes."""
+"""TrainerState: a run's bookkeeping (epochs, steps, time, history, best epoch), the rules
+that end it, and how it is written into a checkpoint and read back."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
-
-from lstmkit._version import __version__
+from torch import nn
 
 from ..seed import RngState
-from .batches import batch_chunks, to_device
-from .checkpoint import Checkpoint, CheckpointError, read_checkpoint
-from .optim import Schedule
-from .resume import optimizer_from_flat, optimizer_to_flat, state_from_flat, state_to_flat
-from .run import Progress
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
-
-    from .loop import Trainer
-
-_PROGRESS_FIELDS = (
-    "batches",
-    "chunks",
-    "steps",
-    "loss_sum",
-    "penalty_sum",
-    "norm_sum",
-    "norm_max",
-    "seconds",
-    "train_done",
-)
+from .checkpoint import Checkpoint, CheckpointError
+from .config import TrainConfig
+from .optim import is_improvement
+from .progress import EpochProgress
+from .run import TrainResult
 
 
-def trainer_state(trainer: Trainer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Collect everything needed to continue ``trainer`` exactly: ``(tensors, meta)``.
+@dataclass
+class TrainerState:
+    """Everything a run has done so far, apart from the model, optimizer and schedule.
 
-    Between epochs that is the weights, optimizer, schedule, history, best epoch, the steps
-    and seconds spent (the budgets and the per-step schedule go on from them), and the
-    generators. Inside an epoch (Ctrl-C), also the position in the epoch, the running sums,
-    the carried recurrent state, and the generators both at the epoch's start (to replay its
-    data order) and after the last finished step (to continue from there).
+    The Trainer owns one and changes it only through these methods; callbacks read it
+    (``trainer.state``). A checkpoint holds it whole (:meth:`to_flat`), and a resume builds a
+    new one from the checkpoint (:meth:`from_checkpoint`) before anything is changed.
+
+    Attributes:
+        monitor: the metric that picks the best epoch.
+        epoch: epochs completed.
+        steps: optimizer steps in the completed epochs.
+        seconds: training and validation time of the completed epochs.
+        history: one record per completed epoch.
+        best_epoch: 1-based epoch with the best ``monitor`` value, or None.
+        best_metric: that value.
+        best_weights: the model's state dict at the best epoch.
+        stale: epochs since the best.
+        progress: the epoch being trained (position, running sums, generator snapshots).
+        epoch_steps: batches in an epoch, when the data has a length (the per-step schedule).
+
+    >>> state = TrainerState(monitor="val_loss")
+    >>> state.stop_reason(TrainConfig(epochs=3, patience=2), requested=None) is None
+    True
     """
-    pos = trainer.progress
-    partial = pos.steps > 0 or pos.train_done
-    tensors = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
-    if trainer.best_state is not None and (partial or trainer.best_epoch != trainer.epoch):
-        tensors.update({f"best.{k}": v for k, v in trainer.best_state.items()})
-    optim_tensors, optim_meta = optimizer_to_flat(trainer.optimizer)
-    tensors.update(optim_tensors)
-    rng, loader = _generators_to_save(trainer, partial)
-    rng_tensors, rng_meta = rng.to_flat("rng")
-    tensors.update(rng_tensors)
-    if loader is not None:
-        tensors["loader_rng"] = loader
-    meta: dict[str, Any] = {
-        "epoch": trainer.epoch,
-        "model_config": trainer.model_config,
-        "train_config": trainer.config.to_dict(),
-        "optimizer": optim_meta,
-        "schedule": trainer.schedule.state_dict(),
-        "spent": {"steps": trainer.steps, "seconds": trainer.seconds},
-        "rng": rng_meta,
-        "history": trainer.history,
-        "best": {
-            "epoch": trainer.best_epoch,
-            "metric": trainer.best_metric,
-            "monitor": trainer.monitor,
-            "stale": trainer.stale,
-        },
-        "partial": None,
-        "versions": {"lstmkit": __version__, "torch": torch.__version__},
-    }
-    if partial:
-        carry_tensors, carry_spec = state_to_flat(pos.state)
-        epoch_tensors, epoch_meta = pos.epoch_rng.to_flat("epoch_rng")
-        tensors.update(carry_tensors)
-        tensors.update(epoch_tensors)
-        meta["partial"] = {f: getattr(pos, f) for f in _PROGRESS_FIELDS}
-        meta["partial"].update(carry=carry_spec, epoch_rng=epoch_meta)
-    return tensors, meta
 
+    monitor: str = "val_loss"
+    epoch: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_metric: float | None = None
+    best_weights: dict[str, torch.Tensor] | None = None
+    stale: int = 0
+    progress: EpochProgress = field(default_factory=EpochProgress)
+    epoch_steps: int | None = None
+    # Read from a checkpoint, put into the generators once the model is loaded too.
+    _resume_rng: RngState | None = field(default=None, init=False, repr=False)
+    _resume_loader: torch.Tensor | None = field(default=None, init=False, repr=False)
 
-def _generators_to_save(trainer: Trainer, partial: bool) -> tuple[RngState, torch.Tensor | None]:
-    """The global generators and the DataLoader's own generator a resume must start from."""
-    pos = trainer.progress
-    current_loader = trainer.loader_generator.get_state() if trainer.loader_generator else None
-    # pos.rng is None only when save() is called by hand mid-epoch without checkpoint_dir
-    # (no per-step snapshots): the generators' state now is then the best there is.
-    if pos.train_done:  # no data left to replay: the loader continues from where it is
-        return pos.rng or RngState.capture(), current_loader
-    if partial:  # the loader is rewound to the epoch's start and the epoch replayed
-        return pos.rng or RngState.capture(), pos.loader_rng
-    if pos.epoch_rng is not None:  # stopped before the epoch's first step finished
-        return pos.epoch_rng, pos.loader_rng
-    return RngState.capture(), current_loader
+    # ------------------------------------------------------------------------ the rules
 
+    def spent_budget(self, config: TrainConfig, epoch_seconds: float) -> str | None:
+        """ "max_steps" or "max_seconds" if that budget is spent, ``epoch_seconds`` into the
+        epoch being trained; else None."""
+        if config.max_steps is not None and self.steps + self.progress.steps >= config.max_steps:
+            return "max_steps"
+        if config.max_seconds is not None and self.seconds + epoch_seconds >= config.max_seconds:
+            return "max_seconds"
+        return None
 
-def load_trainer_state(trainer: Trainer, path: str | os.PathLike[str]) -> None:
-    """Restore a run saved by :func:`trainer_state` into ``trainer``.
+    def stop_reason(self, config: TrainConfig, requested: str | None) -> str | None:
+        """The rule that ends the run now: a budget, ``requested`` (a callback's or
+        :meth:`Trainer.request_stop`'s reason), "patience"; or None while it goes on or once
+        it has simply trained every epoch."""
+        spent = self.spent_budget(config, self.progress.seconds)
+        if spent is not None:
+            return spent
+        if requested is not None:
+            return requested
+        if self.epoch >= config.epochs:
+            return None
+        if config.patience is not None and self.stale >= config.patience:
+            return "patience"
+        return None
 
-    Every part is read and checked first; only then is the model, optimizer or anything
-    else touched, so a bad checkpoint leaves the trainer exactly as it was.
+    def run_fraction(self, config: TrainConfig, epoch_seconds: float) -> float | None:
+        """Fraction of the run done, ``epoch_seconds`` into the epoch, as the per-step
+        schedule measures it: whichever of steps and time ends the run first sets it. None
+        when neither the run's steps nor a time budget is known."""
+        totals = [] if config.max_steps is None else [config.max_steps]
+        if self.epoch_steps:
+            totals.append(config.epochs * self.epoch_steps)
+        parts = [(self.steps + self.progress.steps) / min(totals)] if totals else []
+        if config.max_seconds is not None:
+            parts.append((self.seconds + epoch_seconds) / config.max_seconds)
+        return max(parts) if parts else None
 
-    Raises:
-        CheckpointError: if the checkpoint is corrupt, foreign, or from a different run.
-    """
-    checkpoint = read_checkpoint(path)
-    checkpoint.check_resumable(trainer.config)
-    checkpoint.check_model(trainer.model, trainer.model_config)
-    try:
-        parsed = _parse(trainer, checkpoint)
-    except CheckpointError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise CheckpointError(f"{checkpoint.path} is incomplete or malformed: {exc!r}") from None
-    # Everything checked: now apply.
-    trainer.model.load_state_dict(checkpoint.group("model"))
-    trainer.optimizer.load_state_dict(parsed["optimizer"])
-    trainer.schedule = parsed["schedule"]
-    names = ("history", "epoch", "steps", "seconds", "stale", "best_epoch", "best_metric")
-    for name in (*names, "best_state"):
-        setattr(trainer, name, parsed[name])
-    trainer.progress = progress = parsed["progress"]
-    partial = checkpoint.meta["partial"]
-    if partial is None:
-        parsed["rng"].restore()
-    loader = checkpoint.tensors.get("loader_rng")
-    replayed = partial is not None and not progress.train_done  # set during the replay
-    if loader is not None and trainer.loader_generator is not None and not replayed:
-        trainer.loader_generator.set_state(loader)
-
-
-def _parse(trainer: Trainer, checkpoint: Checkpoint) -> dict[str, Any]:
-    """Read every part of ``checkpoint`` into fresh objects, touching nothing of ``trainer``."""
-    meta, tensors = checkpoint.meta, checkpoint.tensors
-    schedule = Schedule(trainer.config)
-    schedule.load_state_dict(meta["schedule"])
-    rng = RngState.from_flat(tensors, meta["rng"], "rng")
-    best, partial = meta["best"], meta["partial"]
-    best_state = checkpoint.group("best") or None
-    if best_state is None and best["epoch"] is not None:
-        if partial is not None or best["epoch"] != checkpoint.epoch:
-            raise CheckpointError(f"{checkpoint.path} lacks the best epoch's weights")
-        best_state = {k: v.clone() for k, v in checkpoint.group("model").items()}
-    progress = Progress()
-    if partial is not None:
-        for name in _PROGRESS_FIELDS:
-            setattr(progress, name, type(getattr(progress, name))(partial[name]))
-        progress.state = state_from_flat(tensors, partial["carry"], trainer.device)
-        progress.rng = rng
-        progress.epoch_rng = RngState.from_flat(tensors, partial["epoch_rng"], "epoch_rng")
-        progress.loader_rng = tensors.get("loader_rng")
-        progress.resumed = True
-    device = trainer.device
-    # Checkpoints written before the budgets existed lack "spent": their time is their epochs'.
-    spent = meta.get("spent") or {
-        "steps": 0,
-        "seconds": sum(r.get("seconds", 0.0) for r in meta["history"]),
-    }
-    return {
-        "optimizer": optimizer_from_flat(trainer.optimizer, tensors, meta["optimizer"]),
-        "schedule": schedule,
-        "rng": rng,
-        "history": list(meta["history"]),
-        "epoch": int(meta["epoch"]),
-        "steps": int(spent["steps"]),
-        "seconds": float(spent["seconds"]),
-        "stale": int(best["stale"]),
-        "best_epoch": best["epoch"],
-        "best_metric": None if best["metric"] is None else float(best["metric"]),
-        "best_state": None
-        if best_state is None
-        else {k: v.to(device) for k, v in best_state.items()},
-        "progress": progress,
-    }
-
-
-def rewind_generators(trainer: Trainer) -> None:
-    """Before replaying an interrupted epoch: generators back to the epoch's start."""
-    pos = trainer.progress
-    pos.epoch_rng.restore()
-    if trainer.loader_generator is not None and pos.loader_rng is not None:
-        trainer.loader_generator.set_state(pos.loader_rng)
-
-
-def skip_done(trainer: Trainer, iterator: Iterator[Any], epoch: int, bar: tqdm) -> list[Any] | None:
-    """Skip the batches (and chunks) an interrupted epoch had trained, then restore the
-    generators as they were after its last step, so training goes on as if never stopped.
-
-    Returns:
-        The untrained chunks of a batch cut midway, or None if it stopped between batches.
-    """
-    pos = trainer.progress
-    pos.resumed = False
-    for _ in range(pos.batches):
-        if next(iterator, _END) is _END:
+    def monitored(self, record: dict[str, Any]) -> float:
+        """The monitored metric's value in an epoch's record; ValueError if it is missing."""
+        if self.monitor not in record:
             raise ValueError(
-                f"train_data has fewer batches than the interrupted epoch {epoch} had trained "
-                f"({pos.batches}); resume with the same data"
+                f"monitor {self.monitor!r} is not among this epoch's metrics {sorted(record)}; "
+                "set TrainConfig.monitor to one of them"
             )
-        bar.update(1)
-    pending = None
-    if pos.chunks:
-        batch = next(iterator, _END)
-        if batch is _END:
-            raise ValueError(f"train_data ended before the interrupted batch {pos.batches + 1}")
-        pending = batch_chunks(to_device(batch, trainer.device), trainer.objective, trainer.config)
-        pending = pending[pos.chunks :]
-    pos.rng.restore()
-    return pending
+        return float(record[self.monitor])
 
+    def finish_epoch(
+        self, record: dict[str, Any], seconds: float, model: nn.Module, config: TrainConfig
+    ) -> None:
+        """Count the epoch just trained and validated: best epoch, history, steps, time.
 
-_END = object()
+        Args:
+            record: the epoch's history row (``epoch``, metrics, ``lr``, ...).
+            seconds: its training and validation time.
+            model: the model, whose weights are kept if this epoch is the best.
+            config: supplies ``mode`` and ``min_delta``.
+        """
+        value = self.monitored(record)
+        if is_improvement(value, self.best_metric, config.mode, config.min_delta):
+            self.best_epoch, self.best_metric, self.stale = int(record["epoch"]), value, 0
+            self.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+        self.history.append(record)
+        self.epoch = int(record["epoch"])
+        self.steps += self.progress.steps
+        self.seconds += seconds
+        self.progress = EpochProgress()
+
+    def result(self, model: nn.Module, checkpoint: Path | None, reason: str | None) -> TrainResult:
+        """What ``fit`` returns: the model, this state's history and best epoch, how it ended."""
+        return TrainResult(
+            model=model,
+            history=self.history,
+            best_epoch=self.best_epoch,
+            best_metric=self.best_metric,
+            monitor=self.monitor,
+            checkpoint=checkpoint,
+            stopped_early=reason is not None,
+            stop_reason=reason,
+        )
+
+    # --------------------------------------------------------------------- checkpoints
+
+    def to_flat(
+        self, loader_generator: torch.Generator | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Everything needed to continue exactly: ``(tensors, meta)`` for a checkpoint.
+
+        Between epochs that is the history, best epoch, the steps and seconds spent (the
+        budgets and the per-step schedule go on from them), and the generators. Inside an
+        epoch (Ctrl-C), also the position in the epoch, the running sums, the carried
+        recurrent state, and the generators both at the epoch's start (to replay its data
+        order) and after the last finished step (to continue from there).
+
+        Args:
+            loader_generator: the DataLoader's own generator, if the data has one.
+        """
+        progress = self.progress
+        partial = progress.partial
+        tensors: dict[str, torch.Tensor] = {}
+        if self.best_weights is not None and (partial or self.best_epoch != self.epoch):
+            tensors.update({f"best.{k}": v for k, v in self.best_weights.items()})
+        rng, loader = self._generators_to_save(loader_generator)
+        rng_tensors, rng_meta = rng.to_flat("rng")
+        tensors.update(rng_tensors)
+        if loader is not None:
+            tensors["loader_rng"] = loader
+        meta: dict[str, Any] = {
+            "epoch": self.epoch,
+            "spent": {"steps": self.steps, "seconds": self.seconds},
+            "rng": rng_meta,
+            "history": self.history,
+            "best": {
+                "epoch": self.best_epoch,
+                "metric": self.best_metric,
+                "monitor": self.monitor,
+                "stale": self.stale,
+            },
+            "partial": None,
+        }
+        if partial:
+            partial_tensors, meta["partial"] = progress.to_flat()
+            tensors.update(partial_tensors)
+        return tensors, meta
+
+    def _generators_to_save(
+        self, loader_generator: torch.Generator | None
+    ) -> tuple[RngState, torch.Tensor | None]:
+        """The global generators and the DataLoader's own generator a resume must start from."""
+        progress = self.progress
+        current_loader = loader_generator.get_state() if loader_generator else None
+        # progress.rng is None only when save() is called by hand mid-epoch without
+        # checkpoint_dir (no per-step snapshots): the state now is then the best there is.
+        if progress.train_done:  # no data left to replay: the loader continues from here
+            return progress.rng or RngState.capture(), current_loader
+        if progress.partial:  # the loader is rewound to the epoch's start and it is replayed
+            return progress.rng or RngState.capture(), progress.loader_rng
+        if progress.epoch_rng is not None:  # stopped before the epoch's first step finished
+            return progress.epoch_rng, progress.loader_rng
+        return RngState.capture(), current_loader
+
+    @classmethod
+    def from_checkpoint(
+        cls, checkpoint: Checkpoint, device: torch.device, monitor: str
+    ) -> TrainerState:
+        """Read the state :meth:`to_flat` wrote, touching nothing else (not the generators:
+        :meth:`restore_generators` does that once every other part has been read too).
+
+        Args:
+            checkpoint: a verified checkpoint.
+            device: where the best weights and a carried recurrent state go.
+            monitor: the metric this run monitors.
+
+        Raises:
+            CheckpointError: the best epoch's weights are missing.
+            KeyError, TypeError, ValueError, IndexError: a part is missing or malformed.
+        """
+        meta, tensors = checkpoint.meta, checkpoint.tensors
+        rng = RngState.from_flat(tensors, meta["rng"], "rng")
+        best, partial = meta["best"], meta["partial"]
+        best_weights = checkpoint.group("best") or None
+        if best_weights is None and best["epoch"] is not None:
+            if partial is not None or best["epoch"] != checkpoint.epoch:
+                raise CheckpointError(f"{checkpoint.path} lacks the best epoch's weights")
+            best_weights = {k: v.clone() for k, v in checkpoint.group("model").items()}
+        progress = EpochProgress()
+        if partial is not None:
+            progress = EpochProgress.from_flat(tensors, partial, rng, device)
+        # Checkpoints written before the budgets existed lack "spent": their epochs' time.
+        spent = meta.get("spent") or {
+            "steps": 0,
+            "seconds": sum(r.get("seconds", 0.0) for r in meta["history"]),
+        }
+        state = cls(
+            monitor=monitor,
+            epoch=int(meta["epoch"]),
+            steps=int(spent["steps"]),
+            seconds=float(spent["seconds"]),
+            history=list(meta["history"]),
+            best_epoch=best["epoch"],
+            best_metric=None if best["metric"] is None else float(best["metric"]),
+            best_weights=None
+            if best_weights is None
+            else {k: v.to(device) for k, v in best_weights.items()},
+            stale=int(best["stale"]),
+            progress=progress,
+        )
+        state._resume_rng = rng if partial is None else None  # mid-epoch: set on replay
+        state._resume_loader = tensors.get("loader_rng")
+        return state
+
+    def restore_generators(self, loader_generator: torch.Generator | None) -> None:
+        """After a resume: put the generators where the run between epochs left them.
+
+        A mid-epoch checkpoint leaves them to the replay of its epoch instead
+        (:meth:`EpochProgress.begin`), except the loader's once the epoch's data is spent.
+        """
+        if self._resume_rng is not None:
+            self._resume_rng.restore()
+        replayed = self.progress.resumed and not self.progress.train_done
+        loader = self._resume_loader
+        if loader is not None and loader_generator is not None and not replayed:
+            loader_generator.set_state(loader)
+        self._resume_rng = self._resume_loader = None

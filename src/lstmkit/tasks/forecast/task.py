@@ -144,7 +144,6 @@ class Forecaster:
             val = list(zip(vx.split(256), vy.split(256)))
         tc = TrainConfig(
             epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
             optimizer="adam",
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
