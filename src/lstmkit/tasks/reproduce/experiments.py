@@ -283,7 +283,7 @@ def _train(
         return metrics
 
     config = TrainConfig(
-        epochs=10**9, max_seconds=max_seconds, max_steps=max_steps, batch_size=spec.batch_size,
+        epochs=10**9, max_seconds=max_seconds, max_steps=max_steps,
         optimizer=spec.optimizer, lr=spec.lr, clip_norm=1.0, monitor="wrong_fraction",
         restore_best=False, seed=seed, progress=False,
     )  # fmt: skip
