@@ -3,7 +3,8 @@
 The four generators (embedded Reber grammar, noise-free long lag 2a, adding problem,
 temporal order 6a) with fixed seeded test sets, the paper's success criteria, a driver that
 trains on lstmkit's loop until the criterion holds or a budget ends, and a table of our
-results beside the paper's. From the shell: ``lstmkit reproduce adding --T 500``.
+results beside the paper's; `Reproduction` is one run on the Task shape (fit, evaluate,
+predict, save, load). From the shell: ``lstmkit reproduce adding --T 500``.
 """
 
 from lstmkit.tasks.reproduce.criteria import (
@@ -29,12 +30,15 @@ from lstmkit.tasks.reproduce.generators import (
 from lstmkit.tasks.reproduce.paper import PAPER, PaperResult, paper_results
 from lstmkit.tasks.reproduce.report import format_table, load_results, save_results
 from lstmkit.tasks.reproduce.specs import EXPERIMENTS, Spec, spec_for
+from lstmkit.tasks.reproduce.task import ReproduceConfig, Reproduction
 
 __all__ = [
     "EXPERIMENTS",
     "PAPER",
     "TEST_SEED",
     "PaperResult",
+    "ReproduceConfig",
+    "Reproduction",
     "RunResult",
     "SequenceBatch",
     "SequenceNet",

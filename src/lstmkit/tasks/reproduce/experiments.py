@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -16,10 +15,21 @@ from lstmkit.nn import SequenceEncoder
 from lstmkit.seed import seed_everything
 from lstmkit.tasks.reproduce.generators import SequenceBatch
 from lstmkit.tasks.reproduce.paper import lstm_sequences_to_beat
-from lstmkit.tasks.reproduce.specs import Spec, spec_for
+from lstmkit.tasks.reproduce.specs import Spec, spec_for, with_overrides
 from lstmkit.train import TrainConfig, Trainer
 
-__all__ = ["INITS", "MODELS", "RunResult", "SequenceNet", "evaluate_on", "run_experiment"]
+__all__ = [
+    "INITS",
+    "MODELS",
+    "RunResult",
+    "SequenceNet",
+    "build_network",
+    "check_run_args",
+    "default_init",
+    "evaluate_on",
+    "run_experiment",
+    "train_network",
+]
 
 MODELS = ("lstm", "gru", "rnn")
 INITS = ("default", "chrono")
@@ -170,9 +180,8 @@ class _Tally:
         return time.perf_counter() - self.start
 
 
-def _check_run_args(
-    model: str, init: str, budget_minutes: float, max_sequences: int | None
-) -> None:
+def check_run_args(model: str, init: str, budget_minutes: float, max_sequences: int | None) -> None:
+    """Refuse a model, initialisation or budget that `run_experiment` cannot run, naming it."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if init not in INITS:
@@ -220,14 +229,37 @@ def run_experiment(
     Returns:
         The ``RunResult``, scored on the whole test set after training.
     """
-    init = init if init is not None else ("chrono" if model == "lstm" else "default")
-    _check_run_args(model, init, budget_minutes, max_sequences)
-    spec = _with_overrides(spec_for(name, T), overrides)
-    seed_everything(seed)
-    net = SequenceNet(
+    init = default_init(model) if init is None else init
+    check_run_args(model, init, budget_minutes, max_sequences)
+    spec = with_overrides(spec_for(name, T), overrides)
+    return train_network(spec, model, init, budget_minutes, max_sequences, seed, log)[1]
+
+
+def default_init(model: str) -> str:
+    """Chrono initialisation for the LSTM, torch's default for the others."""
+    return "chrono" if model == "lstm" else "default"
+
+
+def build_network(spec: Spec, model: str, init: str) -> SequenceNet:
+    """The network `spec` trains: its sizes, read-out and (for chrono) longest lag."""
+    return SequenceNet(
         model, spec.input_size, spec.hidden_size, spec.output_size,
         per_step=spec.per_step, init=init, t_max=spec.t_max if init == "chrono" else None,
     )  # fmt: skip
+
+
+def train_network(
+    spec: Spec,
+    model: str,
+    init: str,
+    budget_minutes: float,
+    max_sequences: int | None,
+    seed: int,
+    log: Callable[[str], None] | None = None,
+) -> tuple[SequenceNet, RunResult]:
+    """`run_experiment` on a checked spec: the trained network and its result."""
+    seed_everything(seed)
+    net = build_network(spec, model, init)
     test = spec.test_set()
     tally = _Tally()
     label = f"{spec.name} {spec.setting} {model}/{init}"
@@ -238,7 +270,7 @@ def run_experiment(
     )  # fmt: skip
     wrong, error = evaluate_on(spec, net, test)
     settings = {k: getattr(spec, k) for k in ("hidden_size", "batch_size", "lr", "optimizer")}
-    return RunResult(
+    return net, RunResult(
         experiment=spec.name, setting=spec.setting, model=model, init=init,
         solved=wrong <= spec.max_wrong * len(test), wrong=wrong, total=len(test), error=error,
         error_name=spec.error_name, sequences=tally.sequences, seconds=tally.seconds(),
@@ -289,19 +321,6 @@ def _train(
     )  # fmt: skip
     trainer = Trainer(net, objective, config, evaluate=evaluate)
     return trainer.fit(train_data).history
-
-
-def _with_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
-    known = ("hidden_size", "batch_size", "lr", "optimizer", "eval_every", "max_wrong")
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise TypeError(f"unknown settings {unknown}; use {', '.join(known)}")
-    max_wrong = overrides.get("max_wrong", spec.max_wrong)
-    if isinstance(max_wrong, bool) or not isinstance(max_wrong, (int, float)):
-        raise TypeError(f"max_wrong must be a fraction of the test set, got {max_wrong!r}")
-    if not 0 <= max_wrong < 1:
-        raise ValueError(f"max_wrong must be in [0, 1) (0.01 = 1% wrong), got {max_wrong}")
-    return dataclasses.replace(spec, **overrides)
 
 
 def _score(spec: Spec, net: nn.Module, test: SequenceBatch) -> dict[str, float]:

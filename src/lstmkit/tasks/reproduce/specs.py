@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ from lstmkit.tasks.reproduce.generators import (
     temporal_order,
 )
 
-__all__ = ["EXPERIMENTS", "Spec", "spec_for"]
+__all__ = ["EXPERIMENTS", "Spec", "spec_for", "with_overrides"]
 
 EXPERIMENTS = ("reber", "longlag", "adding", "temporal-order")
 
@@ -197,3 +199,17 @@ def spec_for(name: str, T: int | None = None) -> Spec:
     if T is not None:
         raise ValueError(f"--T applies to adding and longlag only; {name} has a single size")
     return _reber_spec() if name == "reber" else _temporal_order_spec()
+
+
+def with_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """``spec`` with training defaults replaced: ``hidden_size``, ``lr``, ``max_wrong``, ..."""
+    known = ("hidden_size", "batch_size", "lr", "optimizer", "eval_every", "max_wrong")
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise TypeError(f"unknown settings {unknown}; use {', '.join(known)}")
+    max_wrong = overrides.get("max_wrong", spec.max_wrong)
+    if isinstance(max_wrong, bool) or not isinstance(max_wrong, (int, float)):
+        raise TypeError(f"max_wrong must be a fraction of the test set, got {max_wrong!r}")
+    if not 0 <= max_wrong < 1:
+        raise ValueError(f"max_wrong must be in [0, 1) (0.01 = 1% wrong), got {max_wrong}")
+    return dataclasses.replace(spec, **overrides)
