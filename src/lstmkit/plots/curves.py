@@ -104,8 +104,8 @@ class LearningCurves(Callback):
     >>> png = Path(tempfile.mkdtemp()) / "curves.png"
     >>> _ = fit(torch.nn.Linear(1, 1), mse, [(x, 2 * x)], TrainConfig(epochs=3, progress=False),
     ...         callbacks=[LearningCurves(png)])
-    >>> png.read_bytes()[:4] == b"\x89PNG"
-    True
+    >>> png.read_bytes()[1:4]
+    b'PNG'
     """
 
     main_process_only = True
