@@ -12,8 +12,6 @@ from typing import Any
 # The object API needs no backend switch, so drawing never touches the user's pyplot state.
 from matplotlib.figure import Figure
 
-from lstmkit.train import Callback, Trainer, TrainResult
-
 __all__ = ["LearningCurves", "plot_learning_curves"]
 
 # History columns that are bookkeeping, not curves to compare across epochs.
@@ -81,8 +79,12 @@ def plot_learning_curves(
     return target
 
 
-class LearningCurves(Callback):
+class LearningCurves:
     """A training callback that keeps a learning-curve picture of the run up to date.
+
+    Pass it to ``lstmkit.train.fit(..., callbacks=[LearningCurves(path)])``. It has the
+    hooks of ``lstmkit.train.Callback`` without importing it: plots and train are floors
+    side by side, neither imports the other.
 
     Drawing costs about 0.1 s, so it is not done every epoch: after each checkpoint the
     trainer writes, every ``every`` epochs if set, and when ``fit`` returns (a picture is
@@ -131,21 +133,22 @@ class LearningCurves(Callback):
         self.every, self.title = every, title
         self._drawn: tuple[int, int] | None = None  # (which history, how many epochs) drawn
 
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
+    def on_epoch_end(self, trainer: Any, record: dict[str, Any]) -> None:
         """Redraw every ``every`` epochs."""
         if self.every is not None and int(record["epoch"]) % self.every == 0:
             self.draw(trainer)
 
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
+    def on_checkpoint(self, trainer: Any, path: Path) -> None:
         """Redraw beside each checkpoint."""
         self.draw(trainer)
 
-    def on_fit_end(self, trainer: Trainer, result: TrainResult) -> None:
+    def on_fit_end(self, trainer: Any, result: Any) -> None:
         """Draw the finished run."""
         self.draw(trainer)
 
-    def draw(self, trainer: Trainer) -> Path | None:
-        """Draw the trainer's history now, unless those epochs are drawn already.
+    def draw(self, trainer: Any) -> Path | None:
+        """Draw the history of ``trainer`` (an ``lstmkit.train.Trainer``) now, unless those
+        epochs are drawn already.
 
         Returns:
             The path written, or None if nothing new was drawn.

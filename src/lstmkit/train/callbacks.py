@@ -102,29 +102,35 @@ class Callback:
 class CallbackList:
     """The callbacks of one Trainer: checked once, then called hook by hook.
 
+    A callback is any object with some of the hook methods (and, if it writes, a true
+    ``main_process_only``); subclassing :class:`Callback` adds the no-op defaults. Duck
+    typing lets floors that train must not import (``lstmkit.plots``) offer callbacks.
+
     Args:
-        callbacks: Callback instances, called in this order.
+        callbacks: the callbacks, called in this order.
         main_process: False skips the ``main_process_only`` callbacks.
     """
 
-    def __init__(self, callbacks: Iterable[Callback], *, main_process: bool) -> None:
+    def __init__(self, callbacks: Iterable[Any], *, main_process: bool) -> None:
         items = list(callbacks)
         for item in items:
-            if not isinstance(item, Callback):
+            if not any(_implements(item, hook) for hook in HOOKS):
                 raise TypeError(
-                    f"callbacks must be lstmkit.train.Callback instances, got "
-                    f"{type(item).__name__}; subclass Callback and override its hooks"
+                    f"callbacks must be objects with hook methods ({', '.join(HOOKS)}), e.g. "
+                    f"subclasses of lstmkit.train.Callback; got {type(item).__name__}"
                 )
-        self.callbacks = [c for c in items if main_process or not c.main_process_only]
-        # Only hooks someone overrides are called: the step hook runs thousands of times.
-        self._users = {hook: [c for c in self.callbacks if _overrides(c, hook)] for hook in HOOKS}
+        self.callbacks = [
+            c for c in items if main_process or not getattr(c, "main_process_only", False)
+        ]
+        # Only hooks someone implements are called: the step hook runs thousands of times.
+        self._users = {hook: [c for c in self.callbacks if _implements(c, hook)] for hook in HOOKS}
 
     def has(self, hook: str) -> bool:
-        """True if any callback overrides ``hook``."""
+        """True if any callback implements ``hook``."""
         return bool(self._users[hook])
 
     def fire(self, hook: str, trainer: Trainer, *args: Any) -> None:
-        """Call ``hook`` of every callback that overrides it, in order, with private
+        """Call ``hook`` of every callback that implements it, in order, with private
         generators (see :func:`private_generators`)."""
         users = self._users[hook]
         if not users:
@@ -149,5 +155,8 @@ def private_generators() -> Iterator[None]:
         saved.restore()
 
 
-def _overrides(callback: Callback, hook: str) -> bool:
-    return getattr(type(callback), hook) is not getattr(Callback, hook)
+def _implements(callback: Any, hook: str) -> bool:
+    """True if ``callback`` has its own ``hook`` (not Callback's no-op default)."""
+    if not callable(getattr(callback, hook, None)):
+        return False
+    return getattr(type(callback), hook, None) is not getattr(Callback, hook)

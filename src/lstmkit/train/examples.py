@@ -81,7 +81,7 @@ def prepare_data(
     if size is None:
         return train_data, val_data
     check_examples(train_data, "train_data", size)
-    order = torch.Generator().manual_seed(config.seed + _ORDER_SEED_OFFSET)
+    order = torch.Generator().manual_seed((config.seed + _ORDER_SEED_OFFSET) % 2**63)
     train = ExampleBatches(train_data, size, shuffle=True, generator=order)
     if val_data is not None and default_validation:
         check_examples(val_data, "val_data", size)

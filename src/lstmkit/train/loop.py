@@ -270,7 +270,8 @@ class Trainer:
         (from a callback's ``on_step_end``, the objective or a data function), else after
         the current epoch (from ``evaluate`` or ``on_epoch_end``). That epoch is validated,
         recorded and checkpointed as the last; ``reason`` becomes ``stop_reason`` (the first
-        request of a ``fit`` call wins). Budgets of time and steps need no call.
+        request of a ``fit`` call wins; it waits in ``stop_request``). Budgets of time and
+        steps need no call.
 
         Args:
             reason: a short name, e.g. "pruned" or "solved".
