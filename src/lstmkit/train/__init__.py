@@ -23,8 +23,9 @@ Ctrl-C raises :class:`TrainingInterrupted` after saving a checkpoint that
 
 Callbacks
 ---------
-``fit(..., callbacks=[...])`` takes :class:`Callback` objects; the loop calls their hooks
-in list order, each with the :class:`Trainer` first:
+``fit(..., callbacks=[...])`` takes objects with some of these hooks (subclass
+:class:`Callback` for no-op defaults); the loop calls them in list order, the
+:class:`Trainer` first:
 
 - ``on_fit_start(trainer)``: once, after a resume has loaded its checkpoint;
 - ``on_epoch_start(trainer, epoch)``: before the epoch's batches are drawn (also when a

@@ -45,8 +45,8 @@ def fit(
         model_config: JSON-safe dict describing the model; saved and checked on resume.
         resume: True continues from ``config.checkpoint_dir``; a path continues from that
             checkpoint; False starts fresh (seeding everything from ``config.seed``).
-        callbacks: :class:`lstmkit.train.Callback` instances called at each step, epoch
-            and checkpoint, in this order (e.g. ``lstmkit.plots.LearningCurves(path)``).
+        callbacks: objects with :class:`lstmkit.train.Callback`'s hooks, called at each
+            step, epoch and checkpoint, in this order (``lstmkit.plots.LearningCurves``).
         main_process: whether this process writes files and output; None: all but the
             ranks > 0 of an initialised ``torch.distributed`` group.
 

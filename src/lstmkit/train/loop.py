@@ -62,7 +62,7 @@ class Trainer:
             ``torch.no_grad()`` in eval mode; default: ``{"val_loss": mean objective loss}``.
         model_config: JSON-safe dict that rebuilds the model; saved in checkpoints and
             checked on resume.
-        callbacks: :class:`Callback` instances, called in this order.
+        callbacks: objects with :class:`Callback`'s hooks, called in this order.
         main_process: whether this process writes (checkpoints, the log, progress output,
             ``main_process_only`` callbacks). None: True unless ``torch.distributed`` is
             initialised and this is not rank 0.
