@@ -46,7 +46,16 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         choices=("train", "predict", "evaluate"),
         help="train (default) fits and scores; predict and evaluate load --run/--out",
     )
-    src = p.add_argument_group("data")
+    _add_data_options(p.add_argument_group("data"))
+    _add_model_options(p.add_argument_group("model"))
+    out = p.add_argument_group("output")
+    out.add_argument("--steps", type=int, help="predict: steps past the end (default: horizon)")
+    add_run_options(p, task="forecast", seed=ForecastConfig().seed)
+    p.set_defaults(handler=run_forecast)
+    return p
+
+
+def _add_data_options(src: argparse._ArgumentGroup) -> None:
     src.add_argument(
         "--dataset",
         choices=sorted(DATASETS),
@@ -64,7 +73,9 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src.add_argument("--no-covariates", action="store_true", help="univariate: targets only")
     src.add_argument("--time-column", metavar="COL", help="time column (default: detected)")
     src.add_argument("--encode", action="store_true", help="one-hot encode text covariates")
-    model = p.add_argument_group("model")
+
+
+def _add_model_options(model: argparse._ArgumentGroup) -> None:
     model.add_argument("--horizon", type=int, help="steps to forecast = test size")
     model.add_argument("--lookback", type=int, help="input steps (default: from horizon, season)")
     model.add_argument("--season", type=int, help="seasonal period m (default: from the dates)")
@@ -84,11 +95,6 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     ):
         default = getattr(defaults, dest)
         model.add_argument(flag, type=kind, dest=dest, default=default, help=f"default {default}")
-    out = p.add_argument_group("output")
-    out.add_argument("--steps", type=int, help="predict: steps past the end (default: horizon)")
-    add_run_options(p, task="forecast", seed=defaults.seed)
-    p.set_defaults(handler=run_forecast)
-    return p
 
 
 def run_forecast(args: argparse.Namespace) -> int:
