@@ -1,0 +1,125 @@
+"""Attention and the seq2seq model: padding gets exactly zero weight and changes nothing."""
+
+import pytest
+import torch
+
+from lstmkit.nn.attention import ATTENTIONS, Attention
+from lstmkit.nn.seq2seq import Seq2Seq
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Tiny ops on two threads of a busy machine wait on each other (~20 ms per op here).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _mask(lengths, steps):
+    return torch.arange(steps)[None, :] < torch.tensor(lengths)[:, None]
+
+
+@pytest.mark.parametrize("mode", ATTENTIONS)
+def test_padded_positions_get_exactly_zero_weight_and_change_nothing(mode):
+    torch.manual_seed(0)
+    attend = Attention(mode, query_size=6, key_size=6).double()
+    lengths = [5, 3, 1]
+    keys = torch.randn(3, 5, 6, dtype=torch.float64)
+    query = torch.randn(3, 4, 6, dtype=torch.float64)  # 4 decoder steps at once
+    context, weights = attend(query, keys, _mask(lengths, 5))
+    for b, n in enumerate(lengths):
+        assert torch.all(weights[b, :, n:] == 0.0)
+        assert torch.allclose(weights[b].sum(-1), torch.ones(4, dtype=torch.float64))
+    # More padding, filled with garbage: same weights on the valid part, same context.
+    wider = torch.cat([keys, 100 * torch.randn(3, 4, 6, dtype=torch.float64)], 1)
+    for b, n in enumerate(lengths):
+        wider[b, n:] = 1e3 * torch.randn(9 - n, 6, dtype=torch.float64)
+    context2, weights2 = attend(query, wider, _mask(lengths, 9))
+    assert torch.all(weights2[:, :, 5:] == 0.0)
+    assert torch.allclose(weights2[:, :, :5], weights, atol=1e-12)
+    assert torch.allclose(context2, context, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ATTENTIONS)
+def test_attention_matches_the_formulas_written_out(mode):
+    torch.manual_seed(1)
+    attend = Attention(mode, query_size=4, key_size=4).double()
+    keys = torch.randn(2, 3, 4, dtype=torch.float64)
+    query = torch.randn(2, 4, dtype=torch.float64)
+    context, weights = attend(query, keys, _mask([3, 2], 3))
+    for b, n in enumerate([3, 2]):
+        if mode == "dot":
+            e = keys[b, :n] @ query[b]
+        elif mode == "general":
+            e = (keys[b, :n] @ attend.key_proj.weight.T) @ query[b]
+        else:
+            hidden = torch.tanh(attend.query_proj(query[b]) + attend.key_proj(keys[b, :n]))
+            e = hidden @ attend.v.weight[0]
+        a = torch.exp(e - e.max()) / torch.exp(e - e.max()).sum()
+        assert torch.allclose(weights[b, :n], a, atol=1e-12)
+        assert torch.allclose(context[b], a @ keys[b, :n], atol=1e-12)
+
+
+def test_one_step_query_equals_the_same_query_among_many():
+    attend = Attention("additive", query_size=5, key_size=3)
+    keys, mask = torch.randn(2, 4, 3), _mask([4, 2], 4)
+    query = torch.randn(2, 6, 5)
+    context, weights = attend(query, keys, mask)
+    c1, w1 = attend(query[:, 2], keys, mask)
+    assert torch.allclose(c1, context[:, 2], atol=1e-6)
+    assert torch.allclose(w1, weights[:, 2], atol=1e-6)
+
+
+def test_dot_attention_refuses_widths_that_differ():
+    with pytest.raises(ValueError, match="use 'general'"):
+        Attention("dot", query_size=4, key_size=6)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        Attention("cosine", query_size=4, key_size=4)
+
+
+@pytest.mark.parametrize(("mode", "feeding"), [("general", True), ("additive", False)])
+def test_seq2seq_outputs_do_not_change_when_source_padding_is_added(mode, feeding):
+    torch.manual_seed(2)
+    model = (
+        Seq2Seq(
+            9,
+            11,
+            embedding_dim=8,
+            hidden_size=12,
+            encoder_layers=2,
+            attention=mode,
+            input_feeding=feeding,
+        )
+        .double()
+        .eval()
+    )
+    lengths = torch.tensor([6, 4, 1])
+    src = torch.randint(4, 9, (3, 6))
+    for b, n in enumerate(lengths):
+        src[b, n:] = 0
+    tgt_in = torch.randint(2, 11, (3, 5))
+    logits, weights = model(src, lengths, tgt_in, return_attention=True)
+    padded = torch.cat([src, torch.zeros(3, 3, dtype=torch.long)], 1)
+    logits2, weights2 = model(padded, lengths, tgt_in, return_attention=True)
+    assert torch.allclose(logits2, logits, atol=1e-10)
+    for b, n in enumerate(lengths.tolist()):
+        assert torch.all(weights[b, :, n:] == 0.0) and torch.all(weights2[b, :, n:] == 0.0)
+    # A sentence decoded alone equals the same sentence in a padded batch.
+    alone = model(src[2:, :1], lengths[2:], tgt_in[2:])
+    assert torch.allclose(alone, logits[2:], atol=1e-10)
+
+
+def test_stepping_the_decoder_by_hand_reproduces_the_teacher_forced_forward():
+    torch.manual_seed(3)
+    model = Seq2Seq(7, 8, embedding_dim=6, hidden_size=10, decoder_layers=2).double().eval()
+    src, lengths = torch.randint(4, 7, (2, 5)), torch.tensor([5, 3])
+    tgt_in = torch.randint(2, 8, (2, 4))
+    logits = model(src, lengths, tgt_in)
+    memory, state = model.encode(src, lengths)
+    for t in range(4):
+        logp, state, _ = model.step(tgt_in[:, t], state, memory)
+        banned = model.banned
+        expected = logits[:, t].masked_fill(banned, float("-inf")).log_softmax(-1)
+        assert torch.allclose(logp[:, ~banned], expected[:, ~banned], atol=1e-10)
+        assert torch.all(logp[:, banned] == float("-inf"))
