@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "generate": ("lstmkit.tasks.generate.cli", "add_generate_parser", "generate text (char/word)"),
     "classify": ("lstmkit.tasks.classify.cli", "add_classify_parser", "classify sequences or text"),
+    "tag": ("lstmkit.tasks.tag.cli", "add_tag_parser", "tag words: parts of speech, entities"),
+    "translate": ("lstmkit.tasks.translate.cli", "add_translate_parser", "seq2seq: G2P, any TSV"),
     "bench": ("lstmkit.bench.cli", "add_bench_parser", "speed benchmark of the engines"),
     "reproduce": (
         "lstmkit.tasks.reproduce.cli",

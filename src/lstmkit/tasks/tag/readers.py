@@ -25,11 +25,14 @@ from lstmkit.io import atomic_write
 
 __all__ = [
     "CONLLU_COLUMNS",
+    "FORMATS",
     "TaggedSentences",
     "read_conll",
     "read_conllu",
     "read_lines",
+    "read_tagged",
     "read_text",
+    "sniff_format",
     "write_conll",
 ]
 
@@ -244,3 +247,57 @@ def write_conll(
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, "\n".join(out).encode("utf-8"))
     return path
+
+
+FORMATS = ("auto", "conllu", "conll", "text")
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str:
+    """ "conllu", "conll" or "text" from a file's name and first lines.
+
+    ``.conllu`` names, or a first word line of 10 tab-separated cells starting with a
+    number, are CoNLL-U; a line with a tab, or a file of one token per line with blank
+    lines between sentences, is CoNLL; anything else is plain text.
+    """
+    name = Path(path).name
+    if ".conllu" in name:
+        return "conllu"
+    lines = [line for line in read_lines(path)[:200] if not line.startswith("#")]
+    words = [line for line in lines if line.strip()]
+    if not words:
+        raise ValueError(f"{path} holds no sentences")
+    cells = words[0].split("\t")
+    if len(cells) == 10 and cells[0].split("-")[0].split(".")[0].isdigit():
+        return "conllu"
+    if any("\t" in line for line in words):
+        return "conll"
+    single = all(len(line.split()) == 1 for line in words)
+    return "conll" if single and len(words) < len(lines) else "text"
+
+
+def read_tagged(
+    path: str | os.PathLike[str],
+    fmt: str = "auto",
+    column: str | int | None = None,
+    *,
+    labelled: bool = True,
+) -> TaggedSentences:
+    """Read any supported file: ``fmt`` "auto" sniffs it (`sniff_format`).
+
+    Args:
+        column: CoNLL-U: "upos" (default), "xpos" or a number; CoNLL: the tag column's
+            number (default the last).
+        labelled: read the tags (plain text never has them).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+    fmt = sniff_format(path) if fmt == "auto" else fmt
+    if fmt == "conllu":
+        return read_conllu(path, "upos" if column is None else column, labelled=labelled)
+    if fmt == "conll":
+        if isinstance(column, str) and column.lower() in CONLLU_COLUMNS:
+            column = None  # a CoNLL-U column name means nothing here: the last column
+        return read_conll(path, column, labelled=labelled)
+    if labelled:
+        raise ValueError(f"{path} is plain text, which has no tags; give a CoNLL or CoNLL-U file")
+    return read_text(path)

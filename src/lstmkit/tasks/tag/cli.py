@@ -1,0 +1,231 @@
+"""`lstmkit tag [train|predict|evaluate]`: train a BiLSTM(-CRF) tagger, apply it, score it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lstmkit.io import atomic_write, json_safe
+from lstmkit.metrics.tagging import entity_report, format_entity_report
+from lstmkit.plots import plot_confusion_matrix
+
+from ..options import add_run_options, apply_threads, run_directory
+from .config import TagConfig
+from .datasets import DATASETS, SYSTEMS, load_dataset, load_raw_text, load_submission
+from .model import OUTPUTS
+from .readers import FORMATS, TaggedSentences, read_lines, read_tagged, write_conll
+from .schemes import SCHEMES
+from .strings import LMSettings, StringEmbedder
+from .task import Tagger
+
+__all__ = ["PRESETS", "add_tag_parser", "run_tag"]
+
+# Settings of the embedded datasets' default runs (chosen on their dev sets; README);
+# flags given on the command line override them. User files start from TagConfig's.
+PRESETS: dict[str, dict[str, Any]] = {
+    "ud_english_ewt": {"minutes": 12.0},
+    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 15.0},
+}
+_MODEL_FLAGS = ("word_dim", "char_dim", "char_hidden", "hidden_size", "num_layers", "dropout",
+                "output", "min_freq", "word_dropout", "max_length", "epochs", "batch_size",
+                "lr", "patience", "minutes", "pretrained", "scheme")  # fmt: skip
+
+
+def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `lstmkit tag` on the top-level command's subparsers."""
+    p = subparsers.add_parser(
+        "tag",
+        help="tag words: parts of speech, named entities (default: UD English EWT UPOS)",
+        description="`tag [train]` trains a BiLSTM tagger (word embeddings + character "
+        "BiLSTM, optional contextual string embeddings from lstmkit's own character LMs, "
+        "softmax or CRF output) with early stopping on the dev set and reports test token "
+        "accuracy and, for chunk tags, entity precision/recall/F1; with no arguments on the "
+        "embedded UD English EWT (UPOS, official split), `--dataset wnut17` for entities. "
+        "`tag predict --run DIR --input FILE` tags tokenised text (one sentence a line) or a "
+        "CoNLL/CoNLL-U file and writes CoNLL; `tag evaluate --run DIR --test FILE` scores.",
+    )
+    p.add_argument("action", nargs="?", choices=("train", "predict", "evaluate"), default="train")
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default="ud_english_ewt",
+                      help="embedded dataset, used when --train is not given")  # fmt: skip
+    data.add_argument("--train", help="training file (CoNLL-U or CoNLL columns)")
+    data.add_argument("--dev", help="dev file for early stopping (default: none, all epochs)")
+    data.add_argument("--test", help="test file: scored after training, or by `evaluate`")
+    data.add_argument("--input", help="predict: the file to tag (text, CoNLL or CoNLL-U)")
+    data.add_argument("--output-file", dest="output_file",
+                      help="predict: where to write (default RUN/predictions.conll)")  # fmt: skip
+    data.add_argument("--format", choices=FORMATS, default="auto", help="file format")
+    data.add_argument("--column", help="tag column: upos, xpos (CoNLL-U) or a 1-based number "
+                      "(default upos / the last column)")  # fmt: skip
+    data.add_argument("--scheme", choices=("auto", *SCHEMES), help="the tags' chunk scheme")
+    m = p.add_argument_group("model and training (defaults: the dataset's preset)")
+    m.add_argument("--output", choices=OUTPUTS, help="output layer (default crf)")
+    for flag, kind in (("word-dim", int), ("char-dim", int), ("char-hidden", int),
+                       ("hidden-size", int), ("num-layers", int), ("dropout", float),
+                       ("min-freq", int), ("word-dropout", float), ("max-length", int),
+                       ("epochs", int), ("batch-size", int), ("lr", float),
+                       ("patience", int), ("minutes", float)):  # fmt: skip
+        m.add_argument(f"--{flag}", type=kind)
+    m.add_argument("--pretrained", metavar="FILE", help="word vectors (word2vec/GloVe text)")
+    lm = p.add_argument_group("contextual string embeddings (character LMs)")
+    lm.add_argument(
+        "--lm-pretrain",
+        action="store_true",
+        default=None,
+        help="pretrain forward/backward character LMs and feed their states",
+    )
+    lm.add_argument("--no-lm", action="store_true", help="no LM features (wnut17 has them)")
+    lm.add_argument("--lm-text", metavar="FILE", help="raw text for the LMs (default: wnut17's)")
+    lm.add_argument("--lm-from", metavar="DIR", help="reuse the LMs saved in DIR (RUN/lm)")
+    lm.add_argument("--lm-minutes", type=float, help="training minutes per LM")
+    lm.add_argument("--lm-hidden", type=int, help="LM units (default 256)")
+    add_run_options(p, task="tag", out_alias=False)
+    p.set_defaults(handler=run_tag)
+    return p
+
+
+def run_tag(args: argparse.Namespace) -> int:
+    """Handler of `lstmkit tag`."""
+    apply_threads(args.threads)
+    if args.action == "predict":
+        return _predict(args)
+    if args.action == "evaluate":
+        return _evaluate(args)
+    return _train(args)
+
+
+def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The preset of the embedded dataset (none for user files) with the flags over it."""
+    name = args.dataset if args.train is None else Path(args.train).name.split(".")[0]
+    values = dict(PRESETS[args.dataset]) if args.train is None else {}
+    for key in _MODEL_FLAGS:
+        if getattr(args, key, None) is not None:
+            values[key] = getattr(args, key)
+    for key in ("lm_minutes", "lm_hidden", "lm_text", "lm_from"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    if args.lm_pretrain or args.lm_from or args.lm_text:
+        values["lm_pretrain"] = True
+    if args.no_lm:
+        values["lm_pretrain"] = False
+    return values, name
+
+
+def _read_splits(args: argparse.Namespace) -> tuple[TaggedSentences, ...]:
+    if args.train is None:
+        if args.dev or args.test:
+            raise ValueError("--dev and --test go with --train FILE; the embedded sets have theirs")
+        column = args.column or "upos"
+        return tuple(load_dataset(args.dataset, s, column) for s in ("train", "dev", "test"))
+    paths = (args.train, args.dev, args.test)
+    return tuple(read_tagged(p, args.format, args.column) if p else None for p in paths)
+
+
+def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> StringEmbedder | None:
+    """The character LMs: reused from --lm-from, or pretrained now (and saved in RUN/lm)."""
+    if not values.get("lm_pretrain"):
+        return None
+    if values.get("lm_from"):
+        return StringEmbedder.load(values["lm_from"])
+    text = "\n".join(read_lines(values["lm_text"])) if values.get("lm_text") else load_raw_text()
+    settings = LMSettings(seed=args.seed or 0)
+    for key, field in (("lm_minutes", "minutes"), ("lm_hidden", "hidden_size")):
+        if key in values:
+            setattr(settings, field, values[key])
+    print(f"pretraining a forward and a backward character LM on {len(text):,} characters, "
+          f"{settings.minutes:g} min each")  # fmt: skip
+    embedder = StringEmbedder.pretrain(text, settings, progress=args.progress)
+    embedder.save(run / "lm")
+    return embedder
+
+
+def _train(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    values, name = _settings(args)
+    train, dev, test = _read_splits(args)
+    run = run_directory(args.run, "tag", name)
+    tag_fields = {f.name for f in dataclasses.fields(TagConfig)}
+    config = TagConfig(**{k: v for k, v in values.items() if k in tag_fields},
+                       column=args.column or "upos", seed=args.seed or 0,
+                       progress=args.progress)  # fmt: skip
+    print(f"tag {name}: {len(train)} training, {len(dev) if dev else 0} dev and "
+          f"{len(test) if test else 0} test sentences")  # fmt: skip
+    strings = _strings(values, args, run)
+    tagger = Tagger(config, strings).fit(train, dev, log_dir=run)
+    seconds = time.perf_counter() - start
+    tagger.save(run)
+    report: dict[str, Any] = {"dataset": name, "seconds": round(seconds, 1), "config": values,
+                              "scheme": tagger.scheme, "epochs": len(tagger.history)}  # fmt: skip
+    print(f"trained {len(tagger.history)} epochs; {seconds:.0f} s so far, scheme {tagger.scheme}")
+    if test is not None:
+        report["test"] = _score(tagger, test, run, f"{name} test")
+        if name == "wnut17" and args.train is None:
+            report["shared_task"] = _shared_task(test)
+    report["total_seconds"] = round(time.perf_counter() - start, 1)
+    atomic_write(run / "metrics.json", json.dumps(json_safe(report, "metrics"), indent=1).encode())
+    print(f"total {report['total_seconds']:.0f} s\nmetrics: {run / 'metrics.json'}\nmodel: {run}")
+    return 0
+
+
+def _score(tagger: Tagger, data: TaggedSentences, run: Path, title: str) -> dict[str, Any]:
+    """Evaluate, print the scores, draw the per-tag confusion matrix; the report."""
+    report = tagger.evaluate(data)
+    print(f"{title}: token accuracy {100 * report['accuracy']:.2f}% on {report['tokens']} tokens")
+    if "entities" in report:
+        print(format_entity_report(report["entities"]))
+    confusion = report["confusion"]
+    png = plot_confusion_matrix(confusion["matrix"], confusion["tags"], run / "confusion.png",
+                                title=f"{title} (rows: gold)")  # fmt: skip
+    print(f"confusion matrix: {png}")
+    return report
+
+
+def _shared_task(test: TaggedSentences) -> dict[str, dict[str, float]]:
+    """The seven WNUT 2017 systems' test scores, from their outputs, by the same scorer."""
+    print("WNUT 2017 shared-task systems, same scorer:")
+    scores = {}
+    for system, team in SYSTEMS.items():
+        r = entity_report(test.tags, load_submission(system))
+        scores[team] = {k: r[k] for k in ("precision", "recall", "f1")}
+        print(f"  {team:<14} precision {100 * r['precision']:.2f}  recall "
+              f"{100 * r['recall']:.2f}  F1 {100 * r['f1']:.2f}")  # fmt: skip
+    return scores
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    return run_directory(args.run, "tag", args.dataset)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if args.input is None:
+        raise ValueError("tag predict needs --input FILE: tokenised text or a CoNLL(-U) file")
+    run = _run_dir(args)
+    tagger = Tagger.load(run)
+    column = args.column or tagger.config.column
+    data = read_tagged(args.input, args.format, column, labelled=False)
+    predicted = tagger.predict(data)
+    suffix = ".conllu" if data.conllu is not None else ".conll"
+    out = Path(args.output_file) if args.output_file else run / f"predictions{suffix}"
+    write_conll(out, data, predicted, column)
+    print(f"tag predict: {len(data)} sentences, {sum(map(len, predicted))} tokens of "
+          f"{args.input} with the model in {run}\npredictions: {out}")  # fmt: skip
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.test is None:
+        raise ValueError("tag evaluate needs --test FILE: a labelled CoNLL or CoNLL-U file")
+    run = _run_dir(args)
+    tagger = Tagger.load(run)
+    data = read_tagged(args.test, args.format, args.column or tagger.config.column)
+    torch.manual_seed(0)
+    report = _score(tagger, data, run, Path(args.test).name)
+    atomic_write(run / "evaluation.json", json.dumps(json_safe(report, "scores")).encode())
+    print(f"scores: {run / 'evaluation.json'}")
+    return 0
