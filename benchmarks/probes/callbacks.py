@@ -4,7 +4,8 @@ the learning curves (why LearningCurves draws at checkpoints and at the end, not
 Run `python benchmarks/probes/callbacks.py`; it trains a tiny model (one Linear layer, the
 worst case: its step is cheapest) for a fixed number of steps with no callback and with a
 callback whose on_step_end does nothing, prints the median time per step of each over
-several repeats, then times plot_learning_curves on a 20-epoch history.
+several repeats, then times plot_learning_curves on a 20-epoch history. Times are CPU
+time of this process (one thread), so other programs loading the machine sway them little.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def per_step_us(callbacks, steps=400, repeats=7) -> float:
     mse = lambda m, batch, state: F.mse_loss(m(batch[0]), batch[1])  # noqa: E731
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         fit(torch.nn.Linear(8, 1), mse, batches, TrainConfig(epochs=1, progress=False),
             callbacks=callbacks)  # fmt: skip
-        times.append((time.perf_counter() - start) / steps * 1e6)
+        times.append((time.process_time() - start) / steps * 1e6)
     return statistics.median(times)
 
 
@@ -49,9 +50,9 @@ def draw_seconds(repeats=5) -> float:
     plot_learning_curves(history, path, monitor="val_loss", best_epoch=20)  # warm matplotlib
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         plot_learning_curves(history, path, monitor="val_loss", best_epoch=20)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return statistics.median(times)
 
 
