@@ -60,10 +60,13 @@ class NativeEngine:
             spec.training,
             spec.num_directions == 2,
         )
+        if not spec.proj_size and x.device.type == "cpu":  # neither warning below can come
+            return self._run(kernel, options, x, lengths, hx)
         with warnings.catch_warnings():
             # torch notes that oneDNN has no projection (it falls back to its own kernel, the
             # one we want) and, on CUDA, that cuDNN copies weights that are not one flat
             # buffer (lstmkit keeps torch-named parameters): both are noise for our users.
+            # Setting the filters costs 15 Python calls, so only where they can apply.
             warnings.filterwarnings("ignore", "LSTM with projections", UserWarning)
             warnings.filterwarnings("ignore", ".*single contiguous chunk of memory", UserWarning)
             return self._run(kernel, options, x, lengths, hx)
