@@ -149,8 +149,9 @@ def rnn_relu_step(
     return (h,), (dict(h=h) if record else None)
 
 
-# torch's kernel name of each cell -> its step.
+# torch's kernel name of each cell -> its step, and the states the step carries.
 STEPS = {"LSTM": lstm_step, "GRU": gru_step, "RNN_TANH": rnn_tanh_step, "RNN_RELU": rnn_relu_step}
+STATE_NAMES = {"LSTM": ("h", "c"), "GRU": ("h",), "RNN_TANH": ("h",), "RNN_RELU": ("h",)}
 
 
 def zoneout(new: State, old: State, rates: tuple[float, ...], training: bool) -> State:

@@ -1,10 +1,10 @@
 """LayerSpec: everything an engine reads about a layer, as plain data, never the nn.Module.
 
 The modules (`lstmkit.recurrent`, `lstmkit.cell_layers`) build one per call in one place
-(`RecurrentLayer.spec`), from their switches, their mode (train or eval) and their current
+(`recurrent.layer_spec`), from their switches, their mode (train or eval) and their current
 parameter tensors; engines, the stack runner and `select` read only this. A new cell
-therefore touches the equations (`lstmkit.cells`), its module and, for speed, the kernels,
-but no engine's interface.
+therefore touches the equations (`lstmkit.cells`: its step, in STEPS and STATE_NAMES), its
+module and, for speed, the kernels, but no engine's interface.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from lstmkit.cells import LSTMVariant, StepParams
+from lstmkit.cells import STATE_NAMES, LSTMVariant, StepParams
 from lstmkit.params import Noise
-
-STATE_NAMES = {"LSTM": ("h", "c"), "GRU": ("h",), "RNN_TANH": ("h",), "RNN_RELU": ("h",)}
 
 
 class DirectionWeights(NamedTuple):
