@@ -29,6 +29,7 @@ from torch import Tensor
 from lstmkit.cells import Record, State
 from lstmkit.engines import EngineOutput, LayerSpec
 from lstmkit.engines import fused_ops as ops
+from lstmkit.engines.autograd import draw_masks
 from lstmkit.engines.fused_build import available
 from lstmkit.engines.stack import TimeSteps, run_stack
 
@@ -83,10 +84,8 @@ def _direction(
 ) -> tuple[tuple[Tensor | None, ...], tuple[Tensor | None, ...]]:
     """One direction's random masks, drawn in the autograd engine's order, and its weights."""
     w = spec.direction(index, direction)
-    noise = spec.noise if spec.training else None
-    w_hh = noise.drop_weight(w.weight_hh) if noise else w.weight_hh
     state = tuple(s[direction] for s in hx)
-    rmask = noise.recurrent_mask(state[0]) if noise else None
+    w_hh, rmask = draw_masks(spec, w, state)
     masks = (rmask, *_zoneout_masks(spec, x.shape[0], state))
     return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *w.params)
 
