@@ -8,6 +8,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from lstmkit.tasks.options import apply_config_defaults
+
 __all__ = ["COMMANDS", "main"]
 
 # Subcommand -> (module, function registering its parser, one-line help). Adding a task is
@@ -22,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "classify": ("lstmkit.tasks.classify.cli", "add_classify_parser", "classify sequences or text"),
     "tag": ("lstmkit.tasks.tag.cli", "add_tag_parser", "tag words: parts of speech, entities"),
     "translate": ("lstmkit.tasks.translate.cli", "add_translate_parser", "seq2seq: G2P, any TSV"),
+    "recommend": ("lstmkit.tasks.recommend.cli", "add_recommend_parser", "next item of a session"),
+    "tune": ("lstmkit.tune.cli", "add_tune_parser", "search a task's hyperparameters (Optuna)"),
     "bench": ("lstmkit.bench.cli", "add_bench_parser", "speed benchmark of the engines"),
     "reproduce": (
         "lstmkit.tasks.reproduce.cli",
@@ -55,6 +59,7 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         if args is not None:
             self._refuse_unknown_flags(list(args))
+            apply_config_defaults(self, list(args))  # --config FILE: defaults flags override
         return super().parse_known_args(args, namespace)
 
     def _refuse_unknown_flags(self, args: list[str]) -> None:

@@ -1,14 +1,32 @@
 """Command-line options every task shares, defined once: threads, seed, run directory, progress.
 
 ``--debug`` (full tracebacks) is the top-level parser's, accepted anywhere on the line.
+``--config FILE`` (JSON or TOML, e.g. the ``best.json`` of ``lstmkit tune``) gives option
+defaults by destination (``hidden_size = 32``); flags on the command line override them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["add_run_options", "add_threads_option", "apply_threads", "run_directory"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the tune extra installs tomli on 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "add_run_options",
+    "add_threads_option",
+    "apply_config_defaults",
+    "apply_threads",
+    "read_mapping",
+    "run_directory",
+]
 
 
 def add_run_options(
@@ -43,6 +61,12 @@ def add_run_options(
         f"(default runs/{task}-<dataset>)",
     )
     group.add_argument("--progress", action="store_true", help="show training progress bars")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON/TOML of option defaults by name (hidden_size, lr, ...; a `config` table "
+        "is read if present, as in `lstmkit tune`'s best.json); flags override it",
+    )
 
 
 def add_threads_option(
@@ -78,3 +102,59 @@ def apply_threads(threads: int | None) -> None:
 def run_directory(given: str | None, task: str, data_name: str) -> Path:
     """The run directory: ``--run``/``--out`` if given, else ``runs/<task>-<data_name>``."""
     return Path(given) if given else Path("runs") / f"{task}-{data_name}"
+
+
+def read_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON (``.json``) or TOML (any other suffix) file's top-level table.
+
+    Args:
+        path: the file.
+        what: the option it came from, for the error message (``"--config"``).
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not valid JSON/TOML, or not a table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no file {str(path)!r}")
+    text = path.read_text()
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise ValueError(f"{what} {path}: not valid {kind}: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path}: the file must hold a table of names to values")
+    return data
+
+
+def apply_config_defaults(parser: argparse.ArgumentParser, args: Sequence[str]) -> None:
+    """Make a ``--config FILE`` among ``args`` the parser's defaults, before parsing.
+
+    Called by the command line's parser on its own arguments; explicit flags then override
+    the file's values as they override any default. Keys are option destinations.
+
+    Raises:
+        ValueError: a key that is not one of the parser's options.
+    """
+    if "--config" not in parser._option_string_actions:
+        return
+    path = None
+    for i, arg in enumerate(args):
+        if arg == "--config" and i + 1 < len(args):
+            path = args[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+    if path is None:
+        return
+    data = read_mapping(path, "--config")
+    if isinstance(data.get("config"), dict):
+        data = data["config"]  # best.json: the settings, beside where they came from
+    dests = {a.dest for a in parser._actions} - {"help", "config", "handler"}
+    unknown = sorted(set(data) - dests)
+    if unknown:
+        raise ValueError(
+            f"--config {path}: {unknown} are not options of `{parser.prog}`; known: "
+            f"{', '.join(sorted(dests))}"
+        )
+    parser.set_defaults(**data)

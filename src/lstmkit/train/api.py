@@ -13,6 +13,7 @@ from .callbacks import Callback
 from .config import TrainConfig
 from .loop import Evaluate, Trainer
 from .run import TrainResult
+from .scope import active_callbacks
 
 
 def fit(
@@ -46,7 +47,8 @@ def fit(
         resume: True continues from ``config.checkpoint_dir``; a path continues from that
             checkpoint; False starts fresh (seeding everything from ``config.seed``).
         callbacks: objects with :class:`lstmkit.train.Callback`'s hooks, called at each
-            step, epoch and checkpoint, in this order (``lstmkit.plots.LearningCurves``).
+            step, epoch and checkpoint, in this order (``lstmkit.plots.LearningCurves``);
+            those of an enclosing ``lstmkit.train.scope.extra_callbacks`` block run after.
         main_process: whether this process writes files and output; None: all but the
             ranks > 0 of an initialised ``torch.distributed`` group.
 
@@ -72,7 +74,7 @@ def fit(
         config or TrainConfig(),
         evaluate=evaluate,
         model_config=model_config,
-        callbacks=callbacks,
+        callbacks=[*callbacks, *active_callbacks()],
         main_process=main_process,
     )
     return trainer.fit(train_data, val_data, resume=resume)
