@@ -30,10 +30,23 @@ def add_tune_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
     )
     tasks = p.add_subparsers(dest="tune_task", metavar="TASK", required=True)
     for name in SEARCHES:
-        task_parser = search_for(name).add_parser(tasks)
+        try:
+            search = search_for(name)
+        except Exception as err:  # one task's broken code must not take the others down
+            broken = tasks.add_parser(name, help=f"(cannot load: {err})")
+            broken.set_defaults(handler=_cannot_load(name, err))
+            continue
+        task_parser = search.add_parser(tasks)
         add_tune_options(task_parser.add_argument_group("search"))
         task_parser.set_defaults(handler=run_tune_command, tune_task=name)
     return p
+
+
+def _cannot_load(name: str, err: Exception):
+    def handler(args: argparse.Namespace) -> int:
+        raise RuntimeError(f"lstmkit tune {name}: the task's code failed to load: {err!r}")
+
+    return handler
 
 
 def add_tune_options(group: argparse._ArgumentGroup) -> None:
