@@ -46,6 +46,14 @@ _MODEL_FLAGS = (
 )
 
 
+_DEFAULTS = TranslateConfig()
+_NOTES = {
+    "minutes": " (0: no time budget)",
+    "beam_size": " (1: greedy)",
+    "patience": " validations without a better WER",
+}
+
+
 def add_translate_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `lstmkit translate` on the top-level command's subparsers."""
     p = subparsers.add_parser(
@@ -103,7 +111,13 @@ def add_translate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
             "max_length_ratio": float,
         }.get(name, int)
         extra = {"choices": ATTENTIONS} if name == "attention" else {}
-        m.add_argument("--" + name.replace("_", "-"), type=kind, **extra)
+        default = getattr(_DEFAULTS, name)
+        m.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            help=f"default {default}" + _NOTES.get(name, ""),
+            **extra,
+        )
     m.add_argument("--unidirectional", action="store_true", help="a one-way encoder")
     m.add_argument("--no-input-feeding", action="store_true", help="plain Luong decoder input")
     m.add_argument("--tie-embeddings", action="store_true", help="share the target embedding")
@@ -175,7 +189,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     budget = f"{config.minutes:g} min" if config.minutes else f"{config.epochs} epochs"
     print(
-        f"translate: {train.name} {len(train):,} / valid {len(valid) if valid else '10%'} / "
+        f"translate: {train.name} {len(train):,} / valid {f'{len(valid):,}' if valid else '10%'} / "
         f"test {len(test):,} items, {kinds}; {encoder} encoder, LSTM {config.decoder_layers}x"
         f"{config.hidden_size} decoder, {config.attention} attention"
         f"{', input feeding' if config.input_feeding else ''}; budget {budget}",

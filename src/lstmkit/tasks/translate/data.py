@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -82,13 +83,10 @@ class ParallelData:
         return [(s, r) for s, refs in zip(self.sources, self.references) for r in refs]
 
     def subset(self, index: Iterable[int], name: str | None = None) -> ParallelData:
-        """The items at ``index``, in that order."""
+        """The items at ``index``, in that order (sharing their reference lists)."""
         index = list(index)
-        return ParallelData(
-            [self.sources[i] for i in index],
-            [list(self.references[i]) for i in index],
-            name or self.name,
-        )
+        references = [self.references[i] for i in index]
+        return ParallelData([self.sources[i] for i in index], references, name or self.name)
 
     @classmethod
     def from_pairs(cls, pairs: Iterable[tuple[str, str]], name: str = "data") -> ParallelData:
@@ -120,7 +118,7 @@ def split_items(
     order = np.random.default_rng(seed).permutation(n)
     out = np.zeros(n, dtype=bool)
     out[order[:held]] = True
-    return data.subset(np.flatnonzero(~out)), data.subset(np.flatnonzero(out))
+    return data.subset(np.flatnonzero(~out).tolist()), data.subset(np.flatnonzero(out).tolist())
 
 
 def train_valid_test(
@@ -131,9 +129,9 @@ def train_valid_test(
     rest, test = split_items(data, test_fraction, seed)
     train, valid = split_items(rest, valid_fraction, seed + 1)
     return (
-        train.subset(range(len(train)), f"{data.name}-train"),
-        valid.subset(range(len(valid)), f"{data.name}-valid"),
-        test.subset(range(len(test)), f"{data.name}-test"),
+        dataclasses.replace(train, name=f"{data.name}-train"),
+        dataclasses.replace(valid, name=f"{data.name}-valid"),
+        dataclasses.replace(test, name=f"{data.name}-test"),
     )
 
 

@@ -28,8 +28,7 @@ __all__ = ["SPLIT_SEED", "g2p_split", "load_cmudict"]
 
 SPLIT_SEED = 0  # the protocol's split; training seeds are separate
 _VARIANT = re.compile(r"\(\d+\)$")
-_STRESS = re.compile(r"\d")
-_LETTERS = re.compile(r"[a-z]+")
+_NO_STRESS = str.maketrans("", "", "0123456789")  # AH0/AH1/AH2 -> AH
 
 
 def load_cmudict(path: str | Path | None = None) -> ParallelData:
@@ -54,10 +53,10 @@ def load_cmudict(path: str | Path | None = None) -> ParallelData:
         fields = line.split("#", 1)[0].split()
         if len(fields) < 2:
             continue
-        word = _VARIANT.sub("", fields[0])
-        if not _LETTERS.fullmatch(word):
+        word = _VARIANT.sub("", fields[0]) if fields[0].endswith(")") else fields[0]
+        if not (word.isascii() and word.isalpha() and word.islower()):  # a-z only
             continue
-        phones = " ".join(_STRESS.sub("", p) for p in fields[1:])
+        phones = " ".join(fields[1:]).translate(_NO_STRESS)
         refs = pronunciations.setdefault(word, [])
         if phones not in refs:
             refs.append(phones)
