@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,16 @@ else:  # pragma: no cover - the tune extra installs tomli on 3.10
     import tomli as tomllib
 
 __all__ = [
+    "add_resume_option",
     "add_run_options",
     "add_threads_option",
     "apply_config_defaults",
     "apply_threads",
+    "checkpoint_folder",
     "read_mapping",
+    "resume_hint",
     "run_directory",
+    "start_training",
 ]
 
 
@@ -158,3 +165,101 @@ def apply_config_defaults(parser: argparse.ArgumentParser, args: Sequence[str]) 
             f"{', '.join(sorted(dests))}"
         )
     parser.set_defaults(**data)
+
+
+# -- resuming an interrupted training from the run directory -------------------------------
+
+OPTIONS_FILE = "resume-options.json"  # the interrupted command's options, for --resume
+# Options that may differ on the resuming command line: they do not change the trajectory.
+_RESUME_OWN = {"resume", "threads", "progress", "run", "handler", "command", "config"}
+
+
+def add_resume_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--resume``: continue the training that the run directory's checkpoint holds."""
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted training saved in --run DIR exactly where it stopped, "
+        "with that run's options (training checkpoints go to DIR/checkpoint* automatically)",
+    )
+
+
+def checkpoint_folder(out: Path, member: int | None = None) -> Path:
+    """Where training checkpoints go: ``RUN/checkpoint``, or ``RUN/checkpoint-m`` per member."""
+    return out / ("checkpoint" if member is None else f"checkpoint-{member}")
+
+
+def start_training(args: argparse.Namespace, out: Path, command: str) -> bool:
+    """Prepare ``out`` for a training run: clean up, then record or restore the options.
+
+    Removes ``.*.tmp`` files a killed write left in the run directory and its checkpoint
+    folders. A fresh run deletes old checkpoints (so none from another run is resumed) and
+    records its options; ``--resume`` puts the recorded options back into ``args``.
+
+    Args:
+        args: the parsed command line (changed in place on resume).
+        out: the run directory.
+        command: the subcommand, for messages (``"generate"``).
+
+    Returns:
+        Whether to resume.
+
+    Raises:
+        FileNotFoundError: ``--resume`` on a run directory with no interrupted training.
+    """
+    from lstmkit.io import atomic_write, remove_stale_temporaries
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--run {out} is a file, not a directory; give a directory for the run")
+    folders = sorted(out.glob("checkpoint*")) if out.is_dir() else []
+    for folder in [out, *folders]:
+        if folder.is_dir():
+            remove_stale_temporaries(folder)
+    record = out / OPTIONS_FILE
+    if getattr(args, "resume", False):
+        if not record.is_file() or not folders:
+            raise FileNotFoundError(
+                f"--resume: {out} holds no interrupted training (no {OPTIONS_FILE} and "
+                f"checkpoint); start it without --resume: lstmkit {command} --run "
+                f"{shlex.quote(str(out))} ..."
+            )
+        saved = read_mapping(record, "--resume")
+        for name, value in saved.items():
+            if name not in _RESUME_OWN:
+                setattr(args, name, value)
+        return True
+    for folder in folders:
+        if folder.is_dir():
+            shutil.rmtree(folder)
+    options = {
+        name: value
+        for name, value in vars(args).items()
+        if name not in _RESUME_OWN and isinstance(value, (str, int, float, bool, list, type(None)))
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(record, json.dumps(options, indent=1).encode())
+    return False
+
+
+@contextmanager
+def resume_hint(command: str, out: Path) -> Iterator[None]:
+    """Turn Ctrl-C during training into a message naming the command that resumes it.
+
+    >>> with resume_hint("generate", Path("runs/x")):
+    ...     pass
+    """
+    from lstmkit.train import TrainingInterrupted
+
+    try:
+        yield
+    except TrainingInterrupted as err:
+        where = f"epoch {err.epoch} step {err.step}"
+        if err.checkpoint is None:
+            raise
+        raise TrainingInterrupted(
+            f"interrupted at {where}; resume with: lstmkit {command} --run "
+            f"{shlex.quote(str(out))} --resume",
+            err.checkpoint,
+            err.epoch,
+            err.step,
+        ) from None

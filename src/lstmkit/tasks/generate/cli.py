@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 
 from lstmkit.io import atomic_write
-from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
+from lstmkit.tasks.options import (
+    add_resume_option,
+    add_run_options,
+    apply_threads,
+    checkpoint_folder,
+    resume_hint,
+    run_directory,
+    start_training,
+)
 
 from .task import HELD_OUT_PLAYS, Corpus, GenerateConfig, TextGenerator
 
@@ -36,6 +44,7 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         threads=None,
         threads_why="on a busy machine 1 thread trained 1.8x faster than 2",
     )
+    add_resume_option(p)
     t = p.add_argument_group("training (defaults: GenerateConfig)")
     t.add_argument("--level", choices=("char", "word"))
     t.add_argument("--min-freq", type=int)
@@ -88,13 +97,17 @@ def run_generate(args: argparse.Namespace) -> int:
         gen = TextGenerator.load(out)
         print(_sample(gen, args))
         return 0
+    resume = start_training(args, out, "generate")
     config = _config(args)
     corpus = Corpus.from_files(args.text) if args.text else Corpus.shakespeare()
     budget = f"{config.minutes:g} min" if config.minutes else f"{config.epochs or 1:g} epoch(s)"
     print(f"generate: {corpus.description}; {config.level}-level, {config.num_layers}x"
           f"{config.hidden_size} LSTM, budget {budget}")  # fmt: skip
     start = time.monotonic()
-    gen = TextGenerator(config).fit(corpus)
+    with resume_hint("generate", out):
+        gen = TextGenerator(config).fit(
+            corpus, checkpoint_dir=checkpoint_folder(out), resume=resume
+        )
     metrics = dict(gen.history[-1])
     wall = time.monotonic() - start
     gen.save(out)

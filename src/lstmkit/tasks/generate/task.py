@@ -173,11 +173,19 @@ class TextGenerator:
             cfg.dropout, cfg.tie_weights,
         )  # fmt: skip
 
-    def fit(self, corpus: Corpus) -> TextGenerator:
+    def fit(
+        self,
+        corpus: Corpus,
+        *,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
+    ) -> TextGenerator:
         """Build the vocabulary from the training text and train the model on it.
 
         Args:
             corpus: training and validation text.
+            checkpoint_dir: where training checkpoints go (None: none are written).
+            resume: continue the interrupted training saved in ``checkpoint_dir``.
 
         Returns:
             self.
@@ -203,6 +211,7 @@ class TextGenerator:
             schedule="cosine", schedule_per="step",
             clip_norm=cfg.clip_norm, stateful=True, restore_best=False, seed=cfg.seed,
             progress=cfg.progress,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         )  # fmt: skip
 
         def chunks(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -217,6 +226,7 @@ class TextGenerator:
             train_config,
             val_data=val,
             evaluate=self._evaluate_stream,
+            resume=resume,
         )
         self.history = result.history
         self.train_seconds = time.monotonic() - start
