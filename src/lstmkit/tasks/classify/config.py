@@ -36,7 +36,14 @@ class ClassifyConfig:
         token_dropout: text only: share of tokens replaced by `<unk>` while training, so the
             model cannot lean on a few words (names) that unseen texts lack. Default 0.0.
         class_weight: None or "balanced" (loss weights n / (K * n_k), for imbalanced labels).
-        epochs: training epochs. Default 40.
+        epochs: training epochs; None (the default): counted from the data, the larger of
+            40 and ceil(min_steps / batches per epoch), so small data gets enough optimizer
+            steps (40 sequences are 3 batches: 40 passes were 120 steps, and BasicMotions,
+            40 sequences of 100 steps, reached 65% test accuracy with them).
+        min_steps: with `epochs=None`, the least number of optimizer steps. Default 1000.
+        val_fraction: share of the training data (stratified, seeded) held out to pick the
+            epoch with the lowest validation loss, whose weights are kept; 0: none (the
+            epoch with the lowest training loss is kept). Default 0.0.
         batch_size: sequences per batch (bucketed by length). Default 16.
         lr: AdamW learning rate, decayed by a cosine schedule. Default 3e-3.
         weight_decay: AdamW weight decay. Default 1e-2.
@@ -67,7 +74,9 @@ class ClassifyConfig:
     deltas: bool = False
     token_dropout: float = 0.0
     class_weight: str | None = None
-    epochs: int = 40
+    epochs: int | None = None
+    min_steps: int = 1000
+    val_fraction: float = 0.0
     batch_size: int = 16
     lr: float = 3e-3
     weight_decay: float = 1e-2
@@ -87,7 +96,13 @@ class ClassifyConfig:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if self.class_weight not in (None, "balanced"):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
-        for name in ("epochs", "batch_size", "ensemble", "hidden_size", "min_freq"):
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must lie in [0, 1), got {self.val_fraction!r}")
+        if not isinstance(self.min_steps, int) or self.min_steps < 0:
+            raise ValueError(f"min_steps must be an integer >= 0, got {self.min_steps!r}")
+        if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
+            raise ValueError(f"epochs must be a positive integer or None, got {self.epochs!r}")
+        for name in ("batch_size", "ensemble", "hidden_size", "min_freq"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -34,6 +34,7 @@ __all__ = ["Classifier", "ClassifyConfig"]
 Data = LabelledSequences | LabelledTexts
 # What predict_proba and predict also take: texts, or numeric sequences of shape (T, F).
 RawData = Sequence[str] | Sequence[torch.Tensor | np.ndarray]
+AUTO_EPOCHS = 40  # epochs=None trains this many epochs, or more to reach min_steps
 TOKENIZER = "tokenizer.json"  # the text vocabulary, an extra file of the artifact
 
 
@@ -136,6 +137,11 @@ class Classifier:
         cfg = self.config
         self._prepare(train)
         seqs, y = self._encode(train), self._label_ids(train.labels)
+        fit_idx, val_idx = _validation_split(y, cfg.val_fraction, cfg.seed)
+        val = None
+        if val_idx:
+            val = SequenceBatches([seqs[i] for i in val_idx], y[val_idx], 256, shuffle=False)
+            seqs, y = [seqs[i] for i in fit_idx], y[fit_idx]
         weight = None
         if cfg.class_weight == "balanced":
             counts = torch.bincount(y, minlength=len(self.classes)).float()
@@ -148,7 +154,8 @@ class Classifier:
             torch.manual_seed(cfg.seed + m)
             model = self._new_model()
             batches = SequenceBatches(seqs, y, cfg.batch_size)  # shuffled by the seeded loop
-            result = fit(model, self._objective(weight), batches, self._train_config(m))
+            train_config = self._train_config(m, len(batches))
+            result = fit(model, self._objective(weight), batches, train_config, val_data=val)
             self.members.append(result.model.eval())
             self.histories.append(result.history)
         return self
@@ -203,10 +210,13 @@ class Classifier:
 
         return objective
 
-    def _train_config(self, member: int) -> TrainConfig:
+    def _train_config(self, member: int, batches: int) -> TrainConfig:
+        """The loop's settings: `epochs`, or with None at least `min_steps` optimizer
+        steps (small data gets more epochs). The best epoch's weights are kept: by validation
+        loss where there is validation data, else (the loop's fallback) by training loss."""
         cfg = self.config
         return TrainConfig(
-            epochs=cfg.epochs,
+            epochs=cfg.epochs or max(AUTO_EPOCHS, -(-cfg.min_steps // batches)),
             optimizer="adamw",
             lr=cfg.lr,
             weight_decay=cfg.weight_decay,
@@ -360,6 +370,21 @@ def _inputs(data: Data | RawData) -> tuple[str, list]:
     if any(isinstance(x, str) for x in data):
         raise TypeError("the list mixes texts and other items; give texts or sequences only")
     return "numeric", [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in data]
+
+
+def _validation_split(y: torch.Tensor, share: float, seed: int) -> tuple[list[int], list[int]]:
+    """(fit, validation) indices: `share` of each class (at least one where a class has two
+    or more examples) held out by a generator of its own, so the weights' seed is untouched."""
+    if not share:
+        return list(range(len(y))), []
+    rng = np.random.default_rng([seed, 17])
+    val: list[int] = []
+    for k in range(int(y.max()) + 1):
+        idx = np.flatnonzero(y.numpy() == k)
+        if len(idx) >= 2:
+            val.extend(rng.permutation(idx)[: max(1, round(len(idx) * share))].tolist())
+    held = set(val)
+    return [i for i in range(len(y)) if i not in held], sorted(val)
 
 
 def _by_group(data: LabelledTexts) -> list[str]:
