@@ -18,13 +18,16 @@ from lstmkit.train.scope import extra_callbacks
 
 
 class CtrlCAt(Callback):
-    """Send a real SIGINT (as Ctrl-C does) after the given global optimizer step."""
+    """Send a real SIGINT (as Ctrl-C does) after a global optimizer step of the n-th fit."""
 
-    def __init__(self, global_step: int) -> None:
-        self.global_step = global_step
+    def __init__(self, global_step: int, fit: int = 0) -> None:
+        self.global_step, self.fit, self.fits = global_step, fit, -1
+
+    def on_fit_start(self, trainer) -> None:
+        self.fits += 1
 
     def on_step_end(self, trainer, step) -> None:
-        if step.global_step == self.global_step:
+        if self.fits == self.fit and step.global_step == self.global_step:
             signal.raise_signal(signal.SIGINT)
 
 
@@ -32,8 +35,8 @@ def _weights(run, kind) -> dict[str, torch.Tensor]:
     return load_artifact(run, kind).tensors
 
 
-def _interrupt_then_resume(argv, run, capsys, at_step):
-    with extra_callbacks(CtrlCAt(at_step)):
+def _interrupt_then_resume(argv, run, capsys, at_step, fit=0):
+    with extra_callbacks(CtrlCAt(at_step, fit)):
         assert main([*argv, "--run", str(run)]) == 130
     err = capsys.readouterr().err.strip()
     command = argv[0]
@@ -91,3 +94,17 @@ def test_stale_temporaries_removed_at_start(tmp_path, text_file):
     ]  # fmt: skip
     assert main(argv) == 0
     assert not any(p.exists() for p in stale)
+
+
+def test_forecast_ensemble_resume_equals_uninterrupted(tmp_path, capsys):
+    argv = ["forecast", "--horizon", "6", "--epochs", "4", "--ensemble", "2", "--hidden-size",
+            "8", "--threads", "1"]  # fmt: skip
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*argv, "--run", str(whole)]) == 0
+    # Ctrl-C in the second member: the first resumes as finished, the second mid-epoch.
+    _interrupt_then_resume(argv, cut, capsys, at_step=5, fit=1)
+    assert (cut / "checkpoint-0").is_dir() and (cut / "checkpoint-1").is_dir()
+    _assert_same_weights(whole, cut, "forecast")
+    m1 = json.loads((whole / "metrics.json").read_text())
+    m2 = json.loads((cut / "metrics.json").read_text())
+    assert m1 == m2

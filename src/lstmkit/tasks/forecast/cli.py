@@ -13,7 +13,15 @@ import pandas as pd
 from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import DATASETS, dataset_path
-from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
+from lstmkit.tasks.options import (
+    add_resume_option,
+    add_run_options,
+    apply_threads,
+    checkpoint_folder,
+    resume_hint,
+    run_directory,
+    start_training,
+)
 
 if TYPE_CHECKING:  # imported when a command runs, so that `--help` stays fast
     from lstmkit.tasks.forecast.task import Forecaster
@@ -51,6 +59,7 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     out = p.add_argument_group("output")
     out.add_argument("--steps", type=int, help="predict: steps past the end (default: horizon)")
     add_run_options(p, task="forecast", seed=ForecastConfig().seed)
+    add_resume_option(p)
     p.set_defaults(handler=run_forecast)
     return p
 
@@ -106,8 +115,12 @@ def run_forecast(args: argparse.Namespace) -> int:
     apply_threads(args.threads)
     out = run_directory(args.run, "forecast", Path(args.csv).stem if args.csv else args.dataset)
     if args.action == "train":
+        resume = start_training(args, out, "forecast")
         source, config = _config(args)
-        forecaster = Forecaster(config).fit(source)
+        with resume_hint("forecast", out):
+            forecaster = Forecaster(config).fit(
+                source, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
+            )
         for note in forecaster.data.notes:
             print(f"note: {note}")
         forecaster.save(out)

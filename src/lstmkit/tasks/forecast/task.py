@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -58,11 +59,21 @@ class Forecaster:
         self.histories: list[list[dict]] = []
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, source: Source) -> Forecaster:
+    def fit(
+        self,
+        source: Source,
+        *,
+        checkpoints: Callable[[int], Path] | None = None,
+        resume: bool = False,
+    ) -> Forecaster:
         """Train on all but the last ``horizon`` rows of ``source``.
 
         Args:
             source: CSV path, DataFrame, or an already loaded :class:`SeriesData`.
+            checkpoints: ``member -> folder`` for each ensemble member's training
+                checkpoints (None: none are written).
+            resume: continue an interrupted training from those folders (members whose
+                folder holds no checkpoint yet start fresh).
 
         Returns:
             self, fitted.
@@ -102,7 +113,11 @@ class Forecaster:
         val_xy = self.prep.windows(x, a, val_ends) if len(val_ends) else None
         self.models, self.histories = [], []
         for member in range(cfg.ensemble):
-            model, history = self._train_member(cfg.seed + member, train_xy, val_xy)
+            folder = None if checkpoints is None else checkpoints(member)
+            again = resume and folder is not None and (folder / "checkpoint.json").is_file()
+            model, history = self._train_member(
+                cfg.seed + member, train_xy, val_xy, checkpoint_dir=folder, resume=again
+            )
             self.models.append(model)
             self.histories.append(history)
         return self
@@ -117,7 +132,15 @@ class Forecaster:
             encode=cfg.encode,
         )
 
-    def _train_member(self, seed: int, train_xy: tuple, val_xy: tuple | None) -> tuple:
+    def _train_member(
+        self,
+        seed: int,
+        train_xy: tuple,
+        val_xy: tuple | None,
+        *,
+        checkpoint_dir: Path | None = None,
+        resume: bool = False,
+    ) -> tuple:
         from lstmkit.train import TrainConfig, fit
 
         cfg, prep = self.config, self.prep
@@ -151,8 +174,11 @@ class Forecaster:
             patience=cfg.patience if val is not None else None,
             seed=seed,
             progress=cfg.progress,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         )
-        result = fit(model, l1_objective, batches, tc, val_data=val, model_config=model.config)
+        result = fit(
+            model, l1_objective, batches, tc, val_data=val, model_config=model.config, resume=resume
+        )
         model.eval()
         return model, list(getattr(result, "history", []))
 
