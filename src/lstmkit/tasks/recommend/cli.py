@@ -183,7 +183,7 @@ def _descriptions(args: argparse.Namespace, rec) -> dict[str, str]:
     elif args.csv is None:
         from lstmkit.data.registry import dataset_file
 
-        table = _read_items(dataset_file("online_retail_items.csv.xz"))
+        table = _read_items(dataset_file("online_retail/items.csv.xz"))
     else:
         return {}
     return {item: table[item] for item in rec.vocab.items if item in table}

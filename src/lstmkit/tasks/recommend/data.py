@@ -132,8 +132,7 @@ def build_sessions(frame: pd.DataFrame, config: RecommendConfig) -> Sessions:
     table = table.sort_values(["group", "time", "row"], kind="stable")
     new = table["group"].ne(table["group"].shift()).to_numpy()
     if config.session_col is None:  # cut a user's events where they pause too long
-        gap = table["time"].diff().to_numpy() > config.gap_minutes * 60.0
-        new |= gap
+        new = new | (table["time"].diff().to_numpy() > config.gap_minutes * 60.0)
     table["session"] = np.cumsum(new) - 1
     table = table[_repeat_mask(table, config.repeats)]
     return _assemble(table, config.session_col is None, config.min_session_length)
@@ -278,7 +277,7 @@ def online_retail_config(**changes) -> RecommendConfig:
 
 def load_online_retail(config: RecommendConfig | None = None) -> Sessions:
     """The embedded UCI Online Retail invoices as sessions (see `online_retail_config`)."""
-    return read_events(dataset_file("online_retail.csv.xz"), config or online_retail_config())
+    return read_events(dataset_file("online_retail/events.csv.xz"), config or online_retail_config())
 
 
 def _columns(config: RecommendConfig) -> list[str | None]:
@@ -309,16 +308,18 @@ def _seconds(frame: pd.DataFrame, column: str | None) -> np.ndarray:
         return np.arange(len(frame), dtype=float)
     values = frame[column]
     numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
-        return numeric.to_numpy(dtype=float)
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    if numeric.notna().mean() > 0.5:  # mostly numbers: Unix seconds, and the rest are errors
+        parsed, kind = numeric, "numbers"
+    else:
+        parsed, kind = pd.to_datetime(values, errors="coerce", format="mixed"), "dates"
     bad = parsed.isna()
     if bad.any():
-        example = values[bad].iloc[0]
         raise ValueError(
-            f"time column {column!r} has {int(bad.sum())} values that are neither "
-            f"numbers nor dates, e.g. {example!r}; fix them or name another --time-col"
+            f"time column {column!r} holds {kind}, but {int(bad.sum())} values are not, e.g. "
+            f"{values[bad].iloc[0]!r}; fix them or name another --time-col"
         )
+    if kind == "numbers":
+        return numeric.to_numpy(dtype=float)
     if parsed.dt.tz is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return (parsed - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy()
