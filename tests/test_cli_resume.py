@@ -108,3 +108,26 @@ def test_forecast_ensemble_resume_equals_uninterrupted(tmp_path, capsys):
     m1 = json.loads((whole / "metrics.json").read_text())
     m2 = json.loads((cut / "metrics.json").read_text())
     assert m1 == m2
+
+
+def test_classify_ensemble_resume_equals_uninterrupted(tmp_path, capsys):
+    import pandas as pd
+
+    rng = np.random.default_rng(int.from_bytes(os.urandom(4), "little"))
+    rows = []
+    for seq in range(40):
+        label = seq % 2
+        for step in range(6):
+            a, b = rng.normal(label, 1.0, 2)
+            rows.append({"sequence": seq, "step": step, "a": a, "b": b, "label": f"c{label}"})
+    csv = tmp_path / "seqs.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    argv = ["classify", "--csv", str(csv), "--epochs", "3", "--ensemble", "2", "--hidden-size",
+            "8", "--batch-size", "8", "--threads", "1"]  # fmt: skip
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*argv, "--run", str(whole)]) == 0
+    _interrupt_then_resume(argv, cut, capsys, at_step=4, fit=1)
+    _assert_same_weights(whole, cut, "classify")
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (whole, cut))
+    m1.pop("train_seconds"), m2.pop("train_seconds")
+    assert m1 == m2

@@ -16,7 +16,15 @@ from lstmkit.io import atomic_write
 from lstmkit.metrics.classification import classification_report, format_report
 from lstmkit.nn import POOLINGS
 from lstmkit.plots.confusion import plot_confusion_matrix
-from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
+from lstmkit.tasks.options import (
+    add_resume_option,
+    add_run_options,
+    apply_threads,
+    checkpoint_folder,
+    resume_hint,
+    run_directory,
+    start_training,
+)
 
 from .baseline import TfidfLogisticRegression
 from .config import ClassifyConfig
@@ -90,6 +98,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         help="train: run directory to write (default: --run); predict: the predictions CSV "
         "(default RUN/predictions.csv)",
     )
+    add_resume_option(p)
     p.set_defaults(handler=run_classify)
     return p
 
@@ -214,14 +223,19 @@ def run_classify(args: argparse.Namespace) -> int:
     if args.action == "predict":
         return _predict(args)
     name = args.dataset if args.csv is None else Path(args.csv).stem
+    out = run_directory(args.out or args.run, "classify", name)
+    resume = start_training(args, out, "classify")  # --resume: the run's own options back
+    name = args.dataset if args.csv is None else Path(args.csv).stem
     # The embedded sets' columns, for CSVs given to `predict` later.
     preset = {**PRESETS[name], **_EMBEDDED_COLUMNS[name]} if args.csv is None else {}
     config = _config(args, {**preset, **_columns(args)})
     train, test = _load(args, Classifier(config))
-    out = run_directory(args.out or args.run, "classify", name)
     print(f"classify {name}: {len(train.labels)} training and {len(test.labels)} test examples")
     start = time.perf_counter()
-    clf = Classifier(config).fit(train)
+    with resume_hint("classify", out):
+        clf = Classifier(config).fit(
+            train, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
+        )
     seconds = time.perf_counter() - start
     report = clf.evaluate(test)
     report["train_seconds"] = round(seconds, 1)

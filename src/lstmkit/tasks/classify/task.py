@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -125,11 +125,16 @@ class Classifier:
         return torch.tensor([index[y] for y in labels])
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, train: Data) -> Classifier:
+    def fit(
+        self, train: Data, *, checkpoints: Callable[[int], Path] | None = None, resume: bool = False
+    ) -> Classifier:
         """Train the ensemble on labelled sequences or texts.
 
         Args:
             train: LabelledSequences (numeric) or LabelledTexts.
+            checkpoints: ``member -> folder`` for each member's training checkpoints.
+            resume: continue an interrupted training from those folders (a member whose
+                folder holds no checkpoint yet starts fresh).
 
         Returns:
             self.
@@ -154,8 +159,12 @@ class Classifier:
             torch.manual_seed(cfg.seed + m)
             model = self._new_model()
             batches = SequenceBatches(seqs, y, cfg.batch_size)  # shuffled by the seeded loop
-            train_config = self._train_config(m, len(batches))
-            result = fit(model, self._objective(weight), batches, train_config, val_data=val)
+            folder = None if checkpoints is None else checkpoints(m)
+            train_config = self._train_config(m, len(batches), folder)
+            again = resume and folder is not None and (folder / "checkpoint.json").is_file()
+            result = fit(
+                model, self._objective(weight), batches, train_config, val_data=val, resume=again
+            )
             self.members.append(result.model.eval())
             self.histories.append(result.history)
         return self
@@ -210,7 +219,7 @@ class Classifier:
 
         return objective
 
-    def _train_config(self, member: int, batches: int) -> TrainConfig:
+    def _train_config(self, member: int, batches: int, folder: Path | None = None) -> TrainConfig:
         """The loop's settings: `epochs`, or with None at least `min_steps` optimizer
         steps (small data gets more epochs). The best epoch's weights are kept: by validation
         loss where there is validation data, else (the loop's fallback) by training loss."""
@@ -224,6 +233,7 @@ class Classifier:
             clip_norm=1.0,
             seed=cfg.seed + member,
             progress=cfg.progress,
+            checkpoint_dir=None if folder is None else str(folder),
         )
 
     # -- using -----------------------------------------------------------------------------
