@@ -232,7 +232,7 @@ def _auto(layer, shape, grad=False, threads=2, record=False, dtype=torch.float32
 
 def test_auto_picks_what_the_selection_rule_claims(monkeypatch):
     """The rule documented in engines/select.py, on representative configurations."""
-    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # the AVX-512 rule
+    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # AVX2 or AVX-512 kernels
     lstm = lstmkit.LSTM(32, 128)
     assert _auto(lstmkit.LSTM(3, 4), (5, 2, 3)) == "native"  # tiny: overhead-bound
     assert _auto(lstm, (100, 1, 32)) == "fused"  # batch 1 on 2 threads: units split
@@ -259,13 +259,44 @@ def test_auto_picks_what_the_selection_rule_claims(monkeypatch):
 
 
 def test_auto_avoids_the_fused_engine_where_its_kernels_are_slow(monkeypatch):
-    """Without AVX-512 the kernels measured 4-16x slower than torch: native, then autograd."""
+    """Kernels without 256-bit FMA vectors are unmeasured (AVX2 ran 4-16x slower than torch
+    before its own vector width): native, then autograd, the fused engine only if asked."""
     monkeypatch.setattr(select, "fused_is_fast", lambda: False)
     assert _auto(lstmkit.LSTM(32, 128), (100, 32, 32), grad=True) == "native"
     assert _auto(lstmkit.GRU(32, 128), (100, 32, 32)) == "native"
     assert _auto(lstmkit.LSTM(3, 4, layer_norm=True), (5, 2, 3)) == "autograd"
     explicit = lstmkit.LSTM(3, 4, layer_norm=True, engine="fused")
     assert engine_for(explicit.spec(), torch.zeros(5, 2, 3), False).name == "fused"
+
+
+def test_the_kernels_are_built_for_the_vectors_of_this_cpu():
+    """kernel_target against /proc/cpuinfo: a build falling back to baseline flags fails here."""
+    bits, fma = fused_build.kernel_target()
+    flags = fused_build._cpu_flags().split()
+    if "avx512f" in flags:
+        assert (bits, fma) == (512, True)
+    elif "avx2" in flags and "fma" in flags:
+        assert (bits, fma) == (256, True)
+    else:
+        assert bits >= 128
+    assert fused_build.kernel_target("gru", torch.float64) == (bits, fma)
+
+
+@pytest.mark.parametrize(
+    "target, fast",
+    [((512, True), True), ((256, True), True), ((256, False), False), ((128, True), False)],
+)
+def test_fused_is_fast_only_with_wide_fma_vectors(monkeypatch, target, fast):
+    monkeypatch.setattr(fused_build, "kernel_target", lambda: target)
+    assert select.fused_is_fast() is fast
+
+
+def test_fused_is_not_fast_without_kernels(monkeypatch):
+    def unavailable():
+        raise fused_build.KernelUnavailable("no compiler")
+
+    monkeypatch.setattr(fused_build, "kernel_target", unavailable)
+    assert select.fused_is_fast() is False
 
 
 def test_explicit_fused_without_a_compiler_says_why(monkeypatch):
@@ -333,7 +364,7 @@ def test_speed_benchmark_runs_and_writes_json(tmp_path):
 
 def test_auto_runs_variable_lengths_on_the_fused_engine(monkeypatch):
     """torch's packed path leaves oneDNN, so with lengths the fused kernels win (select.py)."""
-    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # the AVX-512 rule
+    monkeypatch.setattr(select, "fused_is_fast", lambda: True)  # AVX2 or AVX-512 kernels
     lstm = lstmkit.LSTM(2, 64)
     x = torch.randn(100, 32, 2)
     lengths = torch.full((32,), 90)

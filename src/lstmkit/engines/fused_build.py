@@ -76,6 +76,7 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, str], ctypes.CDLL] = {}
 _failed: dict[tuple[str, str], str] = {}
 _functions: dict[tuple[str, torch.dtype, str], ctypes._CFuncPtr] = {}
+_targets: dict[tuple[str, str], tuple[int, bool]] = {}
 
 
 def kernel(family: str, dtype: torch.dtype, direction: str) -> ctypes._CFuncPtr:
@@ -113,6 +114,24 @@ def matmul(family: str, dtype: torch.dtype) -> ctypes._CFuncPtr:
         fn.restype = None
         _functions[key] = fn
     return fn
+
+
+def kernel_target(family: str = "lstm", dtype: torch.dtype = torch.float32) -> tuple[int, bool]:
+    """What the kernels were compiled for here: (vector width in bits, whether FMA is used).
+
+    256 or 512 with FMA means the AVX2 or AVX-512 build of -march=native; 128 a fallback
+    flag set or a CPU with 16-byte vectors only. Builds the library if needed.
+
+    Raises:
+        KernelUnavailable: when the library cannot be built or loaded.
+    """
+    key = (family, DTYPES[dtype])
+    if key not in _targets:  # only successes are kept: a failed build is retried as before
+        fn = getattr(library(*key), f"lk_target_{DTYPES[dtype]}")
+        fn.argtypes, fn.restype = [], ctypes.c_int64
+        code = fn()
+        _targets[key] = (code & ~1, bool(code & 1))
+    return _targets[key]
 
 
 def library(family: str, suffix: str) -> ctypes.CDLL:

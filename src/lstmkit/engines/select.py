@@ -46,12 +46,10 @@ which the ONNX exporter maps to its LSTM/GRU/RNN operators) may still be asked f
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
 
-from lstmkit.engines import Engine, LayerSpec
+from lstmkit.engines import Engine, LayerSpec, fused_build
 from lstmkit.engines.autograd import AUTOGRAD
 from lstmkit.engines.fused import FUSED
 from lstmkit.engines.native import NATIVE
@@ -111,14 +109,18 @@ def exporting() -> bool:
     return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
-@functools.cache
 def fused_is_fast() -> bool:
-    """Whether this CPU runs the fused kernels at the speeds measured (it has AVX-512).
+    """Whether the fused kernels built here run at the speeds measured: 256-bit or wider
+    vectors with FMA (the AVX2 and AVX-512 builds; see the module docstring).
 
-    Read at run time from torch's own CPU dispatch level; see the module docstring for the
-    AVX2 figures.
+    Read from the library actually compiled (`fused_build.kernel_target`), so a build that
+    fell back to baseline flags, or a CPU without FMA, counts as slow; no library, no.
     """
-    return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    try:
+        bits, fma = fused_build.kernel_target()
+    except fused_build.KernelUnavailable:
+        return False
+    return bits >= 256 and fma
 
 
 def native_is_faster(spec: LayerSpec, x: Tensor, lengths: Tensor | None = None) -> bool:

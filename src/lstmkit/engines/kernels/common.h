@@ -90,6 +90,16 @@ typedef struct {
 #define R(p) ((real *)(p))
 #define CR(p) ((const real *)(p))
 
+/* What this build targets, for lstmkit's engine choice (select.py's fused_is_fast): the
+ * vector width in bits, plus 1 when the multiply-adds compile to FMA instructions. */
+int64_t SFX(lk_target)(void) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return LK_VBYTES * 8 + 1;
+#else
+    return LK_VBYTES * 8;
+#endif
+}
+
 static inline int64_t lk_len(const RecArgs *a, int64_t b) {
     return a->lengths ? a->lengths[b] : a->T;
 }
