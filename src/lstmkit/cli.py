@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from lstmkit.tasks.options import apply_config_defaults
+from lstmkit.tasks.options import apply_config_defaults, rank_argv
 
 __all__ = ["COMMANDS", "main"]
 
@@ -118,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit code: 0 success, 2 bad input, 130 interrupted.
     """
+    if argv is None and len(sys.argv) == 1:
+        argv = rank_argv()  # a torchrun rank that `--nproc N` started
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     args_list = [a for a in args_list if a != "--debug"]
@@ -127,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 0
+        args.argv = args_list  # the command line as given: `--nproc N` reruns it under torchrun
         return int(args.handler(args) or 0)
     except UsageError as err:
         if debug:

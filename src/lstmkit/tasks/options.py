@@ -29,6 +29,7 @@ __all__ = [
     "apply_config_defaults",
     "apply_threads",
     "checkpoint_folder",
+    "rank_argv",
     "read_mapping",
     "resume_hint",
     "run_directory",
@@ -263,3 +264,58 @@ def resume_hint(command: str, out: Path) -> Iterator[None]:
             err.epoch,
             err.step,
         ) from None
+
+
+def add_nproc_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """Add ``--nproc N``: train on N processes of this machine (DDP through torchrun)."""
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train: N data-parallel processes on this machine (torchrun --standalone "
+        "--nproc-per-node N); several machines: run `torchrun ... -m lstmkit` yourself",
+    )
+
+
+def launch_processes(args: argparse.Namespace) -> int | None:
+    """With ``--nproc N`` (N > 1) outside torchrun: rerun this command under torchrun.
+
+    Returns:
+        torchrun's exit code, or None when this process should carry on itself (no
+        ``--nproc``, N = 1, or already one of torchrun's ranks).
+    """
+    import os
+    import subprocess
+
+    nproc = getattr(args, "nproc", None)
+    if nproc is None or nproc == 1 or "LOCAL_RANK" in os.environ:
+        return None
+    if nproc < 1:
+        raise ValueError(f"--nproc must be at least 1, got {nproc}")
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    for i, arg in enumerate(argv):
+        if arg == "--nproc":
+            del argv[i : i + 2]
+            break
+        if arg.startswith("--nproc="):
+            del argv[i]
+            break
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(nproc), "-m", "lstmkit"]
+    # The command line travels in the environment: torchrun would take `--run` for its own
+    # `--run-path` (argparse abbreviations) if it were passed after `-m lstmkit`.
+    env = {**os.environ, RANK_ARGV: json.dumps(argv)}
+    return subprocess.run(command, check=False, env=env).returncode
+
+
+# The environment variable that carries `lstmkit ... --nproc N`'s command line to the ranks.
+RANK_ARGV = "LSTMKIT_RANK_ARGV"
+
+
+def rank_argv() -> list[str] | None:
+    """The command line a ``--nproc`` launch gave this torchrun rank, or None."""
+    import os
+
+    if "LOCAL_RANK" not in os.environ or RANK_ARGV not in os.environ:
+        return None
+    return list(json.loads(os.environ[RANK_ARGV]))

@@ -29,7 +29,14 @@ from .batches import (
 from .callbacks import Callback, CallbackList
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig
-from .distributed import is_main_process
+from .distributed import (
+    agree_on_stop,
+    average_metrics,
+    ddp_objective,
+    init_distributed,
+    is_main_process,
+    shard_data,
+)
 from .examples import prepare_data
 from .log import as_metrics, batch_count, progress_bar, report_epoch
 from .optim import Schedule, build_optimizer, clip_gradients, regularization_penalty, set_lr
@@ -100,6 +107,10 @@ class Trainer:
             None if model_config is None else json_safe(dict(model_config), "model_config")
         )
         self.main_process = is_main_process() if main_process is None else main_process
+        # Under torchrun: join its process group; DDP's backward averages the gradients.
+        self.distributed = init_distributed()
+        if self.distributed:
+            self.objective = ddp_objective(objective, model)
         self.callbacks = CallbackList(callbacks, main_process=self.main_process)
         self.optimizer = build_optimizer(model, config)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -130,6 +141,7 @@ class Trainer:
         """Train up to ``config.epochs`` epochs or a budget; see :func:`fit` for the arguments."""
         cfg = self.config
         train_data, val_data = prepare_data(train_data, val_data, cfg, self.evaluate is None)
+        train_data = shard_data(train_data, cfg.time_dim)  # each rank its share of a batch
         validating = val_data is not None or self.evaluate is not None
         monitor = "train_loss" if not validating and cfg.monitor == "val_loss" else cfg.monitor
         self.state.monitor = monitor
@@ -296,12 +308,15 @@ class Trainer:
         seconds = state.progress.seconds + time.perf_counter() - start
         record: dict[str, Any] = {"epoch": epoch, "train_loss": train.pop("train_loss")}
         record.update(metrics, lr=lr, **train, seconds=seconds)
+        average_metrics(record)  # over the ranks, so that they all decide alike
         value = state.monitored(record)
         # The epoch's bookkeeping, the callbacks' verdicts and the stop decision land whole.
         with self.guard.critical():
             state.finish_epoch(record, seconds, self.model, cfg)
             self.schedule.observe(epoch - 1, value)
             self.callbacks.fire("on_epoch_end", self, record)
+            if self.distributed:
+                agree_on_stop(self)
             reason = self._stop_reason()
             if reason is not None:
                 record["stopped"] = reason

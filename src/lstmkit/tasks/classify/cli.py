@@ -17,14 +17,17 @@ from lstmkit.metrics.classification import classification_report, format_report
 from lstmkit.nn import POOLINGS
 from lstmkit.plots.confusion import plot_confusion_matrix
 from lstmkit.tasks.options import (
+    add_nproc_option,
     add_resume_option,
     add_run_options,
     apply_threads,
     checkpoint_folder,
+    launch_processes,
     resume_hint,
     run_directory,
     start_training,
 )
+from lstmkit.train.distributed import is_main_process
 
 from .baseline import TfidfLogisticRegression
 from .config import ClassifyConfig
@@ -99,6 +102,7 @@ def add_classify_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "(default RUN/predictions.csv)",
     )
     add_resume_option(p)
+    add_nproc_option(p)
     p.set_defaults(handler=run_classify)
     return p
 
@@ -219,6 +223,9 @@ def _config(args: argparse.Namespace, preset: dict) -> ClassifyConfig:
 
 def run_classify(args: argparse.Namespace) -> int:
     """Handler of `lstmkit classify`: train (evaluate, print, save the run) or predict."""
+    launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+    if launched is not None:
+        return launched
     apply_threads(args.threads)
     if args.action == "predict":
         return _predict(args)
@@ -236,6 +243,8 @@ def run_classify(args: argparse.Namespace) -> int:
         clf = Classifier(config).fit(
             train, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
         )
+    if not is_main_process():
+        return 0  # DDP: rank 0 evaluates and writes the run
     seconds = time.perf_counter() - start
     report = clf.evaluate(test)
     report["train_seconds"] = round(seconds, 1)

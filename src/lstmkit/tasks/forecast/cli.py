@@ -14,14 +14,17 @@ from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import DATASETS, dataset_path
 from lstmkit.tasks.options import (
+    add_nproc_option,
     add_resume_option,
     add_run_options,
     apply_threads,
     checkpoint_folder,
+    launch_processes,
     resume_hint,
     run_directory,
     start_training,
 )
+from lstmkit.train.distributed import is_main_process
 
 if TYPE_CHECKING:  # imported when a command runs, so that `--help` stays fast
     from lstmkit.tasks.forecast.task import Forecaster
@@ -59,6 +62,7 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     out = p.add_argument_group("output")
     out.add_argument("--steps", type=int, help="predict: steps past the end (default: horizon)")
     add_run_options(p, task="forecast", seed=ForecastConfig().seed)
+    add_nproc_option(p)
     add_resume_option(p)
     p.set_defaults(handler=run_forecast)
     return p
@@ -110,6 +114,9 @@ def run_forecast(args: argparse.Namespace) -> int:
     """Carry out ``lstmkit forecast``; returns the exit code."""
     from lstmkit.tasks.forecast.task import Forecaster
 
+    launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+    if launched is not None:
+        return launched
     # One thread by default: these models are small, and on a shared or loaded CPU the
     # threads of one tiny LSTM step mostly wait on each other (airline: 13 s vs 62 s).
     apply_threads(args.threads)
@@ -121,6 +128,8 @@ def run_forecast(args: argparse.Namespace) -> int:
             forecaster = Forecaster(config).fit(
                 source, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
             )
+        if not is_main_process():
+            return 0  # DDP: rank 0 writes the run
         for note in forecaster.data.notes:
             print(f"note: {note}")
         forecaster.save(out)
