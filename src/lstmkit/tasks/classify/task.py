@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from lstmkit.data.batching import SequenceBatches
 from lstmkit.data.text import Tokenizer
+from lstmkit.data.validate import check_values
 from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.metrics.classification import classification_report
 from lstmkit.train import TrainConfig, fit
@@ -108,6 +109,8 @@ class Classifier:
                 raise ValueError(f"sequence {i} has shape {tuple(s.shape)}; expected (T, {width})")
             if len(s) == 0:
                 raise ValueError(f"sequence {i} has no steps; every sequence needs at least one")
+            names = self.features or [f"feature {j}" for j in range(width)]
+            check_values(s.double().numpy(), names, what=f"sequence {i} (rows are its steps)")
         return [(self._features(s) - self.mean) / self.std for s in items]
 
     def _features(self, seq: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from lstmkit.data.series import infer_season, next_times
+from lstmkit.data.validate import check_values
 from lstmkit.metrics.forecast import forecast_metrics
 from lstmkit.seed import seed_everything
 from lstmkit.tasks.forecast.baselines import naive, seasonal_naive
@@ -80,9 +81,16 @@ class Forecaster:
         """
         cfg = self.config
         data = source if isinstance(source, SeriesData) else self._load(source)
+        rows = None if data.times is None else [str(t) for t in data.times]
+        check_values(data.values, data.columns, what="the series", row_names=rows, allow_nan=True)
         season = cfg.season or infer_season(_datetimes(data.times))
         n = len(data.values)
         n_train = n - cfg.horizon
+        if cfg.season and cfg.season >= n_train:
+            raise ValueError(
+                f"--season {cfg.season} is not shorter than the {n_train} training rows, so "
+                "no full season precedes the test part; give a shorter --season"
+            )
         lookback = cfg.lookback or _auto_lookback(n_train, cfg.horizon, season)
         extra = season if cfg.seasonal_diff else 0
         need = lookback + extra + 2 * cfg.horizon

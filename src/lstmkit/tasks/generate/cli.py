@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from lstmkit.data.validate import check_number_flag
 from lstmkit.io import atomic_write
 from lstmkit.tasks.options import (
     add_resume_option,
@@ -61,7 +62,11 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     t.add_argument("--minutes", type=float, help="training time budget (default 5; 0: none)")
     t.add_argument("--eval-every", type=int, help="chunks between validations")
     s = p.add_argument_group("sampling")
-    s.add_argument("--prompt", default="HAMLET.\n", help="text to continue")
+    s.add_argument(
+        "--prompt",
+        help="text to continue (default: a line of the model's own training text, e.g. "
+        "'HAMLET.' for Shakespeare)",
+    )
     s.add_argument("--max-length", type=int, default=400, help="tokens to generate")
     s.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
     s.add_argument("--top-k", type=int)
@@ -80,9 +85,20 @@ def _config(args: argparse.Namespace) -> GenerateConfig:
     return GenerateConfig(**values)
 
 
+def _check_sampling(args: argparse.Namespace) -> None:
+    """Refuse sampling flags before any training, naming the flag."""
+    check_number_flag("--max-length", args.max_length, low=0)
+    check_number_flag("--top-k", args.top_k, low=0, why="0: no limit")
+    check_number_flag("--top-p", args.top_p, low=0, high=1, low_open=True)
+    if args.temperature != 0:  # 0 is greedy; far from 1 the logits overflow or flatten
+        check_number_flag("--temperature", args.temperature, low=1e-3, high=1e3,
+                          why="0 means greedy")  # fmt: skip
+
+
 def _sample(gen: TextGenerator, args: argparse.Namespace) -> str:
+    prompt = gen.prompt if args.prompt is None else args.prompt
     return gen.sample(
-        args.prompt, args.max_length, temperature=args.temperature, top_k=args.top_k,
+        prompt, args.max_length, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, seed=args.sample_seed,
     )  # fmt: skip
 
@@ -90,6 +106,7 @@ def _sample(gen: TextGenerator, args: argparse.Namespace) -> str:
 def run_generate(args: argparse.Namespace) -> int:
     """Handler of `lstmkit generate`."""
     apply_threads(args.threads)
+    _check_sampling(args)
     out = run_directory(
         args.run, "generate", Path(args.text[0]).stem if args.text else "shakespeare"
     )

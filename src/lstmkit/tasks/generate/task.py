@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 
 from lstmkit.data.batching import StreamBatches
 from lstmkit.data.text import Tokenizer, load_shakespeare, read_text
+from lstmkit.data.validate import check_number_flag
 from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.metrics.language import bits_per_char, perplexity
 from lstmkit.nn import LanguageModel, generate_ids, stream_nats, stream_objective
@@ -126,6 +128,12 @@ class GenerateConfig:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"epochs must be positive, got {self.epochs}")
+        for name in ("embedding_dim", "hidden_size", "num_layers", "batch_size", "bptt"):
+            check_number_flag(f"--{name.replace('_', '-')}", getattr(self, name), low=1)
+        check_number_flag("--eval-every", self.eval_every, low=1, why="chunks between validations")
+        check_number_flag("--min-freq", self.min_freq, low=1)
+        check_number_flag("--lr", self.lr, low=0, low_open=True)
+        check_number_flag("--dropout", self.dropout, low=0, high=1)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as plain JSON data (what a saved generator holds)."""
@@ -139,6 +147,31 @@ class GenerateConfig:
         if unknown:
             raise ValueError(f"unknown generate settings {unknown}; known: {sorted(names)}")
         return cls(**data)
+
+
+LEGACY_PROMPT = "HAMLET.\n"  # the prompt of runs saved before they kept their own
+
+
+def default_prompt(text: str, longest: int = 40) -> str:
+    """A prompt drawn from the training text itself, so it holds no unknown tokens.
+
+    The most frequent short line if one repeats (a play's speaker names: "HAMLET."), else
+    the start of the first non-blank line.
+
+    >>> default_prompt("ROMEO.\nHi.\nJULIET.\nHo.\nROMEO.\nYes.\n")
+    'ROMEO.\n'
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    short = Counter(line for line in lines if line and len(line) <= longest)
+    if short:
+        line, count = short.most_common(1)[0]
+        if count >= 2:
+            return line + "\n"
+    first = next((line for line in lines if line), text.strip())
+    if len(first) <= longest:
+        return first + "\n"
+    cut = first[:longest]
+    return cut.rsplit(" ", 1)[0] if " " in cut else cut
 
 
 class TextGenerator:
@@ -165,6 +198,7 @@ class TextGenerator:
         self.model: LanguageModel | None = None
         self.history: list[dict] = []
         self.train_seconds = 0.0
+        self.prompt = LEGACY_PROMPT  # what `sample` continues by default: from fit's text
 
     def _new_model(self) -> LanguageModel:
         cfg = self.config
@@ -196,6 +230,7 @@ class TextGenerator:
         self.tokenizer = Tokenizer.build(
             [corpus.train], cfg.level, min_freq=cfg.min_freq, lowercase=cfg.lowercase
         )
+        self.prompt = default_prompt(corpus.train)
         stream = StreamBatches(self.tokenizer.encode(corpus.train), cfg.batch_size, cfg.bptt)
         torch.manual_seed(cfg.seed)
         self.model = self._new_model()
@@ -298,7 +333,11 @@ class TextGenerator:
             The path of its ``artifact.json``.
         """
         self._check_trained()
-        config = {"settings": self.config.to_dict(), "model": self.model.config}
+        config = {
+            "settings": self.config.to_dict(),
+            "model": self.model.config,
+            "prompt": self.prompt,
+        }
         tokenizer = json.dumps(self.tokenizer.to_dict(), ensure_ascii=False).encode()
         return save_artifact(
             directory, self.kind, config, self.model.state_dict(), {TOKENIZER: tokenizer}
@@ -332,6 +371,7 @@ class TextGenerator:
     def _rebuild(cls, artifact: Artifact) -> TextGenerator:
         gen = cls(GenerateConfig.from_dict(artifact.config["settings"]))
         gen.tokenizer = Tokenizer.from_dict(json.loads(artifact.text(TOKENIZER)))
+        gen.prompt = str(artifact.config.get("prompt", LEGACY_PROMPT))  # older runs: none saved
         gen.model = gen._new_model()
         try:
             check_state_dict(artifact.tensors, gen.model, "the weights")
