@@ -140,3 +140,51 @@ def test_shard_batch_cuts_the_batch_dimension():
     assert time_first.shape == (4, 3)
     with pytest.raises(ValueError, match="at least 3"):
         shard_batch(torch.zeros(2, 4), 0, 3)
+
+
+def _dying_rank_main(rank: int, port: int, out: str) -> None:
+    import datetime
+    import os
+    import time
+
+    torch.distributed.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=20),
+    )
+    if rank == 1:
+        os._exit(3)  # dies without a word, as a killed process does
+    model, objective, batches, config = make_problem("forecast", 0)
+    start = time.perf_counter()
+    try:
+        fit(model, objective, batches, config)
+        outcome = "finished"
+    except Exception as err:  # what the survivor sees instead of a hang
+        outcome = f"{type(err).__name__}"
+    with open(f"{out}/survivor.txt", "w") as f:
+        f.write(f"{outcome} {time.perf_counter() - start}")
+
+
+def test_a_dead_rank_makes_the_other_fail_within_the_timeout(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    port = _free_port()
+    procs = [
+        context.Process(target=_dying_rank_main, args=(rank, port, str(tmp_path)))
+        for rank in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=240)
+    alive = [p.is_alive() for p in procs]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    assert alive == [False, False], "the surviving rank hung"
+    assert procs[1].exitcode == 3
+    outcome, seconds = (tmp_path / "survivor.txt").read_text().split()
+    assert outcome != "finished" and float(seconds) < 60
