@@ -151,3 +151,25 @@ def test_scheme_labels_and_detection():
     assert convert(["NOUN"], "none") == ["NOUN"]
     with pytest.raises(ValueError, match="scheme must be one of"):
         spans_to_labels([], 1, "bilou")
+
+
+def test_embedded_datasets_and_the_shared_task_scores():
+    from seqeval.metrics import f1_score
+
+    from lstmkit.metrics.tagging import entity_report
+    from lstmkit.tasks.tag import SYSTEMS, load_dataset, load_submission
+
+    sizes = {"train": (12544, 204577), "dev": (2001, 25147), "test": (2077, 25094)}
+    for split, (sentences, words) in sizes.items():
+        data = load_dataset("ud_english_ewt", split)
+        assert (len(data), sum(map(len, data.words))) == (sentences, words)
+    assert len({t for s in data.tags for t in s}) == 17  # the UPOS tag set
+    assert [len(load_dataset("wnut17", s)) for s in ("train", "dev", "test")] == [3394, 1009, 1287]
+    gold = load_dataset("wnut17", "test").tags
+    published = {"uh_ritual": 41.86, "spinningbytes": 40.78, "drexel_cci": 26.30}
+    for system in SYSTEMS:
+        predicted = load_submission(system)
+        ours = entity_report(gold, predicted)["f1"]
+        assert ours == pytest.approx(f1_score(gold, predicted))
+        if system in published:
+            assert round(100 * ours, 2) == published[system]

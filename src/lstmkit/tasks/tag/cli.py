@@ -30,11 +30,29 @@ __all__ = ["PRESETS", "add_tag_parser", "run_tag"]
 # flags given on the command line override them. User files start from TagConfig's.
 PRESETS: dict[str, dict[str, Any]] = {
     "ud_english_ewt": {"minutes": 12.0},
-    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 15.0},
+    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 12.0},
 }
 _MODEL_FLAGS = ("word_dim", "char_dim", "char_hidden", "hidden_size", "num_layers", "dropout",
                 "output", "min_freq", "word_dropout", "max_length", "epochs", "batch_size",
                 "lr", "patience", "minutes", "pretrained", "scheme")  # fmt: skip
+
+
+_MODEL_HELP = (
+    ("word-dim", int, "word embedding width (default 100)"),
+    ("char-dim", int, "character embedding width (default 32)"),
+    ("char-hidden", int, "character BiLSTM units per direction; 0: none (default 32)"),
+    ("hidden-size", int, "word BiLSTM units per direction (default 128)"),
+    ("num-layers", int, "word BiLSTM layers (default 1)"),
+    ("dropout", float, "dropout around the word BiLSTM (default 0.25)"),
+    ("min-freq", int, "rarer training words share the unknown embedding (default 1)"),
+    ("word-dropout", float, "alpha of word dropout, 0: off (default 0.25)"),
+    ("max-length", int, "longest sentence accepted, in tokens (default 1000)"),
+    ("epochs", int, "most epochs (default 40)"),
+    ("batch-size", int, "sentences per batch (default 32)"),
+    ("lr", float, "Adam rate at the start, cosine to 0 (default 0.01)"),
+    ("patience", int, "epochs without a better dev score before stopping (default 5)"),
+    ("minutes", float, "training time budget (default: the preset's, else none)"),
+)
 
 
 def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -66,12 +84,8 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     data.add_argument("--scheme", choices=("auto", *SCHEMES), help="the tags' chunk scheme")
     m = p.add_argument_group("model and training (defaults: the dataset's preset)")
     m.add_argument("--output", choices=OUTPUTS, help="output layer (default crf)")
-    for flag, kind in (("word-dim", int), ("char-dim", int), ("char-hidden", int),
-                       ("hidden-size", int), ("num-layers", int), ("dropout", float),
-                       ("min-freq", int), ("word-dropout", float), ("max-length", int),
-                       ("epochs", int), ("batch-size", int), ("lr", float),
-                       ("patience", int), ("minutes", float)):  # fmt: skip
-        m.add_argument(f"--{flag}", type=kind)
+    for flag, kind, text in _MODEL_HELP:
+        m.add_argument(f"--{flag}", type=kind, help=text)
     m.add_argument("--pretrained", metavar="FILE", help="word vectors (word2vec/GloVe text)")
     lm = p.add_argument_group("contextual string embeddings (character LMs)")
     lm.add_argument(

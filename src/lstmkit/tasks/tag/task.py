@@ -190,8 +190,11 @@ class Tagger:
         cfg = self.config
         folder = None if log_dir is None else Path(log_dir)
         return TrainConfig(
-            epochs=cfg.epochs, optimizer="adam", lr=cfg.lr,
-            clip_norm=cfg.clip_norm, patience=cfg.patience if has_dev else None,
+            epochs=cfg.epochs, optimizer="adam", lr=cfg.lr, schedule="cosine",
+            # With a time budget the rate falls per step to 0 at its end, however many epochs
+            # that holds; otherwise per epoch over `epochs` (early stopping may cut it).
+            schedule_per="step" if cfg.minutes else "epoch", clip_norm=cfg.clip_norm,
+            patience=cfg.patience if has_dev else None,
             monitor=("dev_f1" if chunked else "dev_accuracy") if has_dev else "val_loss",
             mode="max" if has_dev else "min", seed=cfg.seed, progress=cfg.progress,
             max_seconds=None if cfg.minutes is None else 60 * cfg.minutes,

@@ -1,0 +1,97 @@
+"""`lstmkit tag`: train, predict and evaluate from the command line; bad input as one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lstmkit.cli import main
+from lstmkit.tasks.tag import read_conll, read_conllu
+
+FAST = ["--epochs", "3", "--word-dim", "8", "--char-dim", "4", "--char-hidden", "4",
+        "--hidden-size", "8", "--num-layers", "1", "--lr", "0.03"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def conllu_file(path, sentences):
+    lines = []
+    for words in sentences:
+        for i, (word, tag) in enumerate(words, start=1):
+            lines.append(f"{i}\t{word}\t_\t{tag}\t{tag}X\t_\t_\t_\t_\t_")
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+SENTENCES = [[("the", "DET"), ("cat", "NOUN"), ("sat", "VERB")],
+             [("a", "DET"), ("dog", "NOUN"), ("ran", "VERB"), ("far", "ADV")]] * 6  # fmt: skip
+
+
+def test_train_predict_evaluate_round_trip(tmp_path, capsys):
+    data = conllu_file(tmp_path / "tiny.conllu", SENTENCES)
+    run = tmp_path / "run"
+    args = ["tag", "train", "--train", str(data), "--dev", str(data), "--test", str(data)]
+    assert main([*args, *FAST, "--output", "softmax", "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "tiny test: token accuracy" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["scheme"] == "none" and 0 <= metrics["test"]["accuracy"] <= 1
+    for name in ("artifact.json", "confusion.png", "learning_curve.png", "history.csv"):
+        assert (run / name).is_file(), name
+    text = tmp_path / "input.txt"
+    text.write_text("the dog sat\n\na cat ran far\n")
+    assert main(["tag", "predict", "--run", str(run), "--input", str(text)]) == 0
+    predicted = read_conll(run / "predictions.conll")
+    assert predicted.words == [["the", "dog", "sat"], ["a", "cat", "ran", "far"]]
+    assert set(t for s in predicted.tags for t in s) <= {"DET", "NOUN", "VERB", "ADV"}
+    out_file = tmp_path / "tagged.conllu"
+    assert main(["tag", "predict", "--run", str(run), "--input", str(data),
+                 "--output-file", str(out_file)]) == 0  # fmt: skip
+    assert len(read_conllu(out_file)) == len(SENTENCES)  # CoNLL-U in, CoNLL-U out
+    assert main(["tag", "evaluate", "--run", str(run), "--test", str(data)]) == 0
+    assert json.loads((run / "evaluation.json").read_text())["tokens"] == 42
+
+
+def test_bio_column_file_with_xpos_style_column(tmp_path):
+    train = tmp_path / "ner.conll"
+    train.write_text(
+        "we\tx\tO\nmet\tx\tO\nAnn\tx\tB-PER\nLee\tx\tI-PER\n\nin\tx\tO\nRome\tx\tB-LOC\n\n" * 4
+    )
+    run = tmp_path / "ner"
+    assert main(["tag", "train", "--train", str(train), "--test", str(train), *FAST,
+                 "--run", str(run)]) == 0  # fmt: skip
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["scheme"] == "bio" and "entities" in metrics["test"]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["tag", "train", "--train", "MISSING.conllu"], "MISSING.conllu does not exist"),
+        (["tag", "train", "--train", "{data}", "--column", "lemma"], "unknown column 'lemma'"),
+        (["tag", "train", "--train", "{empty}"], "holds no sentences"),
+        (["tag", "train", "--train", "{data}", "--max-length", "3"], "more than max_length 3"),
+        (["tag", "predict", "--run", "{tmp}"], "tag predict needs --input FILE"),
+        (["tag", "predict", "--run", "{tmp}/none", "--input", "{data}"], "no saved lstmkit model"),
+        (["tag", "evaluate", "--run", "{tmp}"], "tag evaluate needs --test FILE"),
+        (["tag", "--dev", "{data}"], "--dev and --test go with --train FILE"),
+        (["tag", "--threads", "0"], "--threads must be at least 1"),
+        (["tag", "--output", "hmm"], "invalid choice: 'hmm'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    data = conllu_file(tmp_path / "d.conllu", SENTENCES)
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("\n\n")
+    argv = [a.format(data=data, empty=empty, tmp=tmp_path) for a in argv]
+    assert main([*argv, *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstmkit: error:") and message in err and "\n" not in err
