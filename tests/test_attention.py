@@ -123,3 +123,26 @@ def test_stepping_the_decoder_by_hand_reproduces_the_teacher_forced_forward():
         expected = logits[:, t].masked_fill(banned, float("-inf")).log_softmax(-1)
         assert torch.allclose(logp[:, ~banned], expected[:, ~banned], atol=1e-10)
         assert torch.all(logp[:, banned] == float("-inf"))
+
+
+def test_scheduled_sampling_at_probability_one_reads_only_its_own_guesses():
+    torch.manual_seed(4)
+    model = Seq2Seq(7, 9, embedding_dim=6, hidden_size=8, dropout=0.0, sampling_prob=1.0)
+    model = model.double().train()
+    src, lengths = torch.randint(4, 7, (3, 4)), torch.tensor([4, 4, 2])
+    tgt_in = torch.randint(4, 9, (3, 5))
+    other = tgt_in.clone()
+    other[:, 1:] = torch.randint(4, 9, (3, 4))  # different gold tokens after <s>
+    assert torch.allclose(model(src, lengths, tgt_in), model(src, lengths, other))
+    model.sampling_prob = 0.0  # teacher forcing: the gold tokens matter
+    assert not torch.allclose(model(src, lengths, tgt_in), model(src, lengths, other))
+
+
+def test_tied_embeddings_share_one_matrix_and_train_it_from_both_ends():
+    model = Seq2Seq(7, 9, embedding_dim=6, hidden_size=8, tie_embeddings=True)
+    assert model.generator.weight is model.target_embedding.weight
+    assert model.combine.out_features == 6  # h̃ has the embedding's width
+    src, lengths = torch.randint(4, 7, (2, 3)), torch.tensor([3, 2])
+    model(src, lengths, torch.randint(4, 9, (2, 4))).sum().backward()
+    assert model.target_embedding.weight.grad is not None
+    assert model.target_embedding.weight.grad.abs().sum() > 0

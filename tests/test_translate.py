@@ -188,3 +188,26 @@ def test_vocabulary_batches_and_splits():
     assert len(held) == 85 and not set(rest.sources) & set(held.sources)
     with pytest.raises(ValueError, match="too few to hold out"):
         split_items(data.subset(range(1)), 0.1, seed=0)
+
+
+def test_the_switches_train_save_and_load(tmp_path):
+    settings = dict(
+        TINY,
+        epochs=1,
+        tie_embeddings=True,
+        attention="additive",
+        input_feeding=False,
+        sampling_prob=0.5,
+        encoder_layers=2,
+        decoder_layers=2,
+    )
+    data = reversal(1).subset(range(60))
+    model = Translator(TranslateConfig(**settings)).fit(
+        data.subset(range(50)), data.subset(range(50, 60))
+    )
+    model.save(tmp_path / "run")
+    again = Translator.load(tmp_path / "run")
+    assert again.model.generator.weight is again.model.target_embedding.weight
+    a = model.translate(data.sources[:5], n_best=2)
+    b = again.translate(data.sources[:5], n_best=2)
+    assert [t.score for x in a for t in x] == [t.score for x in b for t in x]
