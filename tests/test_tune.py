@@ -134,3 +134,26 @@ def test_bad_space_and_config_files_are_one_line_errors(series, tmp_path, capsys
     assert main(["forecast", "train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "hiden_size" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow  # 78 s at load 17 on 2 cores: Japanese Vowels trains 220 sequences a trial
+def test_classify_trials_score_held_out_training_examples(tmp_path):
+    space = tmp_path / "space.json"
+    space.write_text(json.dumps({"space": {"hidden_size": [8, 16], "batch_size": 64}}))
+    result = tune(
+        "classify",
+        ["--epochs", "1", "--num-layers", "1"],
+        space=space,
+        trials=2,
+        pruner="none",
+        sampler="random",
+        seed=0,
+        run=tmp_path / "classify",
+    )
+    study = optuna.load_study(
+        study_name="classify", storage=f"sqlite:///{tmp_path / 'classify' / 'study.db'}"
+    )
+    values = [t.value for t in study.get_trials()]
+    assert len(values) == 2 and all(0.0 <= v <= 1.0 for v in values)
+    assert result["tune"]["value"] == max(values)  # accuracy: maximised
+    assert result["config"]["ensemble"] == 1

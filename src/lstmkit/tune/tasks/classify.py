@@ -26,7 +26,12 @@ SPACE = parse_space(
         "ensemble": 1,
     }
 )
-EMBEDDED_COLUMNS = {"japanese-vowels": {"label_col": "speaker"}, "genre": {"text_col": "text"}}
+# The columns of the embedded sets, as `lstmkit classify train` sets them.
+EMBEDDED_COLUMNS = getattr(
+    classify_cli,
+    "_EMBEDDED_COLUMNS",
+    {"japanese-vowels": {"label_col": "speaker"}, "genre": {"text_col": "text"}},
+)
 
 
 def _config(args: argparse.Namespace):
