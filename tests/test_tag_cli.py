@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lstmkit.cli import main
+from lstmkit.io import load_artifact
 from lstmkit.tasks.tag import read_conll, read_conllu
 
 FAST = ["--epochs", "3", "--word-dim", "8", "--char-dim", "4", "--char-hidden", "4",
@@ -95,3 +96,32 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert main([*argv, *FAST]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lstmkit: error:") and message in err and "\n" not in err
+
+
+def test_lm_pretraining_saves_the_lms_and_a_later_run_reuses_them(tmp_path):
+    train = tmp_path / "ner.conll"
+    train.write_text("we\tO\nmet\tO\nAnn\tB-PER\n\nin\tO\nRome\tB-LOC\n\n" * 4)
+    raw = tmp_path / "raw.txt"
+    raw.write_text("we met Ann in Rome and Bo in Oslo\n" * 30)
+    lm = ["--lm-text", str(raw), "--lm-minutes", "0.005", "--lm-hidden", "4", "--epochs", "1"]
+    first = tmp_path / "first"
+    assert main(["tag", "train", "--train", str(train), *FAST, *lm, "--run", str(first)]) == 0
+    assert (first / "lm" / "artifact.json").is_file()
+    second = tmp_path / "second"
+    argv = [
+        "tag",
+        "train",
+        "--train",
+        str(train),
+        *FAST,
+        "--epochs",
+        "1",
+        "--lm-from",
+        str(first / "lm"),
+    ]
+    assert main([*argv, "--run", str(second)]) == 0
+    saved = json.loads((second / "artifact.json").read_text())["config"]
+    assert saved["strings"]["hidden_size"] == 4  # the reused LMs' settings, not the defaults
+    reused = load_artifact(second, "tag").tensors
+    for name, tensor in load_artifact(first / "lm", "tag-lm").tensors.items():
+        assert torch.equal(reused[name], tensor), name  # the same LMs, not new ones
