@@ -108,17 +108,8 @@ def test_lm_pretraining_saves_the_lms_and_a_later_run_reuses_them(tmp_path):
     assert main(["tag", "train", "--train", str(train), *FAST, *lm, "--run", str(first)]) == 0
     assert (first / "lm" / "artifact.json").is_file()
     second = tmp_path / "second"
-    argv = [
-        "tag",
-        "train",
-        "--train",
-        str(train),
-        *FAST,
-        "--epochs",
-        "1",
-        "--lm-from",
-        str(first / "lm"),
-    ]
+    reuse = ["--epochs", "1", "--lm-from", str(first / "lm")]
+    argv = ["tag", "train", "--train", str(train), *FAST, *reuse]
     assert main([*argv, "--run", str(second)]) == 0
     saved = json.loads((second / "artifact.json").read_text())["config"]
     assert saved["strings"]["hidden_size"] == 4  # the reused LMs' settings, not the defaults
