@@ -31,6 +31,7 @@ import torch
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "RankFailure",
     "agree_on_stop",
     "average_metrics",
     "ddp_objective",
@@ -42,6 +43,23 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_S = 120.0
+
+
+class RankFailure(RuntimeError):
+    """Another rank died or stopped answering: this one stops too, saying so."""
+
+
+def rank_failure(err: BaseException) -> RankFailure | None:
+    """A :class:`RankFailure` for ``err`` when it is a collective that lost a rank, else None."""
+    lost = isinstance(err, getattr(torch.distributed, "DistError", ())) or any(
+        word in str(err) for word in ("Connection closed", "timed out", "Timed out", "peer")
+    )
+    if not lost:
+        return None
+    return RankFailure(
+        "another process of this distributed run died or stopped answering, so this rank "
+        f"stops too (see the other ranks' errors; {type(err).__name__}: {str(err)[:200]})"
+    )
 
 
 def is_main_process() -> bool:
@@ -145,7 +163,13 @@ def ddp_objective(objective: Callable[..., Any], model: torch.nn.Module) -> Call
     """
     from torch.nn.parallel import DistributedDataParallel
 
-    ddp = DistributedDataParallel(model)
+    try:
+        ddp = DistributedDataParallel(model)  # broadcasts rank 0's weights: a collective
+    except RuntimeError as err:
+        failure = rank_failure(err)
+        if failure is None:
+            raise
+        raise failure from err
 
     def distributed(model_: torch.nn.Module, batch: Any, state: Any) -> Any:
         return objective(ddp if model_ is model else model_, batch, state)

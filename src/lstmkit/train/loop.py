@@ -35,6 +35,7 @@ from .distributed import (
     ddp_objective,
     init_distributed,
     is_main_process,
+    rank_failure,
     shard_data,
 )
 from .examples import prepare_data
@@ -161,6 +162,11 @@ class Trainer:
             raise
         except KeyboardInterrupt:
             raise self._interrupted() from None
+        except RuntimeError as err:  # under DDP: a collective that lost a rank
+            failure = rank_failure(err) if self.distributed else None
+            if failure is None:
+                raise
+            raise failure from err
         result = self._result()
         self.callbacks.fire("on_fit_end", self, result)
         return result
