@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lstmkit.bench.speed import HEADER, ROWS, SHAPES, machine, run_benchmark, write_json
+from lstmkit.data.validate import check_number_flag, check_output_file
 from lstmkit.tasks.options import add_threads_option, apply_threads
 
 __all__ = ["add_bench_parser", "run_bench"]
@@ -57,6 +58,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmark the parsed flags describe; prints the table and writes the JSON."""
     apply_threads(args.threads)
     indices = args.shapes if args.shapes is not None else range(len(SHAPES))
+    check_number_flag("--budget", args.budget, low=0, low_open=True, why="seconds per line")
+    check_output_file(args.json, "--json")
     bad = [k for k in indices if not 0 <= k < len(SHAPES)]
     if bad:
         raise ValueError(f"--shapes takes indices 0-{len(SHAPES) - 1}, got {bad}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lstmkit.data.registry import dataset_file
+from lstmkit.data.validate import check_input_file
 
 if TYPE_CHECKING:
     import pandas
@@ -50,8 +51,7 @@ def read_text(path: str | Path, *, encoding: str = "utf-8") -> str:
         The file's contents.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"text file {str(path)!r} does not exist; pass the path of a text file")
+    check_input_file(path, "text file", "pass the path of a text file")
     text = path.read_text(encoding=encoding)
     if not text.strip():
         raise ValueError(f"text file {str(path)!r} is empty; a language model needs some text")

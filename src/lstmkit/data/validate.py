@@ -125,3 +125,22 @@ def check_output_file(path: str | Path, flag: str) -> Path:
         if parent.exists() and not parent.is_dir():
             raise ValueError(f"{flag} {path}: {parent} is a file, not a directory")
     return path
+
+
+def check_input_file(path: str | Path, what: str, fix: str = "check the path") -> Path:
+    """Refuse a path to read that is a directory or missing, saying which of the two.
+
+    Args:
+        path: the file to read.
+        what: what it should be (``"CSV file"``), for the message.
+        fix: how to fix it, appended to the message.
+
+    Raises:
+        ValueError: ``"CSV file 'x' is a directory; ..."`` or ``"... does not exist; ..."``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {str(path)!r} is a directory, not a file; {fix}")
+    if not path.is_file():
+        raise ValueError(f"{what} {str(path)!r} does not exist; {fix}")
+    return path

@@ -172,7 +172,7 @@ def apply_config_defaults(parser: argparse.ArgumentParser, args: Sequence[str]) 
 
 OPTIONS_FILE = "resume-options.json"  # the interrupted command's options, for --resume
 # Options that may differ on the resuming command line: they do not change the trajectory.
-_RESUME_OWN = {"resume", "threads", "progress", "run", "handler", "command", "config"}
+_RESUME_OWN = {"resume", "threads", "progress", "run", "handler", "command", "config", "nproc"}
 
 
 def add_resume_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -191,11 +191,12 @@ def checkpoint_folder(out: Path, member: int | None = None) -> Path:
 
 
 def start_training(args: argparse.Namespace, out: Path, command: str) -> bool:
-    """Prepare ``out`` for a training run: clean up, then record or restore the options.
+    """Prepare ``out`` for a training run: clean up, and on ``--resume`` restore the options.
 
     Removes ``.*.tmp`` files a killed write left in the run directory and its checkpoint
-    folders. A fresh run deletes old checkpoints (so none from another run is resumed) and
-    records its options; ``--resume`` puts the recorded options back into ``args``.
+    folders; ``--resume`` puts the options recorded by the interrupted run back into
+    ``args``. Nothing is written here: :func:`resume_hint` records a fresh run's options
+    once its training really starts, so input refused before that leaves no file.
 
     Args:
         args: the parsed command line (changed in place on resume).
@@ -206,9 +207,10 @@ def start_training(args: argparse.Namespace, out: Path, command: str) -> bool:
         Whether to resume.
 
     Raises:
-        FileNotFoundError: ``--resume`` on a run directory with no interrupted training.
+        ValueError: ``out`` is a file. FileNotFoundError: ``--resume`` on a run directory
+            with no interrupted training.
     """
-    from lstmkit.io import atomic_write, remove_stale_temporaries
+    from lstmkit.io import remove_stale_temporaries
 
     if out.exists() and not out.is_dir():
         raise ValueError(f"--run {out} is a file, not a directory; give a directory for the run")
@@ -217,49 +219,81 @@ def start_training(args: argparse.Namespace, out: Path, command: str) -> bool:
         if folder.is_dir():
             remove_stale_temporaries(folder)
     record = out / OPTIONS_FILE
-    if getattr(args, "resume", False):
-        if not record.is_file() or not folders:
-            raise FileNotFoundError(
-                f"--resume: {out} holds no interrupted training (no {OPTIONS_FILE} and "
-                f"checkpoint); start it without --resume: lstmkit {command} --run "
-                f"{shlex.quote(str(out))} ..."
-            )
-        saved = read_mapping(record, "--resume")
-        for name, value in saved.items():
-            if name not in _RESUME_OWN:
-                setattr(args, name, value)
-        return True
-    for folder in folders:
-        if folder.is_dir():
-            shutil.rmtree(folder)
-    options = {
-        name: value
-        for name, value in vars(args).items()
-        if name not in _RESUME_OWN and isinstance(value, (str, int, float, bool, list, type(None)))
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(record, json.dumps(options, indent=1).encode())
-    return False
+    if not getattr(args, "resume", False):
+        return False
+    if not record.is_file() or not folders:
+        raise FileNotFoundError(
+            f"--resume: {out} holds no interrupted training (no {OPTIONS_FILE} and "
+            f"checkpoint); start it without --resume: lstmkit {command} --run "
+            f"{shlex.quote(str(out))} ..."
+        )
+    for name, value in read_mapping(record, "--resume").items():
+        if name not in _RESUME_OWN:
+            setattr(args, name, value)
+    return True
+
+
+class _RecordRun:
+    """At a fresh run's first ``fit``: drop old checkpoints, record the options for --resume."""
+
+    main_process_only = True
+
+    def __init__(self, out: Path, args: argparse.Namespace) -> None:
+        self.out, self.done = out, False
+        self.options = {
+            name: value
+            for name, value in vars(args).items()
+            if name not in _RESUME_OWN
+            and isinstance(value, (str, int, float, bool, list, type(None)))
+        }
+
+    def __getattr__(self, hook: str):  # the other hooks do nothing
+        if hook.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(hook)
+
+    def on_fit_start(self, trainer) -> None:
+        from lstmkit.io import atomic_write
+
+        if self.done:
+            return
+        self.done = True
+        for folder in self.out.glob("checkpoint*"):  # another run's: never to be resumed
+            if folder.is_dir():
+                shutil.rmtree(folder)
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.out / OPTIONS_FILE, json.dumps(self.options, indent=1).encode())
 
 
 @contextmanager
-def resume_hint(command: str, out: Path) -> Iterator[None]:
-    """Turn Ctrl-C during training into a message naming the command that resumes it.
+def resume_hint(
+    command: str, out: Path, args: argparse.Namespace | None = None, resume: bool = False
+) -> Iterator[None]:
+    """Around a task's training: record a fresh run's options when training starts, and
+    turn Ctrl-C into a message naming the command that resumes it.
+
+    Args:
+        command: the subcommand (``"generate"``).
+        out: the run directory.
+        args: the command line, recorded for ``--resume`` (None: not recorded).
+        resume: this run resumes (its options are on record already).
 
     >>> with resume_hint("generate", Path("runs/x")):
     ...     pass
     """
     from lstmkit.train import TrainingInterrupted
+    from lstmkit.train.scope import extra_callbacks
 
+    record = [] if resume or args is None else [_RecordRun(out, args)]
     try:
-        yield
+        with extra_callbacks(*record):
+            yield
     except TrainingInterrupted as err:
-        where = f"epoch {err.epoch} step {err.step}"
         if err.checkpoint is None:
             raise
         raise TrainingInterrupted(
-            f"interrupted at {where}; resume with: lstmkit {command} --run "
-            f"{shlex.quote(str(out))} --resume",
+            f"interrupted at epoch {err.epoch} step {err.step}; resume with: lstmkit {command} "
+            f"--run {shlex.quote(str(out))} --resume",
             err.checkpoint,
             err.epoch,
             err.step,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstmkit.data.validate import check_output_file
 from lstmkit.io import atomic_write
 from lstmkit.metrics.classification import classification_report, format_report
 from lstmkit.nn import POOLINGS
@@ -240,7 +241,7 @@ def run_classify(args: argparse.Namespace) -> int:
     train, test = _load(args, Classifier(config))
     print(f"classify {name}: {len(train.labels)} training and {len(test.labels)} test examples")
     start = time.perf_counter()
-    with resume_hint("classify", out):
+    with resume_hint("classify", out, args, resume):
         clf = Classifier(config).fit(
             train, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
         )
@@ -275,6 +276,8 @@ def _predict(args: argparse.Namespace) -> int:
     """`classify predict`: classify a CSV with a trained run, write and print the results."""
     if args.csv is None:
         raise ValueError("classify predict needs --csv FILE: the sequences or texts to classify")
+    if args.out:
+        check_output_file(args.out, "--out")
     run = run_directory(args.run, "classify", args.dataset)
     clf = Classifier.load(run)
     clf.config = dataclasses.replace(clf.config, **_columns(args))

@@ -11,6 +11,7 @@ import torch
 
 from lstmkit.data.registry import dataset_file
 from lstmkit.data.text import load_shakespeare
+from lstmkit.data.validate import check_input_file
 
 __all__ = [
     "LabelledSequences",
@@ -50,15 +51,18 @@ class LabelledTexts:
     groups: list[str] = field(default_factory=list)
 
 
-def read_csv_frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Read a CSV into a DataFrame (a DataFrame passes through), with clear errors."""
+def read_csv_frame(source: str | Path | pd.DataFrame, *, text: bool = False) -> pd.DataFrame:
+    """Read a CSV into a DataFrame (a DataFrame passes through), with clear errors.
+
+    ``text=True`` reads every cell as the string it is: "NA", "nan", "None" are texts,
+    not missing values (pandas' default NA strings), and an empty cell is "".
+    """
     if isinstance(source, pd.DataFrame):
         return source
     path = Path(source)
-    if not path.is_file():
-        raise ValueError(f"CSV file {str(path)!r} does not exist")
+    check_input_file(path, "CSV file", "pass the path of a CSV file")
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, keep_default_na=False, dtype=str) if text else pd.read_csv(path)
     except pd.errors.EmptyDataError as err:
         raise ValueError(f"CSV file {str(path)!r} is empty") from err
     if df.empty:
@@ -161,12 +165,13 @@ def read_text_csv(
     Returns:
         The texts and their labels as strings, in the file's row order.
     """
-    df = read_csv_frame(source)
+    df = read_csv_frame(source, text=True)
     _require(df, text_col, "text", "--text-col")
     if label_col is not None:
         _require(df, label_col, "label", "--label-col")
-        if df[label_col].isna().any():
-            raise ValueError(f"row {int(df[label_col].isna().idxmax())} has no label")
+        missing = df[label_col].isna() | (df[label_col].astype(str).str.strip() == "")
+        if missing.any():
+            raise ValueError(f"row {int(missing.idxmax())} has no label")
     texts = df[text_col].fillna("").astype(str)
     empty = texts.str.strip() == ""
     if empty.any():

@@ -184,6 +184,11 @@ class Classifier:
                 _by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
                 min_docs=cfg.min_groups,
             )  # fmt: skip
+            if len(self.tokenizer) <= 2:  # only <pad> and <unk>: every text would read the same
+                raise ValueError(
+                    f"--min-freq {cfg.min_freq} (with --min-groups {cfg.min_groups}) leaves no "
+                    "token but <unk> in the vocabulary; lower them"
+                )
             return
         self.input_kind = "numeric"
         if not train.seqs or any(len(s) == 0 for s in train.seqs):

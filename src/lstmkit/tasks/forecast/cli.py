@@ -124,7 +124,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     if args.action == "train":
         resume = start_training(args, out, "forecast")
         source, config = _config(args)
-        with resume_hint("forecast", out):
+        with resume_hint("forecast", out, args, resume):
             forecaster = Forecaster(config).fit(
                 source, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
             )

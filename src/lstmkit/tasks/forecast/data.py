@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.data.registry import dataset_file
+from lstmkit.data.validate import check_input_file
 
 __all__ = ["DATASETS", "SeriesData", "dataset_path", "interpolate", "load_series"]
 
@@ -151,8 +152,7 @@ def _read(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         where = "the DataFrame"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise ValueError(f"CSV file {str(path)!r} does not exist; check the path")
+        check_input_file(path, "CSV file")
         where = f"CSV {str(path)!r}"
         try:
             df = pd.read_csv(path)

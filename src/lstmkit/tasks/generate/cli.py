@@ -121,7 +121,7 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"generate: {corpus.description}; {config.level}-level, {config.num_layers}x"
           f"{config.hidden_size} LSTM, budget {budget}")  # fmt: skip
     start = time.monotonic()
-    with resume_hint("generate", out):
+    with resume_hint("generate", out, args, resume):
         gen = TextGenerator(config).fit(
             corpus, checkpoint_dir=checkpoint_folder(out), resume=resume
         )

@@ -230,6 +230,8 @@ class TextGenerator:
         self.tokenizer = Tokenizer.build(
             [corpus.train], cfg.level, min_freq=cfg.min_freq, lowercase=cfg.lowercase
         )
+        if len(self.tokenizer) <= 2:  # only <pad> and <unk>
+            raise ValueError(f"--min-freq {cfg.min_freq} leaves no token but <unk>; lower it")
         self.prompt = default_prompt(corpus.train)
         stream = StreamBatches(self.tokenizer.encode(corpus.train), cfg.batch_size, cfg.bptt)
         torch.manual_seed(cfg.seed)

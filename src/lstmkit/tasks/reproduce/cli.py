@@ -6,6 +6,7 @@ import argparse
 import shlex
 from dataclasses import dataclass
 
+from lstmkit.data.validate import check_number_flag, check_output_file
 from lstmkit.tasks.options import add_threads_option, apply_threads
 from lstmkit.tasks.reproduce.experiments import INITS, MODELS, RunResult, run_experiment
 from lstmkit.tasks.reproduce.report import format_table, save_results
@@ -121,6 +122,8 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run the planned experiments, print the table and save the JSON; returns the exit code."""
+    check_number_flag("--T", args.T, low=1, why="the sequence length or time lag")
+    check_output_file(args.out or f"runs/reproduce/{args.experiment}.json", "--out")
     runs = plan_runs(
         args.experiment, T=args.T, models=args.model, inits=args.init, quick=args.quick
     )
