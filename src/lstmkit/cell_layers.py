@@ -21,6 +21,7 @@ from lstmkit.engines.autograd import step
 from lstmkit.layers import reject_lstm_only
 from lstmkit.params import Noise, check_init, make_noise, register_direction, reset_direction
 from lstmkit.recurrent import layer_spec, weight_names
+from lstmkit.sequences import DtypeError, ShapeError
 
 
 class _Cell(nn.Module):
@@ -63,11 +64,11 @@ class _Cell(nn.Module):
             shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
             raise ValueError(f"{name} expects a 2-D (batch, input_size) or 1-D input, got {shape}")
         if not input.is_floating_point() or input.dtype != self.weight_ih.dtype:
-            raise TypeError(
+            raise DtypeError(
                 f"{name}: input dtype {input.dtype} must be the layer's {self.weight_ih.dtype}"
             )
         if input.shape[-1] != self.input_size:
-            raise ValueError(
+            raise ShapeError(
                 f"{name} was built with input_size={self.input_size} but the input has "
                 f"{input.shape[-1]} features"
             )
@@ -100,7 +101,7 @@ class _Cell(nn.Module):
         for state in given:
             if not isinstance(state, Tensor) or tuple(state.shape) != expected:
                 shape = tuple(state.shape) if isinstance(state, Tensor) else type(state).__name__
-                raise ValueError(
+                raise ShapeError(
                     f"{type(self).__name__}: each state must have shape {expected}, got {shape}"
                 )
         return tuple(s.unsqueeze(0) for s in given) if unbatched else given

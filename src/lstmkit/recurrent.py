@@ -56,6 +56,9 @@ class RecurrentLayer(nn.Module):
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size, num_layers, proj_size, dropout)
+        for flag, value in (("bias", bias), ("batch_first", batch_first)):
+            if not isinstance(value, bool):  # torch.nn refuses 0/1 and 'True' too
+                raise TypeError(f"{flag} should be of type bool, got: {type(value).__name__}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(  # the same warning as torch.nn, for a drop-in
                 "dropout option adds dropout after all but last recurrent layer, so non-zero "
@@ -223,7 +226,7 @@ def check_sizes(
     input_size: int, hidden_size: int, num_layers: int, proj_size: int, dropout: float
 ) -> None:
     """torch.nn's argument checks, with messages that name the value received."""
-    minimums = {"input_size": (input_size, 0), "hidden_size": (hidden_size, 1),
+    minimums = {"input_size": (input_size, 1), "hidden_size": (hidden_size, 1),
                 "num_layers": (num_layers, 1), "proj_size": (proj_size, 0)}  # fmt: skip
     for key, (value, low) in minimums.items():
         if not isinstance(value, int) or isinstance(value, bool):
@@ -235,5 +238,9 @@ def check_sizes(
             f"proj_size has to be smaller than hidden_size, got proj_size={proj_size} and "
             f"hidden_size={hidden_size}"
         )
-    if not isinstance(dropout, numbers.Number) or not 0 <= dropout <= 1:
+    if (
+        isinstance(dropout, bool)
+        or not isinstance(dropout, numbers.Number)
+        or not 0 <= dropout <= 1
+    ):
         raise ValueError(f"dropout should be a number in range [0, 1], got {dropout!r}")

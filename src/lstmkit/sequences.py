@@ -121,6 +121,16 @@ def check_lengths(lengths: Sequence[int] | Tensor, batch: int, steps: int, name:
     return lens
 
 
+class ShapeError(RuntimeError, ValueError):
+    """A tensor of the wrong shape: a ValueError, and the RuntimeError torch.nn raises there,
+    so code catching torch's exception keeps working with lstmkit."""
+
+
+class DtypeError(TypeError, ValueError, RuntimeError):
+    """An input whose dtype is not the parameters': a TypeError, and the ValueError (layers)
+    or RuntimeError (cells) torch.nn raises there."""
+
+
 def _check_dtype(x: Tensor, dtype: torch.dtype, name: str) -> None:
     if not x.is_floating_point():
         raise TypeError(
@@ -128,7 +138,7 @@ def _check_dtype(x: Tensor, dtype: torch.dtype, name: str) -> None:
             "convert it with .float() (or embed integer tokens first)"
         )
     if x.dtype != dtype:
-        raise TypeError(
+        raise DtypeError(
             f"{name}: input dtype {x.dtype} does not match the layer's parameters ({dtype}); "
             f"convert the input with .to({dtype}) or the layer with .to({x.dtype})"
         )
@@ -136,7 +146,7 @@ def _check_dtype(x: Tensor, dtype: torch.dtype, name: str) -> None:
 
 def _check_features(got: int, expected: int, name: str) -> None:
     if got != expected:
-        raise ValueError(
+        raise ShapeError(
             f"{name} was built with input_size={expected} but the input has {got} features "
             "in its last dimension"
         )
