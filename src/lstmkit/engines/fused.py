@@ -13,6 +13,17 @@ How it is fast (measurements in benchmarks/README.md):
 - reversed directions index each sequence's time in place (no gather), and steps past a
   sequence's length are skipped.
 
+It runs through the shared stack runner (`stack.run_stack`: layers, lengths, inter-layer
+dropout) but supplies one whole layer, both directions in one kernel call, rather than one
+direction: the kernel reverses each sequence in place (no gather), writes both directions
+into one output, and with two or more threads runs the directions at once, each on its own
+threads, with no barrier between them. Per direction instead (two calls, the reverse one on
+gathered input) took, against this, on a 2-core AVX2 EPYC at load average 5-13 (interleaved
+minima; a busy machine, remeasure on a quiet one), L2 bidirectional: two threads,
+(32,100,32,128) 1.05x in inference and 1.04x in training, (1,100,32,128) 1.37-1.45x in
+training but 0.70x in inference (concurrent directions wait for a second core that a busy
+machine rarely has free); one thread, (32,100,64,256) inference 0.89x.
+
 Random masks are drawn in the autograd engine's order (weight drop, recurrent dropout,
 then every step's zoneout masks, then inter-layer dropout), so that both engines give the
 same result under the same seed. Zoneout's per-step draws are one `torch.rand` over all
