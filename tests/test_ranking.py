@@ -17,12 +17,14 @@ from lstmkit.metrics.ranking import (
 
 
 def test_ranks_of_hand_made_rankings_count_ties_against_the_target():
-    scores = torch.tensor([
-        [0.9, 0.1, 0.5, 0.2],  # target 2: only 0.9 above -> rank 2
-        [0.3, 0.3, 0.3, 0.3],  # target 1: three others tie with it -> rank 4 (pessimistic)
-        [0.0, 1.0, 1.0, 0.5],  # target 2 ties with item 1 at the top -> rank 2
-        [0.7, 0.2, 0.1, 0.8],  # target 3 is the best -> rank 1
-    ])  # fmt: skip
+    scores = torch.tensor(
+        [
+            [0.9, 0.1, 0.5, 0.2],  # target 2: only 0.9 above -> rank 2
+            [0.3, 0.3, 0.3, 0.3],  # target 1: three others tie with it -> rank 4 (pessimistic)
+            [0.0, 1.0, 1.0, 0.5],  # target 2 ties with item 1 at the top -> rank 2
+            [0.7, 0.2, 0.1, 0.8],  # target 3 is the best -> rank 1
+        ]
+    )
     ranks = target_ranks(scores, torch.tensor([2, 1, 2, 3]))
     assert ranks.tolist() == [2, 4, 2, 1]
     assert recall_at_k(ranks, 1) == 0.25

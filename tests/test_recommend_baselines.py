@@ -43,8 +43,12 @@ def test_sequential_rules_by_hand():
     want_1 = [0, 0, 3.0, 0.5 + 1 + 0.5, 0.5 + 1 / 3, 1.0]
     want_2 = [0, 1.0, 0, 1 + 1, 1 + 0.5, 0.5]
     scores = sr.session_scores(np.array([1, 2, 3]))
-    torch.testing.assert_close(scores[0], torch.tensor(want_1, dtype=torch.float64), atol=1e-8, rtol=0)
-    torch.testing.assert_close(scores[1], torch.tensor(want_2, dtype=torch.float64), atol=1e-8, rtol=0)
+    torch.testing.assert_close(
+        scores[0], torch.tensor(want_1, dtype=torch.float64), atol=1e-8, rtol=0
+    )
+    torch.testing.assert_close(
+        scores[1], torch.tensor(want_2, dtype=torch.float64), atol=1e-8, rtol=0
+    )
     assert ranking(scores[0]) == [2, 3, 5, 4, 1]
     # Only the prefix's last item counts; an item with no rules falls back to popularity.
     rows = sr.session_scores(np.array([3, 4, 2]))
@@ -53,8 +57,9 @@ def test_sequential_rules_by_hand():
 
 def test_sequential_rules_reach_only_steps_ahead():
     one = SequentialRules(steps=1).fit(TRAIN, V1).session_scores(np.array([1, 1]))[0]
-    torch.testing.assert_close(one[1:], torch.tensor([0.0, 3, 1, 0, 1], dtype=torch.float64),
-                               atol=1e-8, rtol=0)  # fmt: skip
+    torch.testing.assert_close(
+        one[1:], torch.tensor([0.0, 3, 1, 0, 1], dtype=torch.float64), atol=1e-8, rtol=0
+    )
     assert ranking(one) == [2, 3, 5, 1, 4]  # 3 and 5 tie at 1: the more popular 3 first
 
 
@@ -92,9 +97,11 @@ def test_session_knn_by_hand():
     knn = SessionKNN(k=2, sample=1000, decay_steps=None).fit(TRAIN, V1)
     row = knn.session_scores(np.array([3, 1]))[0]
     torch.testing.assert_close(
-        row[1:4], torch.tensor([2**-0.5 + 3**-0.5, 3**-0.5, 2**-0.5 + 3**-0.5], dtype=torch.float64),
-        atol=1e-8, rtol=0,
-    )  # fmt: skip
+        row[1:4],
+        torch.tensor([2**-0.5 + 3**-0.5, 3**-0.5, 2**-0.5 + 3**-0.5], dtype=torch.float64),
+        atol=1e-8,
+        rtol=0,
+    )
     assert ranking(row) == [1, 3, 2, 4, 5]
     # sample=1: only the most recent session sharing an item, [1, 2, 3, 4]
     recent = SessionKNN(k=2, sample=1, decay_steps=None).fit(TRAIN, V1, ends=np.arange(5.0))

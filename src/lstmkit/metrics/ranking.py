@@ -41,8 +41,10 @@ def target_ranks(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     [2]
     """
     if scores.dim() != 2 or targets.shape != scores.shape[:1]:
-        raise ValueError(f"scores must be (N, V) and targets (N,), got {tuple(scores.shape)} "
-                         f"and {tuple(targets.shape)}")  # fmt: skip
+        raise ValueError(
+            f"scores must be (N, V) and targets (N,), got {tuple(scores.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
     scores = torch.nan_to_num(scores.float(), nan=-torch.inf)
     target = scores.gather(1, targets.long().unsqueeze(1))  # (N, 1)
     return (scores >= target).sum(1)
@@ -118,8 +120,10 @@ class RankingAccumulator:
     def add(self, scores: torch.Tensor, targets: torch.Tensor) -> None:
         """Score one batch: (N, V) scores and (N,) target indices."""
         if scores.dim() != 2 or targets.shape != scores.shape[:1]:
-            raise ValueError(f"scores must be (N, V) and targets (N,), got {tuple(scores.shape)} "
-                             f"and {tuple(targets.shape)}")  # fmt: skip
+            raise ValueError(
+                f"scores must be (N, V) and targets (N,), got {tuple(scores.shape)} "
+                f"and {tuple(targets.shape)}"
+            )
         if self.exclude:
             scores[:, self.exclude] = -torch.inf
         self.num_items = scores.shape[1] - len(self.exclude)

@@ -122,7 +122,7 @@ class SessionKNN(Popularity):
     def fit(
         self, sessions: Sequence[np.ndarray], num_items: int, ends: np.ndarray | None = None
     ) -> SessionKNN:
-        """Index the training sessions; ``ends`` (their end times) ranks recency (default: order)."""
+        """Index the training sessions; ``ends`` (their end times) orders them by recency."""
         super().fit(sessions, num_items)
         order = np.arange(len(sessions)) if ends is None else np.argsort(ends, kind="stable")
         sets = [np.unique(sessions[i]) for i in order]  # row r: the r-th oldest session

@@ -1,4 +1,4 @@
-"""`lstmkit recommend [train|evaluate|predict]`: next-item prediction with baselines in the same run."""
+"""`lstmkit recommend [train|evaluate|predict]`: next-item prediction beside its baselines."""
 
 from __future__ import annotations
 
@@ -16,9 +16,15 @@ __all__ = ["PRESET", "add_recommend_parser", "run_recommend"]
 # The embedded Online Retail default's model and training settings, chosen on its validation
 # split (never on the test split); see the README's "Recommendation" section.
 PRESET: dict[str, Any] = {
-    "batch_size": 32, "steps": 4, "loss": "sampled", "negatives": 512, "lr": 5e-3,
-    "epochs": 20, "max_minutes": 10.0, "refit": False,
-}  # fmt: skip
+    "batch_size": 32,
+    "steps": 4,
+    "loss": "sampled",
+    "negatives": 512,
+    "lr": 5e-3,
+    "epochs": 20,
+    "max_minutes": 10.0,
+    "refit": False,
+}
 DATASET = "online-retail"
 _READING = ("item_col", "session_col", "user_col", "time_col", "quantity_col", "cancel_col")
 _FLAGS = {f.name for f in dataclasses.fields(RecommendConfig)} - {"ks", "progress", "seed"}
@@ -38,37 +44,64 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "sessions beside popularity, session popularity, sequential-rule and session-kNN "
         "baselines. No arguments: the embedded UCI Online Retail invoices.",
     )
-    p.add_argument("action", nargs="?", default="train", choices=("train", "evaluate", "predict"),
-                   help="train (default) fits and scores; evaluate and predict load --run")  # fmt: skip
+    p.add_argument(
+        "action",
+        nargs="?",
+        default="train",
+        choices=("train", "evaluate", "predict"),
+        help="train (default) fits and scores; evaluate and predict load --run",
+    )
     data = p.add_argument_group("events and sessions (default: the embedded Online Retail log)")
     data.add_argument("--csv", help="event CSV, one row an event (item, session or user, time)")
     data.add_argument("--item-col", help="item column (default 'item')")
     data.add_argument("--session-col", help="session column, e.g. an invoice (default 'session')")
-    data.add_argument("--user-col", help="user column: sessions are cut from a user's events by "
-                      "--gap-minutes of inactivity (when no --session-col is given)")  # fmt: skip
+    data.add_argument(
+        "--user-col",
+        help="user column: sessions are cut from a user's events by "
+        "--gap-minutes of inactivity (when no --session-col is given)",
+    )
     data.add_argument("--time-col", help="time column: Unix seconds or dates (default 'time')")
     data.add_argument("--gap-minutes", type=float, help="inactivity that ends a session (30)")
     data.add_argument("--quantity-col", help="drop rows whose quantity here is not positive")
     data.add_argument("--cancel-col", help="drop rows where this column is true (1/true/yes)")
-    data.add_argument("--repeats", choices=REPEATS, help="repeated items: keep, collapse runs, "
-                      "or keep each item's first occurrence (default collapse)")  # fmt: skip
+    data.add_argument(
+        "--repeats",
+        choices=REPEATS,
+        help="repeated items: keep, collapse runs, "
+        "or keep each item's first occurrence (default collapse)",
+    )
     data.add_argument("--min-session-length", type=int, help="shorter sessions are dropped (2)")
     data.add_argument("--min-item-support", type=int, help="rarer training items dropped (1)")
     data.add_argument(
         "--test-days", type=float, help="test: sessions ending in the last N days (30)"
     )
     data.add_argument("--val-days", type=float, help="validation: the N days before (= test-days)")
-    data.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
-                      help="retrain on training + validation for the chosen epochs")  # fmt: skip
+    data.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="retrain on training + validation for the chosen epochs",
+    )
     data.add_argument("--items", help="item table CSV (item, description) shown by predict")
     model = p.add_argument_group("model and training (default: the preset for the embedded log)")
     model.add_argument("--cell", choices=CELLS)
     model.add_argument("--loss", choices=LOSSES, help="full softmax, sampled softmax, BPR-max")
-    for flag, kind in (("--embedding-dim", int), ("--hidden-size", int), ("--num-layers", int),
-                       ("--dropout", float), ("--negatives", int), ("--sample-alpha", float),
-                       ("--bpr-reg", float), ("--batch-size", int), ("--steps", int),
-                       ("--epochs", int), ("--max-minutes", float), ("--lr", float),
-                       ("--weight-decay", float), ("--patience", int)):  # fmt: skip
+    for flag, kind in (
+        ("--embedding-dim", int),
+        ("--hidden-size", int),
+        ("--num-layers", int),
+        ("--dropout", float),
+        ("--negatives", int),
+        ("--sample-alpha", float),
+        ("--bpr-reg", float),
+        ("--batch-size", int),
+        ("--steps", int),
+        ("--epochs", int),
+        ("--max-minutes", float),
+        ("--lr", float),
+        ("--weight-decay", float),
+        ("--patience", int),
+    ):
         model.add_argument(flag, type=kind)
     model.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=None)
     model.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None)
@@ -128,8 +161,10 @@ def _train(args: argparse.Namespace) -> int:
     config = build_config(args)
     name = DATASET if args.csv is None else Path(args.csv).stem
     train, val, test = load_sessions(args.csv, config)
-    print(f"recommend {name}: {len(train):,} training, {len(val):,} validation and "
-          f"{len(test):,} test sessions ({train.events + val.events + test.events:,} events)")  # fmt: skip
+    print(
+        f"recommend {name}: {len(train):,} training, {len(val):,} validation and "
+        f"{len(test):,} test sessions ({train.events + val.events + test.events:,} events)"
+    )
     rec = Recommender(config).fit(train, val)
     rec.descriptions = _descriptions(args, rec)
     report = score_run(rec, test, baselines=not args.no_baselines)

@@ -1,4 +1,4 @@
-"""Sessions from any event log: read, filter, order, cut, split by time, encode against a vocabulary.
+"""Sessions from any event log: read, filter, order, cut, split by time, encode as item ids.
 
 The path is one straight line: ``read_events`` (a CSV or DataFrame, with the config's
 columns) -> ``build_sessions`` (cancellations dropped, ordered by time then file order,
@@ -277,12 +277,20 @@ def online_retail_config(**changes) -> RecommendConfig:
 
 def load_online_retail(config: RecommendConfig | None = None) -> Sessions:
     """The embedded UCI Online Retail invoices as sessions (see `online_retail_config`)."""
-    return read_events(dataset_file("online_retail/events.csv.xz"), config or online_retail_config())
+    return read_events(
+        dataset_file("online_retail/events.csv.xz"), config or online_retail_config()
+    )
 
 
 def _columns(config: RecommendConfig) -> list[str | None]:
-    return [config.item_col, config.session_col, config.user_col, config.time_col,
-            config.quantity_col, config.cancel_col]  # fmt: skip
+    return [
+        config.item_col,
+        config.session_col,
+        config.user_col,
+        config.time_col,
+        config.quantity_col,
+        config.cancel_col,
+    ]
 
 
 def _require(frame: pd.DataFrame, config: RecommendConfig, where: str) -> None:

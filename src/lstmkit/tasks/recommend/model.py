@@ -52,9 +52,14 @@ class SessionRNN(nn.Module):
         if tie_embeddings and embedding_dim != hidden_size:
             raise ValueError("tie_embeddings needs embedding_dim == hidden_size")
         self.encoder = SequenceEncoder(
-            vocab_size=num_items, embedding_dim=embedding_dim, padding_idx=0,
-            hidden_size=hidden_size, num_layers=num_layers, dropout=dropout, cell=cell,
-        )  # fmt: skip
+            vocab_size=num_items,
+            embedding_dim=embedding_dim,
+            padding_idx=0,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            dropout=dropout,
+            cell=cell,
+        )
         self.output_drop = nn.Dropout(dropout)
         self.tie_embeddings = tie_embeddings
         self.output = None if tie_embeddings else nn.Embedding(num_items, hidden_size)

@@ -48,9 +48,10 @@ def score_run(rec: Recommender, test: Sessions, *, baselines: bool = True) -> di
     if baselines:
         if rec.trained_on is None:
             raise ValueError("the baselines need the sessions the model was trained on")
-        train = vocab.encode_all(rec.trained_on, cfg.min_session_length)
-        ends = rec.trained_on.ends[[i for i, s in enumerate(rec.trained_on.items)
-                                    if len(vocab.encode(s)) >= cfg.min_session_length]]  # fmt: skip
+        encoded_train = [vocab.encode(s) for s in rec.trained_on.items]
+        keep = [i for i, s in enumerate(encoded_train) if len(s) >= cfg.min_session_length]
+        train = [encoded_train[i] for i in keep]  # what the model trained on, as ids
+        ends = rec.trained_on.ends[keep]
         for base_name, cls in BASELINES.items():
             start = time.perf_counter()
             baseline = cls()
@@ -72,9 +73,11 @@ def score_run(rec: Recommender, test: Sessions, *, baselines: bool = True) -> di
         "model": name,
     }
     print(format_table(report["rankers"], cfg.ks))
-    print(f"{report['rankers'][name]['positions']:,} test positions in {len(encoded):,} sessions, "
-          f"{len(vocab):,} items; model trained {rec.train_seconds:.0f} s "
-          f"({len(rec.history)} epochs), scored the test set in {seconds[name]:.1f} s")  # fmt: skip
+    print(
+        f"{report['rankers'][name]['positions']:,} test positions in {len(encoded):,} sessions, "
+        f"{len(vocab):,} items; model trained {rec.train_seconds:.0f} s "
+        f"({len(rec.history)} epochs), scored the test set in {seconds[name]:.1f} s"
+    )
     return report
 
 

@@ -51,7 +51,8 @@ class Recommender:
     >>> from lstmkit.tasks.recommend import Recommender, RecommendConfig, Sessions
     >>> import numpy as np
     >>> log = Sessions([["a", "b", "c"]] * 40, np.arange(40.0), [str(i) for i in range(40)])
-    >>> rec = Recommender(RecommendConfig(epochs=2, embedding_dim=8, hidden_size=8)).fit(log)
+    >>> config = RecommendConfig(epochs=20, lr=0.05, batch_size=8, embedding_dim=8, hidden_size=8)
+    >>> rec = Recommender(config).fit(log)
     >>> rec.predict(["a", "b"], k=1)[0][0]
     'c'
     """
@@ -122,8 +123,8 @@ class Recommender:
             seed=cfg.seed,
             max_seconds=budget,
             progress=cfg.progress,
-            monitor=f"mrr@{cfg.k}",
-            mode="max",
+            monitor=f"mrr@{cfg.k}" if val_sessions else "train_loss",
+            mode="max" if val_sessions else "min",
             patience=cfg.patience if val_sessions else None,
         )
         result = fit(
@@ -161,8 +162,10 @@ class Recommender:
         acc = self._accumulator()
         rank_model(model, sessions, acc)
         summary = acc.summary()
-        return {f"recall@{self.config.k}": summary[f"recall@{self.config.k}"],
-                f"mrr@{self.config.k}": summary[f"mrr@{self.config.k}"]}  # fmt: skip
+        return {
+            f"recall@{self.config.k}": summary[f"recall@{self.config.k}"],
+            f"mrr@{self.config.k}": summary[f"mrr@{self.config.k}"],
+        }
 
     def _accumulator(self, depth: int | None = None) -> RankingAccumulator:
         return RankingAccumulator(self.config.ks, self.vocab.counts, exclude=[0], depth=depth)
@@ -226,8 +229,11 @@ class Recommender:
         """Write the model, its vocabulary (with supports) and histories as one artifact."""
         vocab, model = self._fitted()
         items = {"items": vocab.items, "counts": vocab.counts[1:].tolist()}
-        config = {"recommend": self.config.to_dict(), "best_epoch": self.best_epoch,
-                  "train_seconds": self.train_seconds}  # fmt: skip
+        config = {
+            "recommend": self.config.to_dict(),
+            "best_epoch": self.best_epoch,
+            "train_seconds": self.train_seconds,
+        }
         history = {"history": self.history, "selection": self.selection}
         files = {
             DESCRIPTIONS_FILE: json.dumps(self.descriptions).encode(),
