@@ -138,3 +138,26 @@ def test_torch_export_of_a_layer_equals_the_layer():
     program = torch.export.export(gru, (x,))
     fresh = torch.randn(4, 2, 2)
     torch.testing.assert_close(program.module()(fresh)[0], gru(fresh)[0], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["GRU", "RNN"])
+def test_cells_and_layers_share_the_step_with_zoneout(kind):
+    """Eval-mode zoneout (z * h_prev + (1 - z) * h_new) in the layer and the cell, both
+    against torch.nn's cell stepped by hand."""
+    torch.manual_seed(4)
+    z = 0.3
+    layer = getattr(lstmkit, kind)(3, 5, zoneout=z).double().eval()
+    cell = getattr(lstmkit, kind + "Cell")(3, 5, zoneout=z).double().eval()
+    oracle = getattr(nn, kind + "Cell")(3, 5).double()
+    state = {k[: -len("_l0")]: v for k, v in layer.state_dict().items()}
+    cell.load_state_dict(state)
+    oracle.load_state_dict(state)
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    out, h_n = layer(x)
+    h = h_cell = torch.zeros(2, 5, dtype=torch.float64)
+    for t in range(6):
+        h = z * h + (1 - z) * oracle(x[t], h)
+        h_cell = cell(x[t], h_cell)
+        torch.testing.assert_close(out[t], h, atol=1e-12, rtol=0)
+        torch.testing.assert_close(h_cell, h, atol=1e-12, rtol=0)
+    torch.testing.assert_close(h_n[0], h, atol=1e-12, rtol=0)
