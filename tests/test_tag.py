@@ -186,3 +186,9 @@ def test_string_embeddings_are_the_lms_states_at_word_ends(tmp_path):
     loaded = Tagger.load(tmp_path / "run")
     assert loaded.strings is not None and loaded.predict(sentences) == tagger.predict(sentences)
     assert json.loads((tmp_path / "run" / "strings.json").read_text())["chars"][0] == "<unk>"
+
+
+def test_same_seed_same_tagger():
+    first, second = (Tagger(TagConfig(epochs=1, **TINY)).fit(pos_like(30, 10)) for _ in range(2))
+    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -121,6 +121,7 @@ class Tagger:
                                  lowercase=cfg.lowercase, extra_words=list(vectors))  # fmt: skip
         if len(self.vocab.tags) < 2:
             raise ValueError(f"the training data has one tag only ({self.vocab.tags})")
+        torch.manual_seed(cfg.seed)  # the initial weights too come from the run's seed
         self.model = self._new_model(next(iter(vectors.values())).numel() if vectors else None)
         self._load_vectors(vectors)
         train_data = self._encode(train, labelled=True)
