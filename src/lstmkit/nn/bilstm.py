@@ -1,12 +1,13 @@
 """A stacked bidirectional LSTM over padded batches that never packs them.
 
-Packing variable-length sequences moves torch's CPU LSTM off its fast oneDNN kernel: a
-2-layer 128-unit BiLSTM training step (B=32, T=25, 150 inputs) measured 755 ms with
-``lengths=`` against 420 ms without on this 2-core machine (load ~4). Padding only ever
-follows a sequence's valid steps, so the forward direction may run over the padded batch
-as it is; the backward direction runs forward over each sequence reversed within its own
-length (`reverse_padded`), which puts its padding at the end too. The result equals
-``LSTM(bidirectional=True)(x, lengths=lengths)`` on the valid steps (tests/test_tag.py).
+Padding only ever follows a sequence's valid steps, so the forward direction may run over
+the padded batch as it is; the backward direction runs forward over each sequence reversed
+within its own length (`reverse_padded`), which puts its padding at the end too. The result
+equals ``LSTM(bidirectional=True)(x, lengths=lengths)`` on the valid steps
+(tests/test_tag_nn.py), with plain tensors throughout instead of a PackedSequence. It is
+not faster: `benchmarks/probes/padded_bilstm.py` (2 layers, B=32, T=25, 150 inputs, 128
+units, a training step) measured 110-178 ms against 110-156 ms for the packed layer, ratio
+0.86-1.00, at load ~4 on the 2-core machine.
 """
 
 from __future__ import annotations
