@@ -35,6 +35,7 @@ class _Cell(nn.Module):
     proj_size: ClassVar[int] = 0
     dropout: ClassVar[float] = 0.0
     engine: ClassVar[str] = "autograd"
+    checkpoint_every: ClassVar[int] = 0  # one step: nothing to recompute
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool, num_gates: int, noise: Noise,

@@ -53,6 +53,12 @@ class LSTM(RecurrentLayer):
             2018), training only.
         engine ("auto"): "native" (torch's oneDNN/cuDNN kernels, plain equations only),
             "autograd" (step-by-step, everything) or "auto" (native where it applies).
+        checkpoint_every (0): bounded-memory training. k > 0 keeps only every k-th state
+            of a training step and recomputes each k-step segment's gates in the backward
+            pass (`lstmkit.engines.recompute`): the saved activations of a layer are
+            O(T/k + k) instead of O(T) (k near sqrt(T) is the least), at the cost of one
+            more forward pass; the gradients are the normal path's. Runs on the fused or
+            autograd engine; inference and return_gates are unaffected.
 
     Inputs: input, (h_0, c_0), lengths, return_gates
         input: (T, B, input_size), (B, T, input_size) if batch_first, (T, input_size)
@@ -100,6 +106,7 @@ class LSTM(RecurrentLayer):
         zoneout: float | tuple[float, float] = 0.0,
         weight_drop: float = 0.0,
         engine: str = "auto",
+        checkpoint_every: int = 0,
     ) -> None:
         check_init(init, t_max, forget_bias, bias)
         self.variant = LSTMVariant(bool(peephole), bool(cifg), bool(layer_norm))
@@ -108,6 +115,7 @@ class LSTM(RecurrentLayer):
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
             proj_size, device, dtype, num_gates=self.variant.num_gates,
             noise=make_noise(recurrent_dropout, zoneout, weight_drop, states=2), engine=engine,
+            checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.reset_parameters()
 
@@ -151,7 +159,7 @@ class GRU(RecurrentLayer):
 
     Args, inputs and outputs are torch.nn.GRU's, plus `lengths=` and `return_gates=` (r, z,
     n, h) as on `LSTM`, and the recurrent noise switches `recurrent_dropout`, `zoneout`
-    (on h) and `weight_drop`, and `engine`.
+    (on h) and `weight_drop`, `engine` and `checkpoint_every`.
 
     >>> gru = GRU(8, 16, batch_first=True)
     >>> out, h = gru(torch.randn(4, 10, 8))
@@ -178,6 +186,7 @@ class GRU(RecurrentLayer):
         zoneout: float = 0.0,
         weight_drop: float = 0.0,
         engine: str = "auto",
+        checkpoint_every: int = 0,
         **lstm_only: Any,
     ) -> None:
         reject_lstm_only("GRU", lstm_only)
@@ -185,6 +194,7 @@ class GRU(RecurrentLayer):
             input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0,
             device, dtype, num_gates=3,
             noise=make_noise(recurrent_dropout, zoneout, weight_drop, states=1), engine=engine,
+            checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.reset_parameters()
 
@@ -233,6 +243,7 @@ class RNN(GRU):
         zoneout: float = 0.0,
         weight_drop: float = 0.0,
         engine: str = "auto",
+        checkpoint_every: int = 0,
         **lstm_only: Any,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
@@ -242,6 +253,7 @@ class RNN(GRU):
             self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
             bidirectional, 0, device, dtype, num_gates=1,
             noise=make_noise(recurrent_dropout, zoneout, weight_drop, states=1), engine=engine,
+            checkpoint_every=checkpoint_every,
         )  # fmt: skip
         self.nonlinearity = nonlinearity
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"

@@ -53,9 +53,11 @@ class RecurrentLayer(nn.Module):
         num_gates: int,
         noise: Noise,
         engine: str,
+        checkpoint_every: int = 0,
     ) -> None:
         super().__init__()
         check_sizes(input_size, hidden_size, num_layers, proj_size, dropout)
+        check_checkpoint_every(checkpoint_every)
         for flag, value in (("bias", bias), ("batch_first", batch_first)):
             if not isinstance(value, bool):  # torch.nn refuses 0/1 and 'True' too
                 raise TypeError(f"{flag} should be of type bool, got: {type(value).__name__}")
@@ -77,6 +79,7 @@ class RecurrentLayer(nn.Module):
         self.num_gates = num_gates
         self.noise = noise
         self.engine = check_engine_name(engine)
+        self.checkpoint_every = checkpoint_every
         self._flat_weights_names: list[str] = []
         self._weight_names: list[tuple[str | None, ...]] = []  # per direction, WEIGHT_FIELDS
         factory = {"device": device, "dtype": dtype}
@@ -174,7 +177,8 @@ class RecurrentLayer(nn.Module):
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
         defaults = dict(num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                        bidirectional=False, proj_size=0, engine="auto")  # fmt: skip
+                        bidirectional=False, proj_size=0, engine="auto",
+                        checkpoint_every=0)  # fmt: skip
         for key, default in defaults.items():
             if getattr(self, key) != default:
                 text += f", {key}={getattr(self, key)!r}"
@@ -197,7 +201,7 @@ def layer_spec(module: nn.Module) -> LayerSpec:
     return LayerSpec(
         m.mode, m.input_size, m.hidden_size, m.proj_size, m.num_layers, m.num_directions,
         m.num_gates, m.bias, m.dropout, m.variant, m.noise, m.engine, m.training,
-        current_weights(m, m._weight_names),
+        current_weights(m, m._weight_names), m.checkpoint_every,
     )  # fmt: skip
 
 
@@ -244,3 +248,12 @@ def check_sizes(
         or not 0 <= dropout <= 1
     ):
         raise ValueError(f"dropout should be a number in range [0, 1], got {dropout!r}")
+
+
+def check_checkpoint_every(k: int) -> None:
+    """checkpoint_every is a step count: an integer >= 0 (0: off)."""
+    if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+        raise ValueError(
+            f"checkpoint_every must be an integer >= 0 (steps per recomputed segment, 0: off), "
+            f"got {k!r}"
+        )

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.cells import STEPS, Record, State, zoneout
-from lstmkit.engines import DirectionWeights, EngineOutput, LayerSpec
-from lstmkit.engines.stack import each_direction, run_stack
+from lstmkit.engines import DirectionWeights, EngineOutput, LayerSpec, recompute
+from lstmkit.engines.stack import draw_masks, each_direction, run_stack
 
 
 class AutogradEngine:
@@ -36,15 +36,9 @@ class AutogradEngine:
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
+        if recompute.applies(spec, x, record):
+            return recompute.run_bounded(spec, x, lengths, hx, run_segment)
         return run_stack(spec, x, lengths, hx, record, RUN_LAYER)
-
-
-def draw_masks(spec: LayerSpec, w: DirectionWeights, state: State) -> tuple[Tensor, Tensor | None]:
-    """One direction's training noise for a whole sequence: the recurrent weight after weight
-    drop, then the recurrent-dropout mask on h (None when off), drawn in that order."""
-    if not spec.training:
-        return w.weight_hh, None
-    return spec.noise.drop_weight(w.weight_hh), spec.noise.recurrent_mask(state[0])
 
 
 def step(
@@ -79,6 +73,21 @@ def run_direction(
 ) -> tuple[Tensor, State, Record]:
     """One layer in one direction over (T, B, I); the input is already in processing order."""
     weight_hh, h_mask = draw_masks(spec, w, state)
+    return run_steps(spec, w, weight_hh, h_mask, x, mask, state, record)
+
+
+def run_steps(
+    spec: LayerSpec,
+    w: DirectionWeights,
+    weight_hh: Tensor,
+    h_mask: Tensor | None,
+    x: Tensor,
+    mask: Tensor | None,
+    state: State,
+    record: bool,
+) -> tuple[Tensor, State, Record]:
+    """`run_direction` after the per-sequence masks are drawn: the steps over (T, B, I) from
+    `state` (also one segment of a sequence, as `engines.recompute` runs it)."""
     xw = F.linear(x, w.weight_ih, w.bias_ih)  # (T, B, G*H): every step's input projection
     outputs, steps = [], []
     for t in range(x.shape[0]):
@@ -96,6 +105,19 @@ def run_direction(
     return torch.stack(outputs), state, gates
 
 
+def run_segment(
+    spec: LayerSpec,
+    w: DirectionWeights,
+    h_mask: Tensor | None,
+    x: Tensor,
+    mask: Tensor | None,
+    state: State,
+) -> tuple[Tensor, State]:
+    """One segment of a direction for `recompute` (w.weight_hh is already dropped)."""
+    out, state, _ = run_steps(spec, w, w.weight_hh, h_mask, x, mask, state, False)
+    return out, state
+
+
 def _zero_past_end(value: Tensor, valid: Tensor) -> Tensor:
     return torch.where(valid, value, value.new_zeros(()))
 
@@ -103,4 +125,4 @@ def _zero_past_end(value: Tensor, valid: Tensor) -> Tensor:
 RUN_LAYER = each_direction(run_direction)
 AUTOGRAD = AutogradEngine()
 
-__all__ = ["AUTOGRAD", "AutogradEngine", "draw_masks", "run_direction", "step"]
+__all__ = ["AUTOGRAD", "AutogradEngine", "draw_masks", "run_direction", "run_steps", "step"]

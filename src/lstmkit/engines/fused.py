@@ -38,11 +38,10 @@ import torch
 from torch import Tensor
 
 from lstmkit.cells import Record, State
-from lstmkit.engines import EngineOutput, LayerSpec
+from lstmkit.engines import DirectionWeights, EngineOutput, LayerSpec, recompute
 from lstmkit.engines import fused_ops as ops
-from lstmkit.engines.autograd import draw_masks
 from lstmkit.engines.fused_build import available
-from lstmkit.engines.stack import TimeSteps, run_stack
+from lstmkit.engines.stack import TimeSteps, draw_masks, run_stack
 
 # Multiply-adds of the recurrent GEMMs per thread below which one more thread costs more
 # (waking it, and on a busy machine waiting for it to be scheduled) than it saves.
@@ -71,6 +70,8 @@ class FusedEngine:
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
+        if recompute.applies(spec, x, record):
+            return recompute.run_bounded(spec, x, lengths, hx, _run_segment)
         run_layer = functools.partial(_run_layer, _config(spec, *x.shape[:2]))
         return run_stack(spec, x, lengths, hx, record, run_layer)
 
@@ -90,6 +91,24 @@ def _run_layer(
     return out, tuple(finals), []
 
 
+def _run_segment(
+    spec: LayerSpec,
+    w: DirectionWeights,
+    h_mask: Tensor | None,
+    x: Tensor,
+    valid: Tensor | None,
+    state: State,
+) -> tuple[Tensor, State]:
+    """One segment of one direction for `recompute`, in processing order (w.weight_hh is
+    already dropped); the kernel's lengths are each sequence's valid steps in the segment."""
+    cfg = _config(spec, *x.shape[:2], directions=1)
+    lengths = None if valid is None else valid.sum(0).view(-1)  # valid steps come first
+    masks = ((h_mask, *_zoneout_masks(spec, x.shape[0], state)),)
+    weights = ((w.weight_ih, w.bias_ih, w.weight_hh, w.bias_hh, *w.params),)
+    out, *finals = ops.layer(cfg, lengths, masks, x, tuple(s[None] for s in state), weights)
+    return out, tuple(f[0] for f in finals)
+
+
 def _direction(
     spec: LayerSpec, index: int, direction: int, x: Tensor, hx: State
 ) -> tuple[tuple[Tensor | None, ...], tuple[Tensor | None, ...]]:
@@ -101,12 +120,14 @@ def _direction(
     return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *w.params)
 
 
-def _config(spec: LayerSpec, steps: int, batch: int) -> ops.Config:
-    """Sizes, switches and the threading plan of one layer call."""
+def _config(spec: LayerSpec, steps: int, batch: int, directions: int = 0) -> ops.Config:
+    """Sizes, switches and the threading plan of one layer call (of `directions` of its
+    directions, all by default)."""
     h_size = spec.out_size
+    directions = directions or spec.num_directions
     work = steps * batch * spec.num_gates * spec.hidden_size * h_size
     threads = max(1, min(torch.get_num_threads(), work // MIN_WORK_PER_THREAD))
-    concurrent = spec.num_directions == 2 and threads >= 2
+    concurrent = directions == 2 and threads >= 2
     per_direction = threads // 2 if concurrent else threads
     # Fewer than two rows per thread: split the hidden units instead (one barrier per step);
     # layer norm and the projection need whole rows, so they keep the row split.
@@ -124,7 +145,7 @@ def _config(spec: LayerSpec, steps: int, batch: int) -> ops.Config:
         hidden=spec.hidden_size,
         out=h_size,
         gates=spec.num_gates,
-        directions=spec.num_directions,
+        directions=directions,
         cifg=bool(variant and variant.cifg),
         zoneout_eval=(*rates, 0.0, 0.0)[:2],
         threads=per_direction if units else min(per_direction, batch),

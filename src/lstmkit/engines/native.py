@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.engines import EngineOutput, LayerSpec
+from lstmkit.engines import EngineOutput, LayerSpec, recompute
 
 _KERNELS = {
     "LSTM": torch.lstm,
@@ -42,6 +42,8 @@ class NativeEngine:
             return "torch's kernels compute only the plain equations, not peephole/cifg/layer_norm"
         if spec.noise.active(spec.training):
             return "torch's kernels have no recurrent dropout, zoneout or weight drop"
+        if recompute.applies(spec, x, record):
+            return "bounded-memory training (checkpoint_every) runs on the fused or autograd engine"
         return None
 
     def run(

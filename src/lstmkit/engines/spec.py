@@ -43,6 +43,8 @@ class LayerSpec:
         engine: the engine asked for, "auto" or a name of `select.ENGINES`.
         training: the module's mode at the time of the call.
         weights: per layer and direction, index layer * num_directions + direction.
+        checkpoint_every: k > 0 runs training steps in recomputed segments of k steps
+            (`engines.recompute`); 0: every step's buffers are kept.
 
     >>> import torch
     >>> w = DirectionWeights(torch.zeros(4, 2), torch.zeros(4, 1), None, None, StepParams())
@@ -66,6 +68,7 @@ class LayerSpec:
     engine: str
     training: bool
     weights: tuple[DirectionWeights, ...]
+    checkpoint_every: int = 0
 
     @property
     def out_size(self) -> int:

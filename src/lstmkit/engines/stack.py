@@ -119,6 +119,14 @@ def each_direction(run_direction: RunDirection) -> RunLayer:
     return run_layer
 
 
+def draw_masks(spec: LayerSpec, w: DirectionWeights, state: State) -> tuple[Tensor, Tensor | None]:
+    """One direction's training noise for a whole sequence: the recurrent weight after weight
+    drop, then the recurrent-dropout mask on h (None when off), drawn in that order."""
+    if not spec.training:
+        return w.weight_hh, None
+    return spec.noise.drop_weight(w.weight_hh), spec.noise.recurrent_mask(state[0])
+
+
 def gather_time(x: Tensor, index: Tensor) -> Tensor:
     """Reorder (T, B, F) along time, per sequence, with a (T, B) index."""
     return x.gather(0, index.unsqueeze(-1).expand_as(x))
