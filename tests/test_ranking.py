@@ -78,3 +78,13 @@ def test_accumulator_refuses_nan_and_bad_shapes():
         acc.add(torch.zeros(3), torch.tensor([0]))
     with pytest.raises(ValueError, match="beyond depth"):
         acc.recall_curve([1, 5])
+
+
+def test_coverage_and_top_lists_never_count_an_excluded_item_with_fewer_items_than_k():
+    acc = RankingAccumulator((2, 5), counts=torch.tensor([0.0, 3.0, 1.0, 2.0]), exclude=[0])
+    scores = torch.rand(6, 4)
+    acc.add(scores, torch.randint(1, 4, (6,)))
+    summary = acc.summary()
+    # Three real items, k = 5: every list holds all three, never the padding 0.
+    assert summary["coverage@5"] == 1.0 and summary["recall@5"] == 1.0
+    assert summary["popularity@5"] == pytest.approx((3 + 1 + 2) / 3 / 3)

@@ -136,6 +136,17 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "1. p" in out and "3. p" in out and "4. p" not in out
+    # All ten items: the item table given at training shows p1's and p2's descriptions.
+    assert main(["recommend", "predict", "--run", str(run), "--session", "p0 zz"]) == 0
+    out = capsys.readouterr().out
+    assert "not known to the model (skipped): zz" in out and "10. p" in out
+    assert "p1           first product" in out and "p2           second product" in out
+    table = tmp_path / "other.csv"
+    table.write_text("product,description\np3,third product\n")
+    assert main(["recommend", "predict", "--run", str(run), "--session", "p0", "--items",
+                 str(table)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "p3           third product" in out and "first product" not in out
 
 
 @pytest.mark.parametrize(

@@ -134,7 +134,8 @@ class RankingAccumulator:
         # With fewer than depth + 1 of the top scores >= the target's, they are all of them.
         count = (top.values >= target).sum(1)
         self.ranks.append(torch.where(count <= self.depth, count, self.depth + 1))
-        self.tops.append(top.indices[:, : self.ks[-1]])
+        # With fewer items than k, a top-k list holds them all and never an excluded one.
+        self.tops.append(top.indices[:, : min(self.ks[-1], self.num_items)])
 
     def all_ranks(self) -> torch.Tensor:
         """Every position's rank so far, (N,) (depth + 1 for a target ranked below depth)."""

@@ -83,6 +83,8 @@ def read_events(source: str | os.PathLike[str] | pd.DataFrame, config: Recommend
         frame = source
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ValueError(f"event CSV {str(path)!r} is a directory; give a CSV file")
         if not path.is_file():
             raise FileNotFoundError(f"event CSV {str(path)!r} does not exist")
         wanted = [c for c in _columns(config) if c is not None]

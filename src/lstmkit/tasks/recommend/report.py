@@ -61,6 +61,7 @@ def score_run(rec: Recommender, test: Sessions, *, baselines: bool = True) -> di
                 baseline.fit(train, len(vocab) + 1)
             accumulators[base_name] = rank_baseline(baseline, encoded, _accumulator(rec))
             seconds[base_name] = time.perf_counter() - start
+            print(f"  {base_name}: fitted and scored in {seconds[base_name]:.0f} s", flush=True)
     report = {
         "rankers": {n: acc.summary() for n, acc in accumulators.items()},
         "curves": {n: acc.recall_curve(CURVE_KS) for n, acc in accumulators.items()},

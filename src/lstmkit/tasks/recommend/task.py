@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from lstmkit.nn.item_losses import (
     popularity_sampler,
     sampled_softmax_loss,
 )
+from lstmkit.seed import seed_everything
 from lstmkit.train import TrainConfig, fit
 
 from .config import RecommendConfig
@@ -71,8 +72,23 @@ class Recommender:
         self.descriptions: dict[str, str] = {}  # item -> description, shown by predict
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, train: Sessions, val: Sessions | None = None) -> Recommender:
+    def fit(
+        self,
+        train: Sessions,
+        val: Sessions | None = None,
+        *,
+        checkpoints: Callable[[int], Path] | None = None,
+        resume: bool = False,
+    ) -> Recommender:
         """Train on ``train``; ``val`` picks the epoch (and joins training with ``refit``).
+
+        Args:
+            train: the training sessions.
+            val: validation sessions, or None.
+            checkpoints: ``phase -> folder`` for training checkpoints (phase 0: the first
+                training, 1: the refit); None writes none.
+            resume: continue an interrupted run from those folders: a phase whose folder
+                holds a checkpoint resumes (a finished one returns at once), the rest start.
 
         Returns:
             self.
@@ -85,20 +101,37 @@ class Recommender:
             val = None
         if refit and budget is not None:
             budget /= 2  # the selection run and the refit share the budget
-        result = self._train(train, val, cfg.epochs, budget)
+
+        def folder(phase: int) -> tuple[Path | None, bool]:
+            path = None if checkpoints is None else Path(checkpoints(phase))
+            return path, resume and path is not None and (path / "checkpoint.json").is_file()
+
+        result = self._train(train, val, cfg.epochs, budget, 0, *folder(0))
         if refit:
             self.selection, self.best_epoch = self.history, result.best_epoch or cfg.epochs
-            result = self._train(train + val, None, self.best_epoch, budget)
+            result = self._train(train + val, None, self.best_epoch, budget, 1, *folder(1))
         self.trained_on = train + val if refit else train
         self.train_seconds = time.perf_counter() - start
         return self
 
-    def _train(self, train: Sessions, val: Sessions | None, epochs: int, budget: float | None):
+    def _train(
+        self,
+        train: Sessions,
+        val: Sessions | None,
+        epochs: int,
+        budget: float | None,
+        phase: int = 0,
+        checkpoint_dir: Path | None = None,
+        resume: bool = False,
+    ):
         cfg = self.config
         self.vocab = ItemVocabulary.build(train.items, cfg.min_item_support)
         sessions = self.vocab.encode_all(train, cfg.min_session_length)
         if not sessions:
             raise ValueError(f"no training session keeps {cfg.min_session_length} known items")
+        # The initial weights come from the seed (not from whatever ran before), so that the
+        # same seed gives the same recommender, and a resumed run the uninterrupted one's.
+        seed_everything(cfg.seed + phase)
         self.model = SessionRNN(
             len(self.vocab) + 1,
             embedding_dim=cfg.embedding_dim,
@@ -126,6 +159,7 @@ class Recommender:
             monitor=f"mrr@{cfg.k}" if val_sessions else "train_loss",
             mode="max" if val_sessions else "min",
             patience=cfg.patience if val_sessions else None,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
         )
         result = fit(
             self.model,
@@ -134,6 +168,7 @@ class Recommender:
             train_cfg,
             val_data=val_sessions or None,
             evaluate=self._validate if val_sessions else None,
+            resume=resume,
         )
         self.history = result.history
         return result
