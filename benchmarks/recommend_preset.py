@@ -24,7 +24,7 @@ from lstmkit.tasks.recommend.report import score_run
 def main() -> None:
     torch.set_num_threads(1)
     settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    config = online_retail_config(**{**PRESET, **settings, "val_days": 0.0})
+    config = online_retail_config(**{**PRESET, **settings, "test_days": 30.0, "val_days": 0.0})
     before_test, _, _ = time_split(load_online_retail(config), config.test_days)
     train, _, val = time_split(before_test, config.test_days)
     print(f"validation protocol: {len(train):,} training and {len(val):,} validation sessions")

@@ -3,6 +3,7 @@ with exit code 2, one line on stderr, no traceback and no file left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -124,8 +125,12 @@ def test_bad_input_is_one_line_before_training(name, files, capsys, tmp_path, mo
 
 
 def test_the_clean_log_of_the_corpus_is_accepted(files, tmp_path):
-    """The corpus's good log trains, so each case above fails for its own flaw alone."""
-    argv = ["recommend", "--csv", str(files / "clicks.csv"), *USER, "--epochs", "1",
+    """The corpus's good log trains, so each case above fails for its own flaw alone; with
+    no --test-days, its 6 days are split by the default for short logs (a tenth each)."""
+    argv = ["recommend", "--csv", str(files / "clicks.csv"), "--user-col", "user",
+            "--time-col", "ts", "--epochs", "1",
             "--hidden-size", "8", "--embedding-dim", "8", "--no-baselines", "--threads", "1",
             "--run", str(tmp_path / "run")]  # fmt: skip
     assert main(argv) == 0
+    config = json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]
+    assert 0.5 < config["test_days"] == config["val_days"] < 0.6

@@ -161,3 +161,14 @@ def test_missing_file_and_empty_split():
     one_day = Sessions([["a", "b"]] * 3, np.array([0.0, 100.0, 200.0]), ["1", "2", "3"])
     with pytest.raises(ValueError, match="the training part is empty"):
         time_split(one_day, test_days=1, val_days=0)
+
+
+def test_an_unset_test_period_is_30_days_or_a_tenth_of_a_shorter_log():
+    long, short = RecommendConfig(), RecommendConfig(val_days=0.0)
+    long.resolve_split(400.0)
+    short.resolve_split(12.0)
+    assert (long.test_days, long.val_days) == (30.0, 30.0)
+    assert short.test_days == pytest.approx(1.2) and short.val_days == 0.0
+    given = RecommendConfig(test_days=5.0)
+    given.resolve_split(12.0)
+    assert (given.test_days, given.val_days) == (5.0, 5.0)

@@ -85,7 +85,9 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     data.add_argument("--min-session-length", type=int, help="shorter sessions are dropped (2)")
     data.add_argument("--min-item-support", type=int, help="rarer training items dropped (1)")
     data.add_argument(
-        "--test-days", type=float, help="test: sessions ending in the last N days (30)"
+        "--test-days",
+        type=float,
+        help="test: sessions ending in the last N days (30, or a tenth of a shorter log's span)",
     )
     data.add_argument("--val-days", type=float, help="validation: the N days before (= test-days)")
     data.add_argument(

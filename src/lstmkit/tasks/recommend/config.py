@@ -12,6 +12,7 @@ __all__ = ["CELLS", "LOSSES", "REPEATS", "RecommendConfig"]
 LOSSES = ("ce", "sampled", "bpr-max")
 REPEATS = ("keep", "collapse", "first")
 CELLS = ("lstm", "gru")
+DEFAULT_TEST_DAYS = 30.0  # the test period of a log spanning 300 days or more
 
 
 @dataclass
@@ -36,7 +37,10 @@ class RecommendConfig:
         min_session_length: shorter sessions are dropped (after every filter). Default 2.
         min_item_support: items with fewer training events are dropped. Default 1.
     The split (by each session's last event):
-        test_days: sessions ending in the last this many days are the test set. Default 30.
+        test_days: sessions ending in the last this many days are the test set. None (the
+            default): 30 days, or a tenth of the log's span when it covers less than 300
+            days (without a time column, times are row numbers: the last tenth of the file);
+            resolved by `resolve_split` when the log is read.
         val_days: sessions ending in the this many days before them are the validation set,
             which picks the best epoch; 0: none. Default: ``test_days``.
         refit: after choosing the number of epochs on the validation set, train a fresh
@@ -85,7 +89,7 @@ class RecommendConfig:
     repeats: str = "collapse"
     min_session_length: int = 2
     min_item_support: int = 1
-    test_days: float = 30.0
+    test_days: float | None = None
     val_days: float | None = None
     refit: bool = True
     cell: str = "gru"
@@ -136,9 +140,11 @@ class RecommendConfig:
         if self.val_days is None:
             self.val_days = self.test_days
         for name in ("gap_minutes", "test_days", "lr"):
-            _check_number(name, getattr(self, name), positive=True)
+            if name != "test_days" or self.test_days is not None:
+                _check_number(name, getattr(self, name), positive=True)
         for name in ("val_days", "weight_decay", "sample_alpha", "bpr_reg"):
-            _check_number(name, getattr(self, name), positive=False)
+            if name != "val_days" or self.val_days is not None:
+                _check_number(name, getattr(self, name), positive=False)
         if self.max_minutes is not None:
             _check_number("max_minutes", self.max_minutes, positive=True)
         if not 0.0 <= self.dropout < 1.0:
@@ -153,6 +159,14 @@ class RecommendConfig:
             isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.ks
         ):
             raise ValueError(f"ks must be positive integers, got {self.ks!r}")
+
+    def resolve_split(self, span_days: float) -> None:
+        """Fix an unset ``test_days`` (and ``val_days``) for a log covering ``span_days``:
+        30 days, or a tenth of the span when that is shorter."""
+        if self.test_days is None:
+            self.test_days = min(DEFAULT_TEST_DAYS, span_days / 10) or DEFAULT_TEST_DAYS
+        if self.val_days is None:
+            self.val_days = self.test_days
 
     @property
     def k(self) -> int:

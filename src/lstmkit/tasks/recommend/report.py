@@ -12,7 +12,7 @@ from lstmkit.plots.ranking import plot_recall_at_k
 
 from .baselines import BASELINES, SessionKNN
 from .config import RecommendConfig
-from .data import Sessions, load_online_retail, read_events, time_split
+from .data import DAY, Sessions, load_online_retail, read_events, time_split
 from .evaluate import rank_baseline, rank_model
 from .task import Recommender
 
@@ -22,8 +22,10 @@ CURVE_KS = tuple(range(1, 51))  # the Recall@k plot's k axis
 
 
 def load_sessions(csv: str | None, config: RecommendConfig) -> tuple[Sessions, Sessions, Sessions]:
-    """(train, validation, test) sessions of the CSV, or of the embedded log when None."""
+    """(train, validation, test) sessions of the CSV, or of the embedded log when None; an
+    unset ``config.test_days``/``val_days`` is fixed from the log's span (in place)."""
     sessions = load_online_retail(config) if csv is None else read_events(csv, config)
+    config.resolve_split(float(sessions.ends.max() - sessions.ends.min()) / DAY)
     return time_split(sessions, config.test_days, config.val_days or 0.0)
 
 
