@@ -9,7 +9,7 @@ $(BIN)/lstmkit: pyproject.toml
 	$(PY) -m venv $(VENV)
 	# torch first, pinned: a bare `torch` requirement in a fresh environment pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,tune,baselines]'
+	$(BIN)/pip install -q -e '.[dev,tune,baselines,export]'
 	touch $@
 
 install: $(BIN)/lstmkit

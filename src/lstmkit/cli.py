@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "recommend": ("lstmkit.tasks.recommend.cli", "add_recommend_parser", "next item of a session"),
     "tune": ("lstmkit.tune.cli", "add_tune_parser", "search a task's hyperparameters (Optuna)"),
     "bench": ("lstmkit.bench.cli", "add_bench_parser", "speed benchmark of the engines"),
+    "export": ("lstmkit.export.cli", "add_export_parser", "a run to ONNX, checked; int8"),
     "inspect": ("lstmkit.inspect.cli", "add_inspect_parser", "gates, saturation, attributions"),
     "reproduce": (
         "lstmkit.tasks.reproduce.cli",
