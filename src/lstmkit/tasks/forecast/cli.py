@@ -13,6 +13,7 @@ import pandas as pd
 from lstmkit.io import atomic_write
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import DATASETS, dataset_path
+from lstmkit.tasks.forecast.panel_cli import add_panel_options, is_panel_run, run_panel
 from lstmkit.tasks.options import (
     add_nproc_option,
     add_resume_option,
@@ -29,9 +30,11 @@ from lstmkit.train.distributed import is_main_process
 if TYPE_CHECKING:  # imported when a command runs, so that `--help` stays fast
     from lstmkit.tasks.forecast.task import Forecaster
 
-__all__ = ["add_forecast_parser", "format_table", "run_forecast"]
+__all__ = ["add_forecast_parser", "config_from_args", "format_table", "run_forecast"]
 
 LABELS = {"lstmkit": "lstmkit LSTM", "seasonal_naive": "seasonal naive", "naive": "naive"}
+SINGLE_DEFAULTS = ("hidden_size", "num_layers", "dropout", "epochs", "patience", "lr",
+                   "batch_size", "ensemble")  # fmt: skip
 
 
 def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,8 +57,9 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         "action",
         nargs="?",
         default="train",
-        choices=("train", "predict", "evaluate"),
-        help="train (default) fits and scores; predict and evaluate load --run/--out",
+        choices=("train", "predict", "evaluate", "backtest"),
+        help="train (default) fits and scores; predict and evaluate load --run/--out; "
+        "backtest (panels, --id-col) refits at --origins forecast origins",
     )
     _add_data_options(p.add_argument_group("data"))
     _add_model_options(p.add_argument_group("model"))
@@ -64,6 +68,7 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     add_run_options(p, task="forecast", seed=ForecastConfig().seed)
     add_nproc_option(p)
     add_resume_option(p)
+    add_panel_options(p)
     p.set_defaults(handler=run_forecast)
     return p
 
@@ -84,7 +89,9 @@ def _add_data_options(src: argparse._ArgumentGroup) -> None:
         help="input columns (default: every other numeric column)",
     )
     src.add_argument("--no-covariates", action="store_true", help="univariate: targets only")
-    src.add_argument("--time-column", metavar="COL", help="time column (default: detected)")
+    src.add_argument(
+        "--time-column", "--time-col", metavar="COL", help="time column (default: detected)"
+    )
     src.add_argument("--encode", action="store_true", help="one-hot encode text covariates")
 
 
@@ -107,7 +114,8 @@ def _add_model_options(model: argparse._ArgumentGroup) -> None:
         ("--ensemble", int, "ensemble"),
     ):
         default = getattr(defaults, dest)
-        model.add_argument(flag, type=kind, dest=dest, default=default, help=f"default {default}")
+        # None: the single-series default below, or the panel path's own (from the data).
+        model.add_argument(flag, type=kind, dest=dest, help=f"default {default} (panels: own)")
 
 
 def run_forecast(args: argparse.Namespace) -> int:
@@ -121,9 +129,20 @@ def run_forecast(args: argparse.Namespace) -> int:
     # threads of one tiny LSTM step mostly wait on each other (airline: 13 s vs 62 s).
     apply_threads(args.threads)
     out = run_directory(args.run, "forecast", Path(args.csv).stem if args.csv else args.dataset)
+    if is_panel_run(args, out):
+        return run_panel(args, out)
+    if args.action == "backtest":
+        raise ValueError(
+            "backtest reads a long-format panel: give --id-col (one series: a "
+            "CSV with a constant id column)"
+        )
+    defaults = ForecastConfig()
+    for dest in SINGLE_DEFAULTS:
+        if getattr(args, dest) is None:
+            setattr(args, dest, getattr(defaults, dest))
     if args.action == "train":
         resume = start_training(args, out, "forecast")
-        source, config = _config(args)
+        source, config = config_from_args(args)
         with resume_hint("forecast", out, args, resume):
             forecaster = Forecaster(config).fit(
                 source, checkpoints=lambda m: checkpoint_folder(out, m), resume=resume
@@ -146,7 +165,10 @@ def run_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config(args: argparse.Namespace) -> tuple[str, ForecastConfig]:
+def config_from_args(args: argparse.Namespace) -> tuple[str, ForecastConfig]:
+    """``(source, config)`` as `lstmkit forecast train` builds them from its parsed options:
+    the CSV path (or the embedded dataset's file) and the ForecastConfig of the dataset's
+    preset with the flags over it."""
     preset = {} if args.csv else DATASETS[args.dataset]
     source = args.csv or str(dataset_path(args.dataset))
     covariates = [] if args.no_covariates else (args.covariates or preset.get("covariates"))

@@ -1,0 +1,207 @@
+"""One global network per seasonal group of a panel: fit on the training parts, forecast quantiles.
+
+A group is every series sharing a seasonal period (monthly, quarterly, ...). Its model is
+trained on windows drawn from all of its series (series-balanced); the last horizon of each
+training part is held out for early stopping, then (``refit``) the model is trained again
+on the whole training part for the number of steps that validation chose.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmkit.seed import seed_everything
+from lstmkit.tasks.forecast.panel import MIN_TRAIN, PanelSeries
+from lstmkit.tasks.forecast.panel_config import PanelConfig
+from lstmkit.tasks.forecast.windows import PanelWindows, SeriesScale, fit_scales, use_log
+
+__all__ = ["GroupModel", "auto_lookback", "auto_steps", "fit_group"]
+
+
+def auto_lookback(horizon: int, season: int, longest: int) -> int:
+    """Input steps: two horizons or two seasons, whichever is longer, at most the longest
+    training part (shorter series are padded)."""
+    return max(1, min(max(2 * horizon, 2 * season), longest))
+
+
+def auto_steps(windows: int, batch_size: int) -> int:
+    """Most optimizer steps: about three passes over the windows, between 1,000 and 8,000
+    (early stopping usually ends sooner)."""
+    return int(min(8000, max(1000, math.ceil(3 * windows / batch_size))))
+
+
+@dataclass
+class GroupModel:
+    """A fitted group: what forecasting needs besides the series themselves.
+
+    Attributes:
+        season: the group's period m.
+        horizon: the longest horizon of the group (the network's output length).
+        lookback: input steps.
+        log: whether values are modelled in logs.
+        ids: the group's series ids, in model order (the embedding's rows).
+        scales: per series, the scale fitted on its training part.
+        static_mean, static_std: standardisation of the static covariates.
+        nets: the ensemble's networks.
+        histories: each member's training rows.
+        relative: windows relative to their level (False for counts, kept raw).
+    """
+
+    season: int
+    horizon: int
+    lookback: int
+    log: bool
+    ids: list[str]
+    scales: list[SeriesScale]
+    static_mean: np.ndarray
+    static_std: np.ndarray
+    nets: list[nn.Module] = field(default_factory=list)
+    histories: list[list[dict]] = field(default_factory=list)
+    relative: bool = True
+
+    @property
+    def level_span(self) -> int:
+        """Inputs averaged into a window's level: one season (one step without season)."""
+        return self.season
+
+    def windows(self, series: list[PanelSeries], cuts: list[int]) -> PanelWindows:
+        """Windows of ``series`` (in ``ids`` order) reading only their first ``cuts`` values."""
+        return PanelWindows(
+            series, cuts, self.scales, self.lookback, self.horizon, self.season, self.relative
+        )
+
+    def static(self, series: list[PanelSeries]) -> np.ndarray:
+        """Standardised static covariates, one row per series."""
+        if not len(self.static_mean):
+            return np.zeros((len(series), 0), dtype=np.float32)
+        raw = np.stack([s.static for s in series])
+        return ((raw - self.static_mean) / self.static_std).astype(np.float32)
+
+    def forecast(self, series: list[PanelSeries], cuts: list[int], cfg: PanelConfig) -> list:
+        """Quantiles (h_i, Q) in raw units of each series' H steps after its first cuts[i]."""
+        from lstmkit.tasks.forecast import kinds
+
+        win = self.windows(series, cuts)
+        x, _, _, level, rows, future = win.last()
+        static = self.static(series)
+        outs = [
+            kinds.forecast(cfg, net, x, future, rows, static, member)
+            for member, net in enumerate(self.nets)
+        ]
+        z = np.mean(outs, axis=0) + level[:, None, None]  # average of the members' quantiles
+        return [
+            sc.inverse(z[i, : s.horizon]).astype(np.float64)
+            for i, (s, sc) in enumerate(zip(series, self.scales))
+        ]
+
+
+def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
+    """Train the ensemble of one group's global model on the series' training parts."""
+    season = series[0].season
+    horizon = max(s.horizon for s in series)
+    trains = [s.train for s in series]
+    lookback = cfg.lookback or auto_lookback(horizon, season, max(len(t) for t in trains))
+    # Counts (negative binomial) stay raw integers; DeepAR's own scale handles their size.
+    counts = cfg.model == "deepar" and cfg.likelihood == "negative_binomial"
+    log = False if counts else use_log(trains, cfg.log)
+    scales = [SeriesScale(False, 0.0, 1.0)] * len(series) if counts else fit_scales(trains, log)
+    statics = np.stack([s.static for s in series]) if len(series[0].static) else np.zeros((0, 0))
+    mean = statics.mean(axis=0) if statics.size else np.zeros(0)
+    std = statics.std(axis=0) if statics.size else np.zeros(0)
+    group = GroupModel(
+        season, horizon, lookback, log, [s.id for s in series], scales,
+        mean, np.where(std > 0, std, 1.0), relative=not counts,
+    )  # fmt: skip
+    full = [s.n_train for s in series]
+    # Validation: the last horizon of each training part long enough to lose it.
+    has_val = [int(np.isfinite(s.train[: -s.horizon]).sum()) >= MIN_TRAIN for s in series]
+    cuts = [n - s.horizon if v else n for n, s, v in zip(full, series, has_val)]
+    fit_win, full_win = group.windows(series, cuts), group.windows(series, full)
+    val_rows = np.flatnonzero(has_val)
+    val = full_win.batch(val_rows, np.asarray(cuts)[val_rows] - 1) if len(val_rows) else None
+    static = group.static(series)
+    windows = sum(len(fit_win.ends(i)) for i in range(len(series)))
+    steps = cfg.max_steps or auto_steps(windows, cfg.batch_size)
+    budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes / cfg.ensemble
+    for member in range(cfg.ensemble):
+        net, history = _train_member(
+            group, cfg, member, fit_win, full_win, val, static, steps, budget
+        )
+        group.nets.append(net)
+        group.histories.append(history)
+    return group
+
+
+def _train_member(
+    group: GroupModel,
+    cfg: PanelConfig,
+    member: int,
+    fit_win: PanelWindows,
+    full_win: PanelWindows,
+    val: tuple | None,
+    static: np.ndarray,
+    steps: int,
+    budget: float | None,
+) -> tuple[nn.Module, list[dict]]:
+    from lstmkit.tasks.forecast import kinds
+
+    seed = cfg.seed + member
+    seed_everything(seed)
+    net = kinds.build(cfg, fit_win, len(group.ids), static.shape[1])
+    start = time.perf_counter()
+    epochs = max(1, math.ceil(steps / cfg.steps_per_epoch))
+    val_share = None if budget is None else budget * (0.6 if cfg.refit else 1.0)
+    result = _fit(net, cfg, fit_win, static, seed, epochs, val, val_share)
+    history = [dict(row, phase="validate") for row in result.history]
+    if cfg.refit and val is not None and result.best_epoch:
+        left = None if budget is None else max(1.0, budget - (time.perf_counter() - start))
+        seed_everything(seed)
+        fresh = kinds.build(cfg, full_win, len(group.ids), static.shape[1])
+        again = _fit(fresh, cfg, full_win, static, seed, result.best_epoch, None, left)
+        history += [dict(row, phase="refit") for row in again.history]
+        net = fresh
+    net.eval()
+    return net, history
+
+
+def _fit(
+    net: nn.Module,
+    cfg: PanelConfig,
+    win: PanelWindows,
+    static: np.ndarray,
+    seed: int,
+    epochs: int,
+    val: tuple | None,
+    seconds: float | None,
+):
+    from lstmkit.tasks.forecast import kinds
+    from lstmkit.train import TrainConfig, fit
+
+    def batches(epoch: int) -> list[tuple]:
+        # Each epoch's windows depend only on (seed, epoch): a run reproduces exactly.
+        rng = np.random.default_rng([seed, epoch])
+        return [
+            kinds.to_batch(win.sample(rng, cfg.batch_size), static)
+            for _ in range(cfg.steps_per_epoch)
+        ]
+
+    val_data = None if val is None else [kinds.to_batch(val, static)]
+    tc = TrainConfig(
+        epochs=epochs,
+        optimizer="adam",
+        lr=cfg.lr,
+        clip_norm=1.0,
+        patience=cfg.patience if val_data is not None else None,
+        restore_best=val_data is not None,
+        max_seconds=seconds,
+        seed=seed,
+        progress=cfg.progress,
+    )
+    objective = kinds.objective(cfg, torch.tensor(cfg.levels, dtype=torch.float32))
+    return fit(net, objective, batches, tc, val_data=val_data, model_config=net.config)
