@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -86,6 +87,38 @@ def test_crps_samples_brute_force(fair):
     x = rng.standard_t(3, size=(3, 4, 25)) * 2 + 0.5
     want = np.mean([brute_crps(y[s, h], x[s, h], fair) for s in range(3) for h in range(4)])
     assert crps_from_samples(y, x, fair=fair) == pytest.approx(want, rel=1e-10)
+
+
+def integral_crps(y: float, x: np.ndarray) -> float:
+    """The definition, ∫ (F(z) - 1{z >= y})² dz, summed exactly over the ECDF's flat pieces."""
+    cuts = np.sort(np.append(x, y))
+    total = 0.0
+    for a, b in itertools.pairwise(cuts):
+        f = np.mean(x <= a)
+        total += (f - float(a >= y)) ** 2 * (b - a)
+    return total
+
+
+def test_crps_samples_equal_the_integral_definition():
+    rng = np.random.default_rng(21)
+    for n in (1, 2, 5, 40):
+        x = rng.gamma(2.0, size=n)
+        for y in (rng.gamma(2.0), x.min() - 1.0, x.max() + 2.0):
+            assert crps_from_samples([y], [x]) == pytest.approx(integral_crps(y, x), rel=1e-10)
+
+
+def test_crps_is_shift_invariant_and_scale_equivariant():
+    rng = np.random.default_rng(22)
+    y, x = rng.normal(size=(2, 5)), rng.normal(size=(2, 5, 30))
+    base = crps_from_samples(y, x)
+    assert base > 0
+    assert crps_from_samples(y + 7.0, x + 7.0) == pytest.approx(base)
+    assert crps_from_samples(3.0 * y, 3.0 * x) == pytest.approx(3.0 * base)
+    q = np.sort(x, axis=-1)[..., 2::3]
+    lv = np.arange(10) / 10 + 0.05
+    assert crps_from_quantiles(3.0 * y - 1, 3.0 * q - 1, lv) == pytest.approx(
+        3.0 * crps_from_quantiles(y, q, lv)
+    )
 
 
 def test_crps_samples_ties_and_order_do_not_matter():
