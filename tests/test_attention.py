@@ -110,9 +110,13 @@ def test_seq2seq_outputs_do_not_change_when_source_padding_is_added(mode, feedin
     assert torch.allclose(alone, logits[2:], atol=1e-10)
 
 
-def test_stepping_the_decoder_by_hand_reproduces_the_teacher_forced_forward():
+@pytest.mark.parametrize("feeding", [True, False])
+def test_stepping_the_decoder_by_hand_reproduces_the_teacher_forced_forward(feeding):
+    # Without input feeding the forward runs each layer over all steps at once: a
+    # different code path from the cells' steps that decoding uses.
     torch.manual_seed(3)
-    model = Seq2Seq(7, 8, embedding_dim=6, hidden_size=10, decoder_layers=2).double().eval()
+    model = Seq2Seq(7, 8, embedding_dim=6, hidden_size=10, decoder_layers=2, input_feeding=feeding)
+    model = model.double().eval()
     src, lengths = torch.randint(4, 7, (2, 5)), torch.tensor([5, 3])
     tgt_in = torch.randint(2, 8, (2, 4))
     logits = model(src, lengths, tgt_in)
@@ -123,6 +127,27 @@ def test_stepping_the_decoder_by_hand_reproduces_the_teacher_forced_forward():
         expected = logits[:, t].masked_fill(banned, float("-inf")).log_softmax(-1)
         assert torch.allclose(logp[:, ~banned], expected[:, ~banned], atol=1e-10)
         assert torch.all(logp[:, banned] == float("-inf"))
+
+
+def test_the_all_steps_decoder_has_the_stepped_decoders_gradients():
+    torch.manual_seed(5)
+    model = Seq2Seq(
+        7, 8, embedding_dim=6, hidden_size=10, decoder_layers=2, dropout=0.0, input_feeding=False
+    )
+    model = model.double().train()
+    src, lengths = torch.randint(4, 7, (3, 5)), torch.tensor([5, 3, 2])
+    tgt_in = torch.randint(2, 8, (3, 4))
+    model(src, lengths, tgt_in).square().sum().backward()
+    at_once = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    memory, state = model.encode(src, lengths)
+    outputs = []
+    for t in range(4):
+        features, state, _ = model.step_features(tgt_in[:, t], state, memory)
+        outputs.append(model.generator(features))
+    torch.stack(outputs, 1).square().sum().backward()
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, at_once[name], atol=1e-10), name
 
 
 def test_scheduled_sampling_at_probability_one_reads_only_its_own_guesses():

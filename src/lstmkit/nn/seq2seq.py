@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import torch
@@ -9,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.cell_layers import LSTMCell
+from lstmkit.engines.select import engine_for
 from lstmkit.nn.attention import Attention
 from lstmkit.nn.encoder import SequenceEncoder
 from lstmkit.nn.pooling import valid_mask
@@ -56,10 +58,13 @@ class Seq2Seq(nn.Module):
         p(y_t | y_<t, x) = softmax(W_s h̃_t + b_s)
 
     The decoder starts from the encoder's final state (the last layer's directions
-    concatenated, for every decoder layer). It steps through time with lstmkit's
-    `LSTMCell`s, in training too: a step of the cell costs half a one-step call of the
-    LSTM layer (oneDNN re-lays out its weights on every call), and input feeding and
-    scheduled sampling need the steps anyway.
+    concatenated, for every decoder layer). Decoding steps through time with lstmkit's
+    `LSTMCell`s (a step of the cell costs half a one-step call of the LSTM layer: oneDNN
+    re-lays out its weights on every call), and so does training with input feeding or
+    scheduled sampling, which need the steps. Teacher-forced training without them runs
+    each decoder layer over all target steps in one engine call and attends for all steps
+    at once: 1.7x the pairs per CPU-second of the stepped decoder on G2P batches
+    (`benchmarks/probes/g2p_plain.py`).
 
     Args:
         source_vocab, target_vocab: vocabulary sizes.
@@ -203,10 +208,26 @@ class Seq2Seq(nn.Module):
         logits = self.generator(features)  # (B, T, V): one GEMM for all steps
         return (logits, weights) if return_attention else logits
 
+    def _decode_at_once(
+        self, tgt_in: Tensor, state: DecoderState, memory: EncoderMemory
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing without input feeding: no step depends on an earlier output, so
+        each layer runs over the whole sequence (the cells' weights, through the engine
+        "auto" picks) and the attention covers all steps in one call."""
+        x = self.drop(self.target_embedding(tgt_in)).transpose(0, 1)  # (T, B, E)
+        for k, cell in enumerate(self.decoder):
+            spec = dataclasses.replace(cell.spec(), engine="auto")
+            x = x if k == 0 else self.drop(x)
+            hx = (state.h[k : k + 1], state.c[k : k + 1])
+            x = engine_for(spec, x, False).run(spec, x, None, hx, False).output  # (T, B, H)
+        return self.attend(x.transpose(0, 1), memory)  # (B, T, A), (B, T, S)
+
     def _decode_by_steps(
         self, tgt_in: Tensor, state: DecoderState, memory: EncoderMemory
     ) -> tuple[Tensor, Tensor]:
         sampling = self.training and self.sampling_prob > 0
+        if not (self.input_feeding or sampling):
+            return self._decode_at_once(tgt_in, state, memory)
         features, weights = [], []
         tokens = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
