@@ -36,7 +36,14 @@ from .data import LabelledSequences, LabelledTexts, genre_passages, load_japanes
 from .sentiment import format_corpus_table, sentiment_split, sentiment_table
 from .task import Classifier, Data
 
-__all__ = ["PRESETS", "add_classify_parser", "run_classify"]
+__all__ = [
+    "PRESETS",
+    "add_classify_parser",
+    "config_from_args",
+    "load_data",
+    "run_classify",
+    "split_examples",
+]
 
 # Settings per embedded dataset, measured on this machine (see the README); any flag given
 # on the command line overrides them. User CSVs start from ClassifyConfig's defaults.
@@ -163,8 +170,17 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--ensemble", type=int, help="models averaged (seeds --seed, --seed + 1, ...)")
 
 
-def _load(args: argparse.Namespace, reader: Classifier) -> tuple[Data, Data]:
-    """(train, test) from the embedded dataset or the user's CSVs (read as `reader` reads)."""
+def load_data(args: argparse.Namespace, reader: Classifier) -> tuple[Data, Data]:
+    """(train, test) as `lstmkit classify train` reads them from its parsed options.
+
+    Args:
+        args: the parsed options (``--dataset``, ``--csv``, ``--test-csv``, ...).
+        reader: a Classifier whose config says how the CSVs' columns are read.
+
+    Returns:
+        The embedded dataset's official parts, or the user's CSVs (the test part held out
+        of ``--csv`` by :func:`split_examples` when no ``--test-csv`` is given).
+    """
     if args.csv is None:
         if args.dataset == "japanese-vowels":
             return load_japanese_vowels("train"), load_japanese_vowels("test")
@@ -174,7 +190,7 @@ def _load(args: argparse.Namespace, reader: Classifier) -> tuple[Data, Data]:
     train = reader.read_csv(args.csv)
     if args.test_csv:
         return train, reader.read_csv(args.test_csv)
-    return _split(train, args.test_fraction, args.seed or 0)
+    return split_examples(train, args.test_fraction, args.seed or 0)
 
 
 def _columns(args: argparse.Namespace) -> dict:
@@ -185,8 +201,13 @@ def _columns(args: argparse.Namespace) -> dict:
     return given
 
 
-def _split(data, fraction: float, seed: int):
-    """Hold out a random `fraction` of the examples (stratified by label) for testing."""
+def split_examples(data: Data, fraction: float, seed: int) -> list[Data]:
+    """``[rest, held_out]``: a seeded random ``fraction`` of the examples (stratified by
+    label) held out, as `lstmkit classify train` holds out its test part of ``--csv``.
+
+    Raises:
+        ValueError: ``fraction`` not strictly between 0 and 1, or nothing held out.
+    """
     if not 0 < fraction < 1:
         raise ValueError(f"--test-fraction must lie strictly between 0 and 1, got {fraction}")
     rng = random.Random(seed)
@@ -209,6 +230,14 @@ def _split(data, fraction: float, seed: int):
     if not parts[1].labels:
         raise ValueError("the test part is empty; use more data or a larger --test-fraction")
     return parts
+
+
+def config_from_args(args: argparse.Namespace) -> ClassifyConfig:
+    """The ClassifyConfig `lstmkit classify train` builds from its parsed options: the
+    embedded dataset's preset and columns (none for ``--csv``), the flags given over them."""
+    name = args.dataset if args.csv is None else Path(args.csv).stem
+    preset = {**PRESETS[name], **_EMBEDDED_COLUMNS[name]} if args.csv is None else {}
+    return _config(args, {**preset, **_columns(args)})
 
 
 def _config(args: argparse.Namespace, preset: dict) -> ClassifyConfig:
@@ -235,10 +264,8 @@ def run_classify(args: argparse.Namespace) -> int:
     out = run_directory(args.out or args.run, "classify", name)
     resume = start_training(args, out, "classify")  # --resume: the run's own options back
     name = args.dataset if args.csv is None else Path(args.csv).stem
-    # The embedded sets' columns, for CSVs given to `predict` later.
-    preset = {**PRESETS[name], **_EMBEDDED_COLUMNS[name]} if args.csv is None else {}
-    config = _config(args, {**preset, **_columns(args)})
-    train, test = _load(args, Classifier(config))
+    config = config_from_args(args)  # with the embedded sets' columns, for `predict` later
+    train, test = load_data(args, Classifier(config))
     print(f"classify {name}: {len(train.labels)} training and {len(test.labels)} test examples")
     start = time.perf_counter()
     with resume_hint("classify", out, args, resume):

@@ -8,7 +8,6 @@ embedded dataset, ``--test-csv`` or the test share of ``--csv`` is never used.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from lstmkit.tasks.classify import cli as classify_cli
@@ -26,33 +25,21 @@ SPACE = parse_space(
         "ensemble": 1,
     }
 )
-# The columns of the embedded sets, as `lstmkit classify train` sets them.
-EMBEDDED_COLUMNS = getattr(
-    classify_cli,
-    "_EMBEDDED_COLUMNS",
-    {"japanese-vowels": {"label_col": "speaker"}, "genre": {"text_col": "text"}},
-)
-
-
-def _config(args: argparse.Namespace):
-    """The ClassifyConfig `lstmkit classify train` would build from ``args``."""
-    name = args.dataset if args.csv is None else Path(args.csv).stem
-    preset = {} if args.csv else {**classify_cli.PRESETS[name], **EMBEDDED_COLUMNS[name]}
-    return classify_cli._config(args, {**preset, **classify_cli._columns(args)})
 
 
 def _prepare(args: argparse.Namespace) -> Any:
     from lstmkit.tasks.classify.task import Classifier
 
-    train, _test = classify_cli._load(args, Classifier(_config(args)))  # _test is never used
-    return classify_cli._split(train, args.test_fraction, args.seed or 0)
+    reader = Classifier(classify_cli.config_from_args(args))
+    train, _test = classify_cli.load_data(args, reader)  # _test is never used
+    return classify_cli.split_examples(train, args.test_fraction, args.seed or 0)
 
 
 def _run_trial(args: argparse.Namespace, data: Any, trial: Any) -> float:
     from lstmkit.tasks.classify.task import Classifier
 
     fit_part, val_part = data
-    clf = Classifier(_config(args))
+    clf = Classifier(classify_cli.config_from_args(args))
 
     def val_accuracy(trainer: Any, record: dict) -> float:
         # The member being trained alone, on the held-out examples.
