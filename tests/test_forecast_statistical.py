@@ -170,3 +170,30 @@ def test_bad_input_is_one_line(kwargs, match):
     with pytest.raises(ValueError, match=match) as err:
         forecast_panel(**args)
     assert "\n" not in str(err.value)
+
+
+def tourism_benchmark():
+    """benchmarks/tourism_baselines.py as a module, and the tourism data folder beside the repo."""
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location(
+        "tourism", root / "benchmarks/tourism_baselines.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = root.parent / "shared" / "data" / "tourism"
+    assert (data / "tourism_series.csv").is_file(), f"the tourism data is expected in {data}"
+    return module, data
+
+
+@pytest.mark.slow
+def test_tourism_naive_figures_reproduced():
+    bench, data = tourism_benchmark()
+    rows = bench.run(data, ("naive", "seasonal_naive"), threads=2)
+    got = {(r["frequency"], r["method"]): r for r in rows}
+    assert got["monthly", "seasonal_naive"]["MASE"] == pytest.approx(1.631, abs=5e-4)
+    assert got["quarterly", "seasonal_naive"]["MASE"] == pytest.approx(1.699, abs=5e-4)
+    assert got["yearly", "naive"]["MASE"] == pytest.approx(3.007, abs=5e-4)
+    assert [r["series"] for r in rows[::2]] == [366, 427, 518]
