@@ -9,6 +9,7 @@ much of the weights went to int8.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -27,7 +28,11 @@ def quantized(model: onnx.ModelProto) -> onnx.ModelProto:
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
         onnx.save(model, source)
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=False)
+        logging.disable(logging.WARNING)  # its advice to pre-process is for image models
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=False)
+        finally:
+            logging.disable(logging.NOTSET)
         return onnx.load(target)
 
 

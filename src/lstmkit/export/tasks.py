@@ -160,7 +160,46 @@ def reproduce(task: Any) -> Exportable:
     return Exportable(net, inputs, {"outputs": axes}, sample)
 
 
+class _Emissions(nn.Module):
+    """A tagger's per-word tag scores from the tensors of a `TagBatch` (no extra features)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, words, lengths, chars, char_lengths, word_chars) -> Tensor:
+        parts = [self.model.words(words)]  # (B, T, E)
+        if self.model.chars is not None:
+            parts.append(self.model.chars(chars, char_lengths)[word_chars])  # (B, T, 2C)
+        return self.model.scores(self.model.encoder(torch.cat(parts, dim=-1), lengths))
+
+
+def tag(task: Any) -> Exportable:
+    """The tensors of a TagBatch -> (B, T, K) emission scores; a CRF's Viterbi decoding (its
+    transitions are in the run) stays outside the graph, as a search over tag sequences."""
+    model = task.model
+    width = model.words.embedding_dim + (model.chars.output_size if model.chars else 0)
+    if model.encoder.forward_layers[0].input_size != width:
+        raise ValueError("exporting a tagger with extra word features is not supported yet")
+    words, chars = model.words.num_embeddings, max(2, _chars(model))
+
+    def sample(b: int, t: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        ids, lengths = _ids_lengths(words)(b, t, gen)
+        spelled, spelled_lengths = _ids_lengths(chars)(b * t, 6, gen)
+        return ids, lengths, spelled, spelled_lengths, torch.arange(b * t).view(b, t)
+
+    inputs = {"words": {0: BATCH, 1: TIME}, "lengths": {0: BATCH},
+              "chars": {0: "forms", 1: "letters"}, "char_lengths": {0: "forms"},
+              "word_chars": {0: BATCH, 1: TIME}}  # fmt: skip
+    return Exportable(_Emissions(model), inputs, {"emissions": {0: BATCH, 1: TIME}}, sample)
+
+
+def _chars(model: nn.Module) -> int:
+    return model.chars.embedding.num_embeddings if model.chars is not None else 2
+
+
 ADAPTERS: dict[str, Callable[[Any], Exportable]] = {
+    "tag": tag,
     "forecast": forecast,
     "classify": classify,
     "generate": generate,
