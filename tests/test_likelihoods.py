@@ -192,3 +192,23 @@ def test_bad_input_says_what_to_pass():
         GaussianHead(4)(torch.randn(2, 3, 4), torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match=r"pass \(B, T\)"):
         mean_scale(torch.randn(2, 3, 4))
+
+
+@pytest.mark.parametrize("name", sorted(LIKELIHOODS))
+def test_float32_heads_agree_with_float64(name):
+    head64, hidden, scale = random_head(name, 11)
+    head32 = make_head(name, H)
+    head32.load_state_dict({k: v.float() for k, v in head64.state_dict().items()})
+    p64, p32 = head64(hidden, scale), head32(hidden.float(), scale.float())
+    assert all(v.dtype == torch.float32 for v in p32.values())
+    y = targets(name, p64, 12)
+    lp32 = head32.log_prob(p32, y.float()).double()
+    torch.testing.assert_close(lp32, head64.log_prob(p64, y), rtol=1e-4, atol=1e-4)
+
+
+def test_student_t_tends_to_the_gaussian_as_df_grows():
+    mu, sigma = torch.randn(4, 6, dtype=torch.float64), torch.rand(4, 6, dtype=torch.float64) + 0.5
+    y = mu + sigma * torch.randn(4, 6, dtype=torch.float64)
+    t = StudentTHead(H).log_prob({"mu": mu, "sigma": sigma, "df": torch.full_like(mu, 1e7)}, y)
+    g = GaussianHead(H).log_prob({"mu": mu, "sigma": sigma}, y)
+    torch.testing.assert_close(t, g, rtol=1e-5, atol=1e-5)
