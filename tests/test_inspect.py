@@ -195,3 +195,18 @@ def test_the_page_parses_embeds_its_images_and_links_existing_files(tmp_path):
     assert base64.b64decode(images[0].split(",", 1)[1]) == png.read_bytes()
     assert "t.csv" in parser.refs and "#gate-saturation--1" in parser.refs
     assert "&lt;1&gt;" in page.read_text() and "a &amp; b" in page.read_text()
+
+
+def test_bad_runs_and_flags_are_one_line_and_leave_no_file(tmp_path, capsys):
+    from lstmkit.cli import main
+
+    assert main(["inspect", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err.startswith("lstmkit: error: ")
+    assert main(["inspect", str(tmp_path), "--ig-steps", "0"]) == 2
+    assert "--ig-steps must be a positive integer" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path), "--units", "a,b"]) == 2
+    assert "expected unit numbers" in capsys.readouterr().err
+    (tmp_path / "artifact.json").write_text('{"kind": "poetry"}')
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "is a 'poetry' run; inspect knows" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact.json"]

@@ -20,6 +20,7 @@ from lstmkit.plots.gates import plot_gate_heatmaps, plot_saturation
 __all__ = ["attribution_part", "gates_part", "saturation_part", "text_cell_part"]
 
 TRACE_UNITS = 4  # units whose c and h are drawn when --units is not given
+MAX_PANELS = 4  # modules in the saturation figure at most (each a row of panels)
 
 
 def _slug(text: str) -> str:
@@ -108,10 +109,10 @@ def saturation_part(records: list[LayerRecord], folder: Path) -> tuple[Section, 
     table.to_csv(table_csv, index=False)
     section.tables.append(table)
     section.files += [table_csv, units_csv]
-    for record, part in zip([r for r in records if r.sigmoid_gates], per_unit):
-        path = folder / f"saturation-{_slug(record.name)}.png"
-        plot_saturation(part, path, title=f"{record.name}: {int(record.mask().sum())} steps")
-        section.images.append(path)
+    shown = units[units["module"].isin(units["module"].unique()[:MAX_PANELS])]
+    steps = ", ".join(f"{r.name} {int(r.mask().sum())}" for r in records if r.sigmoid_gates)
+    path = plot_saturation(shown, folder / "saturation.png", title=f"valid steps: {steps}")
+    section.images.append(path)
     return section, table
 
 

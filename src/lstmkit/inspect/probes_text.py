@@ -122,14 +122,17 @@ def probe_translate(run: Path, input_file: Path | None, limit: int) -> Probe:
 def probe_recommend(run: Path, input_file: Path | None, limit: int) -> Probe:
     """The session encoder on validation sessions (test sessions when the run kept no
     validation days) of the embedded log, or of ``input_file`` (an event CSV)."""
-    from lstmkit.tasks.recommend import Recommender
+    from lstmkit.tasks.recommend import Recommender, read_events
     from lstmkit.tasks.recommend.report import load_sessions
 
     rec = Recommender.load(run)
     args = run_options(run)
     csv = getattr(args, "csv", None) if input_file is None else str(input_file)
-    _, val, test = load_sessions(csv, rec.config)
-    part, name = (val, "validation") if len(val) else (test, "test")
+    if input_file is not None:
+        part, name = read_events(csv, rec.config), "input"  # the user's sessions, unsplit
+    else:
+        _, val, test = load_sessions(csv, rec.config)
+        part, name = (val, "validation") if len(val) else (test, "test")
     encoded = rec.encode(part)[:limit]
     if not encoded:
         raise ValueError(

@@ -18,7 +18,7 @@ from lstmkit.inspect.record import LayerRecord, Recording, record_gates
 
 __all__ = ["InspectOptions", "inspect_run", "record_probe"]
 
-MAX_MODULES = 6  # recurrent modules drawn at most (a tagger has eight small ones)
+MAX_MODULES = 4  # recurrent modules drawn as heatmaps at most
 
 
 @dataclass
@@ -136,8 +136,10 @@ def _sections(
 ) -> list[Section]:
     if not records:
         raise ValueError(f"the {probe.kind} model ran no lstmkit LSTM/GRU/RNN layer")
-    shown = records[:MAX_MODULES]
-    sections = [gates_part(shown, probe, folder, opts.example, opts.units)]
+    # Heatmaps for the modules that ran over the batch itself (a tagger's character BiLSTM
+    # runs over the distinct words instead; its statistics are in the saturation table).
+    own = [r for r in records if r.batch == len(probe.lengths)] or records
+    sections = [gates_part(own[:MAX_MODULES], probe, folder, opts.example, opts.units)]
     saturation, _ = saturation_part(records, folder)
     sections.append(saturation)
     main = next((r for r in records if probe.tokens and r.batch == len(probe.tokens)), None)

@@ -17,7 +17,7 @@ _MARKERS = ("o", "^")  # forward, backward
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     return path
 
 
@@ -70,7 +70,8 @@ def plot_gate_heatmaps(
 
 def plot_saturation(per_unit: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
     """Karpathy et al.'s saturation scatter: per unit, the fraction of steps left-saturated
-    (x) against right-saturated (y), a panel per gate, colour by layer, marker by direction.
+    (x) against right-saturated (y); a panel per gate (columns) and module (rows, when the
+    table has a ``module`` column), colour by layer, marker by direction.
 
     Args:
         per_unit: rows with ``layer, direction, gate, left, right`` (`inspect.saturation`).
@@ -81,26 +82,32 @@ def plot_saturation(per_unit: pd.DataFrame, path: str | Path, *, title: str = ""
         The path written.
     """
     gates = list(dict.fromkeys(per_unit["gate"]))
-    fig = Figure(figsize=(3.3 * len(gates) + 0.6, 3.6), layout="constrained")
-    axes = fig.subplots(1, len(gates), squeeze=False)[0]
+    modules = list(dict.fromkeys(per_unit["module"])) if "module" in per_unit else [None]
+    fig = Figure(figsize=(3.0 * len(gates) + 0.6, 3.0 * len(modules) + 0.5), layout="constrained")
+    grid = fig.subplots(len(modules), len(gates), squeeze=False)
     layers = sorted(per_unit["layer"].unique())
-    colours = [f"C{k % 10}" for k in range(len(layers))]
-    for ax, gate in zip(axes, gates):
-        part = per_unit[per_unit["gate"] == gate]
-        for (layer, direction), group in part.groupby(["layer", "direction"]):
-            ax.scatter(
-                group["left"], group["right"], s=14, alpha=0.7,
-                c=colours[layers.index(layer)], marker=_MARKERS[int(direction) % 2],
-                label=f"layer {layer}" + (" backward" if direction else ""),
-            )  # fmt: skip
-        ax.plot([0, 1], [1, 0], color="0.8", lw=0.8, zorder=0)  # left + right = 1
-        ax.set_xlim(-0.03, 1.03)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_aspect("equal")
-        ax.set_title(f"{gate} gate")
-        ax.set_xlabel("fraction left-saturated (< 0.1)")
-    axes[0].set_ylabel("fraction right-saturated (> 0.9)")
-    axes[-1].legend(fontsize=7, loc="upper right")
+    for row, module in zip(grid, modules):
+        part = per_unit if module is None else per_unit[per_unit["module"] == module]
+        for ax, gate in zip(row, gates):
+            _scatter(ax, part[part["gate"] == gate], layers)
+            ax.set_title(f"{module}: {gate}" if module else f"{gate} gate", fontsize=9)
+        row[0].set_ylabel("fraction right-saturated (> 0.9)", fontsize=8)
+        row[-1].legend(fontsize=7, loc="upper right")
+    for ax in grid[-1]:
+        ax.set_xlabel("fraction left-saturated (< 0.1)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def _scatter(ax, part: pd.DataFrame, layers: list[int]) -> None:
+    for (layer, direction), group in part.groupby(["layer", "direction"]):
+        ax.scatter(
+            group["left"], group["right"], s=14, alpha=0.7, c=f"C{layers.index(layer) % 10}",
+            marker=_MARKERS[int(direction) % 2],
+            label=f"layer {layer}" + (" backward" if direction else ""),
+        )  # fmt: skip
+    ax.plot([0, 1], [1, 0], color="0.8", lw=0.8, zorder=0)  # left + right = 1
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_aspect("equal")

@@ -1,0 +1,94 @@
+"""`lstmkit inspect RUN` on tiny saved runs of tag, translate, recommend and reproduce (trained
+here through each task's Python API, so the inputs come from --input where a run saved from
+Python does not say where its data came from)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from inspect_checks import check_report, check_summary
+
+from lstmkit.cli import main
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_tag_run_with_both_bilstms_in_sentence_order(tmp_path, capsys):
+    from lstmkit.tasks.tag import TagConfig, TaggedSentences, Tagger
+
+    words = [["the", "cat", "sat"], ["a", "dog", "ran", "far"], ["we", "ran"]] * 4
+    tags = [["D", "N", "V"], ["D", "N", "V", "A"], ["P", "V"]] * 4
+    config = TagConfig(epochs=1, word_dim=6, char_dim=4, char_hidden=4, hidden_size=6,
+                       dropout=0.0, patience=None)  # fmt: skip
+    Tagger(config).fit(TaggedSentences(words, tags)).save(tmp_path / "run")
+    assert main(["inspect", str(tmp_path / "run")]) == 2
+    assert "pass --input FILE" in capsys.readouterr().err
+    text = tmp_path / "new.txt"
+    text.write_text("the dog sat far\nwe ran\n")
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(text)]) == 0
+    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    assert "A cell over the text" in page.sections and "Attributions" not in page.sections
+    table = check_summary(tmp_path / "run" / "inspect", {"i", "f", "o"})
+    modules = set(table["module"])
+    assert {"encoder.forward_layers.0", "encoder.backward_layers.0"} <= modules
+    assert any(m.startswith("chars.") for m in modules)
+
+
+def test_translate_run_inspects_its_encoder(tmp_path):
+    from lstmkit.tasks.translate import ParallelData, TranslateConfig, Translator
+
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcde"), int(rng.integers(2, 5)))) for _ in range(40)]
+    words = sorted(set(words))
+    data = ParallelData(words, [[" ".join(w.upper())] for w in words], "toy")
+    config = TranslateConfig(epochs=1, minutes=None, hidden_size=8, embedding_dim=4,
+                             batch_size=16, beam_size=1, text_metrics=False)  # fmt: skip
+    Translator(config).fit(data).save(tmp_path / "run")
+    (tmp_path / "src.txt").write_text("abc\tA B C\ndea\n")
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "src.txt")]) == 0
+    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    assert "A cell over the text" in page.sections
+    table = check_summary(tmp_path / "run" / "inspect", {"i", "f", "o"})
+    assert set(table["module"]) == {"encoder.rnn"} and set(table["direction"]) == {0, 1}
+
+
+def test_recommend_run_on_an_event_csv(tmp_path, capsys):
+    from lstmkit.tasks.recommend import RecommendConfig, Recommender, Sessions
+
+    rng = np.random.default_rng(0)
+    sessions = [[f"i{(s + t) % 8}" for t in range(int(rng.integers(3, 7)))] for s in range(60)]
+    log = Sessions(sessions, np.arange(60.0), [str(k) for k in range(60)])
+    config = RecommendConfig(epochs=1, embedding_dim=8, hidden_size=8, batch_size=16, steps=4)
+    Recommender(config).fit(log).save(tmp_path / "run")
+    rows = [(f"s{k}", item, 60.0 * (10 * k + t))
+            for k, items in enumerate(sessions[:10]) for t, item in enumerate(items)]  # fmt: skip
+    pd.DataFrame(rows, columns=["session", "item", "time"]).to_csv(tmp_path / "e.csv", index=False)
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "e.csv")]) == 0
+    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    assert "A cell over the text" in page.sections  # the items of a session as its tokens
+    check_summary(tmp_path / "run" / "inspect", {"r", "z"})  # the GRU's gates
+    (tmp_path / "other.csv").write_text("session,item,time\nx,zz,1\nx,yy,2\n")
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "other.csv")]) == 2
+    assert "keeps 2 items this model knows" in capsys.readouterr().err
+
+
+def test_reproduce_run_attributes_the_adding_problems_sum_to_the_marked_steps(tmp_path, capsys):
+    from lstmkit.tasks.reproduce import ReproduceConfig, Reproduction
+
+    config = ReproduceConfig("adding", T=10, max_sequences=64, settings={"eval_every": 32})
+    Reproduction(config).fit().save(tmp_path / "run")
+    assert main(["inspect", str(tmp_path / "run"), "--limit", "8", "--ig-steps", "16"]) == 0
+    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    assert "Attributions" in page.sections and "A cell over the text" not in page.sections
+    att = pd.read_csv(tmp_path / "run" / "inspect" / "attribution.csv")
+    assert list(att.columns) == ["step", "input 0", "input 1"]
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "x.csv")]) == 2
+    assert "--input" in capsys.readouterr().err
