@@ -51,6 +51,7 @@ class GroupModel:
         nets: the ensemble's networks.
         histories: each member's training rows.
         relative: windows relative to their level (False for counts, kept raw).
+        seasonal_anchor: targets relative to the last season (see `PanelWindows`).
     """
 
     season: int
@@ -64,6 +65,7 @@ class GroupModel:
     nets: list[nn.Module] = field(default_factory=list)
     histories: list[list[dict]] = field(default_factory=list)
     relative: bool = True
+    seasonal_anchor: bool = False
 
     @property
     def level_span(self) -> int:
@@ -73,8 +75,9 @@ class GroupModel:
     def windows(self, series: list[PanelSeries], cuts: list[int]) -> PanelWindows:
         """Windows of ``series`` (in ``ids`` order) reading only their first ``cuts`` values."""
         return PanelWindows(
-            series, cuts, self.scales, self.lookback, self.horizon, self.season, self.relative
-        )
+            series, cuts, self.scales, self.lookback, self.horizon, self.season, self.relative,
+            self.seasonal_anchor,
+        )  # fmt: skip
 
     def static(self, series: list[PanelSeries]) -> np.ndarray:
         """Standardised static covariates, one row per series."""
@@ -88,13 +91,13 @@ class GroupModel:
         from lstmkit.tasks.forecast import kinds
 
         win = self.windows(series, cuts)
-        x, _, _, level, rows, future = win.last()
+        x, _, _, anchor, rows, future = win.last()
         static = self.static(series)
         outs = [
             kinds.forecast(cfg, net, x, future, rows, static, member)
             for member, net in enumerate(self.nets)
         ]
-        z = np.mean(outs, axis=0) + level[:, None, None]  # average of the members' quantiles
+        z = np.mean(outs, axis=0) + anchor[:, :, None]  # average of the members' quantiles
         return [
             sc.inverse(z[i, : s.horizon]).astype(np.float64)
             for i, (s, sc) in enumerate(zip(series, self.scales))
@@ -117,6 +120,7 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
     group = GroupModel(
         season, horizon, lookback, log, [s.id for s in series], scales,
         mean, np.where(std > 0, std, 1.0), relative=not counts,
+        seasonal_anchor=cfg.model == "quantile",
     )  # fmt: skip
     full = [s.n_train for s in series]
     # Validation: the last horizon of each training part long enough to lose it.

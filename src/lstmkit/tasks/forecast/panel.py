@@ -95,7 +95,7 @@ class Panel:
 
     def truncated(self, cut: int) -> Panel:
         """The panel with the last ``cut`` values of every series removed (backtests)."""
-        keep = [s.truncated(len(s.values) - cut) for s in self.series]
+        keep = [s.truncated(max(0, len(s.values) - cut)) for s in self.series]
         usable = [s for s in keep if _observed_train(s) >= MIN_TRAIN]
         dropped = [s.id for s in keep if _observed_train(s) < MIN_TRAIN]
         return Panel(usable, self.skipped + dropped, list(self.notes), self.static_names)

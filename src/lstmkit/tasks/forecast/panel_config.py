@@ -50,7 +50,7 @@ class PanelConfig:
     dropout: float = 0.0
     embedding: int = 0
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
     max_steps: int | None = None
     steps_per_epoch: int = 50
     patience: int = 8

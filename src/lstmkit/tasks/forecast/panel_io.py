@@ -37,7 +37,7 @@ def save_panel_model(
         meta.append(
             {
                 "season": g.season, "horizon": g.horizon, "lookback": g.lookback, "log": g.log,
-                "relative": g.relative, "ids": g.ids,
+                "relative": g.relative, "seasonal_anchor": g.seasonal_anchor, "ids": g.ids,
                 "scales": [[s.log, s.center, s.spread] for s in g.scales],
                 "static_mean": g.static_mean.tolist(), "static_std": g.static_std.tolist(),
                 "net": g.nets[0].config, "members": len(g.nets),
@@ -70,6 +70,7 @@ def _group(tensors: dict, g_i: int, m: dict) -> GroupModel:
         m["season"], m["horizon"], m["lookback"], m["log"], list(m["ids"]),
         [SeriesScale(bool(a), float(b), float(c)) for a, b, c in m["scales"]],
         np.asarray(m["static_mean"]), np.asarray(m["static_std"]), relative=m["relative"],
+        seasonal_anchor=m["seasonal_anchor"],
     )  # fmt: skip
     kind = DeepARNet if "likelihood" in m["net"] else QuantileNet
     for m_i in range(m["members"]):

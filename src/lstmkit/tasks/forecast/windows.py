@@ -87,6 +87,9 @@ class PanelWindows:
         horizon: H, the longest horizon of the group (shorter ones are masked).
         level_span: inputs averaged into the window's level (the season, at most L).
         relative: subtract the level (False: raw model units, as counts need).
+        seasonal_anchor: the targets' anchor is the last season of inputs (the seasonal-naive
+            forecast) instead of the flat level, so an output of 0 is seasonal naive and the
+            network learns the corrections (direct model only; needs L >= m).
     """
 
     def __init__(
@@ -98,10 +101,12 @@ class PanelWindows:
         horizon: int,
         level_span: int,
         relative: bool = True,
+        seasonal_anchor: bool = False,
     ) -> None:
         self.lookback, self.horizon, self.relative = lookback, horizon, relative
         self.level_span = max(1, min(level_span, lookback))
         self.season = series[0].season
+        self.seasonal_anchor = seasonal_anchor and relative and 1 < self.season <= lookback
         width = lookback + max(cuts) + horizon
         self.z = np.full((len(series), width), np.nan)
         self.phase = np.zeros((len(series), width))
@@ -139,10 +144,11 @@ class PanelWindows:
         return self.batch(rows, self.cuts[rows] - 1)
 
     def batch(self, rows: np.ndarray, ends: np.ndarray) -> tuple:
-        """``(x, y, mask, level, rows, future)``: inputs (B, L, F), targets (B, H) relative
-        to the level, mask (B, H) of targets that exist and lie within the series' own
-        horizon, the levels (B,), the series positions and the calendar features of the
-        target steps (B, H, F - 2), known in advance."""
+        """``(x, y, mask, anchor, rows, future)``: inputs (B, L, F) relative to the level,
+        targets (B, H) relative to the anchor, mask (B, H) of targets that exist and lie
+        within the series' own horizon, the anchor (B, H) (the level, or the level plus the
+        last season's deviations from it), the series positions and the calendar features
+        of the target steps (B, H, F - 2), known in advance."""
         L, H = self.lookback, self.horizon
         cols = (L + ends)[:, None] + np.arange(-L + 1, 1)[None, :]
         zin = self.z[rows[:, None], cols]
@@ -162,6 +168,11 @@ class PanelWindows:
             future = np.stack([np.sin(ang), np.cos(ang)], axis=-1)
         zt = self.z[rows[:, None], tcols]
         mask = np.isfinite(zt) & (np.arange(H)[None, :] < self.horizons[rows][:, None])
-        y = np.where(mask, zt - level[:, None], 0.0)
+        anchor = np.repeat(level[:, None], H, axis=1)
+        if self.seasonal_anchor:
+            m = self.season
+            last = zin[:, L - m + (np.arange(H) % m)] - level[:, None]
+            anchor = anchor + np.where(np.isfinite(last), last, 0.0)
+        y = np.where(mask, zt - anchor, 0.0)
         f32 = np.float32
-        return x.astype(f32), y.astype(f32), mask, level, rows, future.astype(f32)
+        return x.astype(f32), y.astype(f32), mask, anchor, rows, future.astype(f32)
