@@ -138,16 +138,15 @@ def text_cell_part(
             candidates.append((abs(found.correlation), layer, direction, found))
         _, layer, direction, match = max(candidates, key=lambda c: c[0])
     values = record.gate(name, layer, direction)[example, :n, match.unit]
-    how = ("chosen with --cell; " if not match.feature else
-           f"most correlated with '{match.feature}' (r = {match.correlation:+.2f}); ")  # fmt: skip
+    how = ("chosen with --cell" if not match.feature else
+           f"most correlated with '{match.feature}' (r = {match.correlation:+.2f})")  # fmt: skip
     caption = f"{record.label(layer, direction)}, unit {match.unit} ({name}): {how}"
     path = folder / "text-cell.png"
     shown = np.tanh(values) if name == "c" else values
-    if probe.char_level:
-        plot_text_activation(tokens, shown, path, title=caption + "colour: tanh(c)")
-    else:
-        plot_text_activation([t + " " for t in tokens], shown, path, title=caption)
-    section = Section("A cell over the text", [caption + f"sequence {example}."], [path])
+    colour = "; colour: tanh(c), blue < 0 < red" if name == "c" else "; colour: h, blue < 0 < red"
+    pieces = tokens if probe.char_level else [t + " " for t in tokens]
+    plot_text_activation(pieces, shown, path, title=caption + colour)
+    section = Section("A cell over the text", [f"{caption}; sequence {example}."], [path])
     return section
 
 
