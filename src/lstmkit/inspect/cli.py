@@ -55,6 +55,12 @@ def add_inspect_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
                    "correlated with a feature of the text)")  # fmt: skip
     p.add_argument("--feature", help="text models: the feature to find a cell for, e.g. "
                    "'position in line' or 'inside quotes' (default: all)")  # fmt: skip
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        metavar="N",
+        help="heatmaps: draw the first N steps only (default all)",
+    )
     p.add_argument("--out", metavar="DIR", help="the report folder (default RUN/inspect)")
     add_threads_option(p, default=1, why="the recorded pass runs step by step")
     p.set_defaults(handler=run_inspect)
@@ -69,7 +75,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     options = InspectOptions(
         input=args.input, units=args.units, attribution=args.attribution,
         ig_steps=args.ig_steps, example=args.example, limit=args.limit, cell=args.cell,
-        feature=args.feature, out=args.out,
+        feature=args.feature, out=args.out, max_steps=args.max_steps,
     )  # fmt: skip
     page = inspect_run(args.run, options)
     print(f"inspect: {page}")

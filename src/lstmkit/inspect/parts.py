@@ -43,9 +43,10 @@ def _default_units(record: LayerRecord, layer: int, direction: int, example: int
 
 def gates_part(
     records: list[LayerRecord], probe: Probe, folder: Path, example: int,
-    units: list[int] | None,
+    units: list[int] | None, max_steps: int | None = None,
 ) -> Section:  # fmt: skip
-    """A heatmap per module, layer and direction: its gates over the example's steps."""
+    """A heatmap per module, layer and direction: its gates over the example's steps (the
+    first ``max_steps`` of them when given)."""
     section = Section("Gate activations")
     section.paragraphs.append(
         f"Sequence {example} of {probe.source}: each gate's activation per unit (rows) and "
@@ -55,7 +56,7 @@ def gates_part(
     )
     for record in records:
         example_here = min(example, record.batch - 1)
-        n = int(record.mask()[example_here].sum())
+        n = min(int(record.mask()[example_here].sum()), max_steps or record.steps)
         shown = record.sigmoid_gates or ("h",)
         for layer, direction in record.slices():
             chosen = units or _default_units(record, layer, direction, example_here)

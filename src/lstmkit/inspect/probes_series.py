@@ -62,7 +62,7 @@ def _classify_data(run: Path, clf, input_file: Path | None):
     validation part (its test part when it trained without one)."""
     if input_file is not None:
         return clf.read_csv(input_file, labelled=False), str(input_file)
-    from lstmkit.tasks.classify.task import _validation_split
+    from lstmkit.tasks.classify.inputs import validation_split
 
     args = run_options(run)
     if args is None:
@@ -71,7 +71,7 @@ def _classify_data(run: Path, clf, input_file: Path | None):
     share = clf.config.val_fraction
     if not share:
         return test, "the run's test part (it trained without a validation part)"
-    _, val = _validation_split(clf._label_ids(train.labels), share, clf.config.seed)
+    _, val = validation_split(clf._label_ids(train.labels), share, clf.config.seed)
     return _subset(train, val), f"the run's validation part ({share:g} of train)"
 
 

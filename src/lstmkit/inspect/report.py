@@ -36,6 +36,7 @@ class InspectOptions:
             correlated with a feature).
         feature: text models: the feature searched for (default: every feature).
         out: the report folder (default RUN/inspect).
+        max_steps: the heatmaps show at most this many first steps (default all).
     """
 
     input: str | Path | None = None
@@ -47,6 +48,7 @@ class InspectOptions:
     cell: int | None = None
     feature: str | None = None
     out: str | Path | None = None
+    max_steps: int | None = None
 
     def check(self) -> None:
         """Refuse bad settings before anything is loaded or written."""
@@ -58,6 +60,10 @@ class InspectOptions:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
                                  f"got {value!r}")  # fmt: skip
+        if self.max_steps is not None and (
+            not isinstance(self.max_steps, int) or self.max_steps < 1
+        ):
+            raise ValueError(f"--max-steps must be a positive integer, got {self.max_steps!r}")
         if not isinstance(self.example, int) or self.example < 0:
             raise ValueError(f"--example must be an integer >= 0, got {self.example!r}")
 
@@ -139,7 +145,10 @@ def _sections(
     # Heatmaps for the modules that ran over the batch itself (a tagger's character BiLSTM
     # runs over the distinct words instead; its statistics are in the saturation table).
     own = [r for r in records if r.batch == len(probe.lengths)] or records
-    sections = [gates_part(own[:MAX_MODULES], probe, folder, opts.example, opts.units)]
+    heatmaps = gates_part(
+        own[:MAX_MODULES], probe, folder, opts.example, opts.units, opts.max_steps
+    )
+    sections = [heatmaps]
     saturation, _ = saturation_part(records, folder)
     sections.append(saturation)
     main = next((r for r in records if probe.tokens and r.batch == len(probe.tokens)), None)
