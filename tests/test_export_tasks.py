@@ -79,8 +79,17 @@ def _tag(tmp) -> list[str]:
             "--hidden-size", "8", "--num-layers", "1"]  # fmt: skip
 
 
+def _translate(tmp) -> list[str]:
+    rng = np.random.default_rng(0)
+    words = ["".join(rng.choice(list("abcde"), int(rng.integers(2, 6)))) for _ in range(120)]
+    (tmp / "pairs.tsv").write_text("".join(f"{w}\t{' '.join(w.upper())}\n" for w in words))
+    return ["translate", "--tsv", str(tmp / "pairs.tsv"), "--source-tokens", "char",
+            "--target-tokens", "word", "--epochs", "1", "--minutes", "0", "--hidden-size", "8",
+            "--embedding-dim", "8", "--batch-size", "16", "--beam-size", "2"]  # fmt: skip
+
+
 COMMANDS = {"forecast": _forecast, "classify": _classify, "classify-text": _classify_text,
-            "generate": _generate, "tag": _tag}  # fmt: skip
+            "generate": _generate, "tag": _tag, "translate": _translate}  # fmt: skip
 
 
 def _python_run(kind: str, folder):
@@ -108,7 +117,7 @@ def runs(tmp_path_factory):
     for name, command in COMMANDS.items():
         folder = tmp / name
         argv = command(tmp)
-        flag = "--run" if name == "tag" else "--out"
+        flag = "--run" if name in ("tag", "translate") else "--out"
         assert main([*argv, flag, str(folder)]) == 0, name
         made[name] = folder
     for kind in ("recommend", "reproduce"):
@@ -126,8 +135,8 @@ def test_every_task_run_exports_and_matches(runs, name, capsys):
     assert "max abs error against lstmkit" in printed
     error = float(printed.split("lstmkit ")[1].split()[0])
     assert error < 1e-4
-    model = onnx.load(run / "export" / "model.onnx")
-    onnx.checker.check_model(model)
+    for stem in ("encoder", "decoder_step") if name == "translate" else ("model",):
+        onnx.checker.check_model(onnx.load(run / "export" / f"{stem}.onnx"))
     report = json.loads((run / "export" / "report.json").read_text())
     assert report["max_abs_error"] == pytest.approx(error, rel=0.01, abs=1e-9)
 

@@ -15,7 +15,7 @@ from lstmkit.export import accuracy, quantize
 from lstmkit.export.check import TOLERANCE, max_error, session, verify
 from lstmkit.export.layer import DEFAULT_OPSET, check_opset
 from lstmkit.export.model import export_network
-from lstmkit.export.tasks import Exportable, exportable, task_class
+from lstmkit.export.tasks import Exportable, exportable, exportable_parts, task_class
 from lstmkit.io import INDEX, atomic_write, load_artifact
 
 TRACE_BATCH, TRACE_STEPS = 3, 7  # any sizes do: verify checks others
@@ -46,8 +46,19 @@ def export_task(task: Any, *, opset: int = DEFAULT_OPSET, tolerance: float = TOL
     Raises:
         ExportError: the model does not reproduce lstmkit within `tolerance`.
     """
+    return _export(exportable(task), opset, tolerance)
+
+
+def export_parts(
+    task: Any, *, opset: int = DEFAULT_OPSET, tolerance: float = TOLERANCE
+) -> dict[str, Exported]:
+    """Every graph of a task's run by file stem: {"model": ...}, or for translate
+    {"encoder": ..., "decoder_step": ...}; each checked as `export_task` checks."""
+    return {name: _export(s, opset, tolerance) for name, s in exportable_parts(task).items()}
+
+
+def _export(spec: Exportable, opset: int, tolerance: float) -> Exported:
     check_opset(opset)
-    spec = exportable(task)
     gen = torch.Generator().manual_seed(1)
     example = spec.sample(TRACE_BATCH, TRACE_STEPS, gen)
     axes = spec.inputs | spec.outputs
@@ -99,12 +110,15 @@ def export_run(
     if kind is None:
         raise ValueError(f"{run} holds no saved lstmkit run (no {INDEX}); pass a run directory")
     task = task_class(kind).load(run)
-    exported = export_task(task, opset=opset)
+    parts = export_parts(task, opset=opset)  # every check passes before anything is written
+    if int8 and len(parts) > 1:
+        raise ValueError(f"--int8 covers one-graph runs; a {kind} run exports {len(parts)} graphs")
     folder = Path(out) if out is not None else Path(run) / "export"
-    path = quantize.save_model(exported.model, folder / "model.onnx")
-    report = Report(kind, str(path), exported.max_abs_error, opset)
+    paths = [str(quantize.save_model(e.model, folder / f"{n}.onnx")) for n, e in parts.items()]
+    worst = max(e.max_abs_error for e in parts.values())
+    report = Report(kind, ", ".join(paths), worst, opset)
     if int8:
-        _quantize(task, exported, folder, report, test_data, steps)
+        _quantize(task, parts["model"], folder, report, test_data, steps)
     atomic_write(folder / "report.json", json.dumps(asdict(report), indent=2).encode())
     return report
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit.export.check import mixed_lengths
+from lstmkit.nn.seq2seq import DecoderState, EncoderMemory
 
 TASKS = {
     "forecast": ("lstmkit.tasks.forecast.task", "Forecaster"),
@@ -206,6 +207,65 @@ ADAPTERS: dict[str, Callable[[Any], Exportable]] = {
     "recommend": recommend,
     "reproduce": reproduce,
 }
+
+
+class _Encode(nn.Module):
+    """Seq2Seq.encode as tensors: the memory to attend to and the decoder's first state."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, src: Tensor, src_lengths: Tensor):
+        memory, state = self.model.encode(src, src_lengths)
+        return (*memory, *state)
+
+
+class _Step(nn.Module):
+    """Seq2Seq.step as tensors: one token per row -> log-probabilities, state, attention."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens, h, c, feed, outputs, prepared, mask):
+        memory = EncoderMemory(outputs, prepared, mask)
+        log_probs, state, weights = self.model.step(tokens, DecoderState(h, c, feed), memory)
+        return (log_probs, *state, weights)
+
+
+def translate(task: Any) -> dict[str, Exportable]:
+    """Two graphs, as a decoder runs them: `encoder` (source ids and lengths -> memory and
+    first state) and `decoder_step` (one step); beam search over the steps stays outside."""
+    model = task.model
+    vocab_in = model.encoder.embedding.num_embeddings
+    vocab_out = model.target_embedding.num_embeddings
+    encoder = _Encode(model)
+    memory_axes = {"outputs": {0: BATCH, 1: TIME}, "prepared": {0: BATCH, 1: TIME},
+                   "mask": {0: BATCH, 1: TIME}}  # fmt: skip
+    state_axes = {"h": {1: BATCH}, "c": {1: BATCH}, "feed": {0: BATCH}}
+    enc = Exportable(encoder, {"src": {0: BATCH, 1: TIME}, "src_lengths": {0: BATCH}},
+                     memory_axes | state_axes, _ids_lengths(vocab_in))  # fmt: skip
+
+    def sample(b: int, t: int, gen: torch.Generator) -> tuple[Tensor, ...]:
+        with torch.no_grad():
+            memory_state = encoder(*_ids_lengths(vocab_in)(b, t, gen))
+        tokens = torch.randint(0, vocab_out, (b,), generator=gen)
+        outputs, prepared, mask, h, c, feed = memory_state
+        return tokens, h, c, feed, outputs, prepared, mask
+
+    step_inputs = {"tokens": {0: BATCH}} | state_axes | memory_axes
+    step_outputs = {"log_probs": {0: BATCH}} | {f"{k}_next": v for k, v in state_axes.items()}
+    step = Exportable(_Step(model), step_inputs, step_outputs | {"weights": {0: BATCH, 1: TIME}},
+                      sample)  # fmt: skip
+    return {"encoder": enc, "decoder_step": step}
+
+
+def exportable_parts(task: Any) -> dict[str, Exportable]:
+    """The graphs a task's run exports, by file stem: {"model": ...} but for translate."""
+    if task.kind == "translate":
+        return translate(task)
+    return {"model": exportable(task)}
 
 
 def exportable(task: Any) -> Exportable:
