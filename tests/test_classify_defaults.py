@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lstmkit.tasks.classify import Classifier, ClassifyConfig, LabelledSequences
-from lstmkit.tasks.classify.task import AUTO_EPOCHS, _validation_split
+from lstmkit.tasks.classify.inputs import validation_split
+from lstmkit.tasks.classify.task import AUTO_EPOCHS
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -49,14 +50,14 @@ def test_bad_epochs_and_validation_settings_are_refused():
 
 def test_validation_split_is_stratified_disjoint_and_seeded():
     y = torch.tensor(np.random.default_rng().integers(0, 3, 90))
-    fit_idx, val_idx = _validation_split(y, 0.2, seed=4)
+    fit_idx, val_idx = validation_split(y, 0.2, seed=4)
     assert sorted(fit_idx + val_idx) == list(range(90)) and not set(fit_idx) & set(val_idx)
     for k in range(3):
         n_k = int((y == k).sum())
         assert sum(int(y[i]) == k for i in val_idx) == max(1, round(n_k * 0.2))
-    assert _validation_split(y, 0.2, seed=4) == (fit_idx, val_idx)
-    assert _validation_split(y, 0.2, seed=5) != (fit_idx, val_idx)
-    assert _validation_split(y, 0.0, seed=4) == (list(range(90)), [])
+    assert validation_split(y, 0.2, seed=4) == (fit_idx, val_idx)
+    assert validation_split(y, 0.2, seed=5) != (fit_idx, val_idx)
+    assert validation_split(y, 0.0, seed=4) == (list(range(90)), [])
 
 
 def test_validation_part_is_held_out_and_scored_each_epoch():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,19 +22,24 @@ from lstmkit.train.checkpoint import CheckpointError, check_state_dict
 
 from .config import ClassifyConfig
 from .data import (
-    LabelledSequences,
     LabelledTexts,
     read_csv_frame,
     read_sequence_csv,
     read_text_csv,
 )
+from .inputs import (
+    KINDS,
+    Data,
+    RawData,
+    fill_labels,
+    split_inputs,
+    texts_by_group,
+    validation_split,
+)
 from .model import SequenceClassifier
 
 __all__ = ["Classifier", "ClassifyConfig"]
 
-Data = LabelledSequences | LabelledTexts
-# What predict_proba and predict also take: texts, or numeric sequences of shape (T, F).
-RawData = Sequence[str] | Sequence[torch.Tensor | np.ndarray]
 AUTO_EPOCHS = 40  # epochs=None trains this many epochs, or more to reach min_steps
 TOKENIZER = "tokenizer.json"  # the text vocabulary, an extra file of the artifact
 
@@ -86,7 +91,7 @@ class Classifier:
         df = read_csv_frame(source)
         label = cfg.label_col if labelled or cfg.label_col in df.columns else None
         if label is not None and not labelled:
-            df = df.assign(**{label: _fill_labels(df[label])})
+            df = df.assign(**{label: fill_labels(df[label])})
         text_col = cfg.text_col or ("text" if self.input_kind == "text" else None)
         if text_col is not None:
             return read_text_csv(df, text_col=text_col, label_col=label)
@@ -96,10 +101,10 @@ class Classifier:
         )  # fmt: skip
 
     def _encode(self, data: Data | RawData) -> list[torch.Tensor]:
-        kind, items = _inputs(data)
+        kind, items = split_inputs(data)
         if kind != self.input_kind:
             raise TypeError(
-                f"this classifier was trained on {_KINDS[self.input_kind]}, not {_KINDS[kind]}"
+                f"this classifier was trained on {KINDS[self.input_kind]}, not {KINDS[kind]}"
             )
         if kind == "text":
             return [torch.tensor(self.tokenizer.encode(t) or [1]) for t in items]
@@ -145,7 +150,7 @@ class Classifier:
         cfg = self.config
         self._prepare(train)
         seqs, y = self._encode(train), self._label_ids(train.labels)
-        fit_idx, val_idx = _validation_split(y, cfg.val_fraction, cfg.seed)
+        fit_idx, val_idx = validation_split(y, cfg.val_fraction, cfg.seed)
         val = None
         if val_idx:
             val = SequenceBatches([seqs[i] for i in val_idx], y[val_idx], 256, shuffle=False)
@@ -181,7 +186,7 @@ class Classifier:
         if isinstance(train, LabelledTexts):
             self.input_kind = "text"
             self.tokenizer = Tokenizer.build(
-                _by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
+                texts_by_group(train), cfg.tokens, min_freq=cfg.min_freq, lowercase=cfg.lowercase,
                 min_docs=cfg.min_groups,
             )  # fmt: skip
             if len(self.tokenizer) <= 2:  # only <pad> and <unk>: every text would read the same
@@ -359,57 +364,3 @@ def _load_weights(model: torch.nn.Module, artifact: Artifact, prefix: str) -> No
     except CheckpointError as err:
         raise ArtifactError(f"{artifact.path / INDEX}: {err}") from None
     model.load_state_dict(own)
-
-
-_KINDS = {"text": "texts", "numeric": "numeric sequences"}
-
-
-def _fill_labels(column: pd.Series) -> pd.Series:
-    """Missing labels as "" (a label no model knows). Where a gap made pandas read integer
-    labels as floats, they go back to integers, so 1 stays "1" rather than "1.0"."""
-    if pd.api.types.is_float_dtype(column) and (column.dropna() % 1 == 0).all():
-        column = column.astype("Int64")
-    return column.astype(object).where(column.notna(), "")
-
-
-def _inputs(data: Data | RawData) -> tuple[str, list]:
-    """("text", texts) or ("numeric", float tensors (T, F)) from labelled or raw data."""
-    if isinstance(data, LabelledTexts):
-        return "text", list(data.texts)
-    if isinstance(data, LabelledSequences):
-        return "numeric", list(data.seqs)
-    if isinstance(data, (str, bytes)) or not isinstance(data, Sequence):
-        raise TypeError(
-            "expected LabelledSequences, LabelledTexts, a list of texts or a list of (T, F) "
-            f"sequences, got {type(data).__name__}"
-        )
-    if data and all(isinstance(x, str) for x in data):
-        return "text", list(data)
-    if any(isinstance(x, str) for x in data):
-        raise TypeError("the list mixes texts and other items; give texts or sequences only")
-    return "numeric", [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in data]
-
-
-def _validation_split(y: torch.Tensor, share: float, seed: int) -> tuple[list[int], list[int]]:
-    """(fit, validation) indices: `share` of each class (at least one where a class has two
-    or more examples) held out by a generator of its own, so the weights' seed is untouched."""
-    if not share:
-        return list(range(len(y))), []
-    rng = np.random.default_rng([seed, 17])
-    val: list[int] = []
-    for k in range(int(y.max()) + 1):
-        idx = np.flatnonzero(y.numpy() == k)
-        if len(idx) >= 2:
-            val.extend(rng.permutation(idx)[: max(1, round(len(idx) * share))].tolist())
-    held = set(val)
-    return [i for i in range(len(y)) if i not in held], sorted(val)
-
-
-def _by_group(data: LabelledTexts) -> list[str]:
-    """The training texts joined per group (each text its own group when there are none)."""
-    if not data.groups:
-        return list(data.texts)
-    joined: dict[str, list[str]] = {}
-    for text, group in zip(data.texts, data.groups):
-        joined.setdefault(group, []).append(text)
-    return ["\n".join(texts) for texts in joined.values()]
