@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
 from lstmkit.data.validate import check_number_flag, check_output_file
-from lstmkit.tasks.options import add_threads_option, apply_threads
+from lstmkit.io import atomic_write
+from lstmkit.tasks.options import (
+    add_resume_option,
+    add_threads_option,
+    apply_threads,
+    checkpoint_folder,
+    resume_hint,
+    start_training,
+)
 from lstmkit.tasks.reproduce.experiments import INITS, MODELS, RunResult, run_experiment
 from lstmkit.tasks.reproduce.report import format_table, save_results
 from lstmkit.tasks.reproduce.specs import EXPERIMENTS
@@ -97,7 +107,12 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "Memory' (1997), stop at the paper's success criterion or the time budget, and print "
         "our test errors, training sequences and time beside the paper's figures.",
     )
-    p.add_argument("experiment", choices=[*EXPERIMENTS, "all"], help="which experiment")
+    p.add_argument(
+        "experiment",
+        nargs="?",
+        choices=[*EXPERIMENTS, "all"],
+        help="which experiment (with --resume: the interrupted run's)",
+    )
     p.add_argument("--T", type=int, help="adding: minimal length T (100); longlag: lag p (100)")
     p.add_argument("--model", help="lstm, gru, rnn, comma-separated (default lstm; all: every one)")
     p.add_argument("--init", help="LSTM initialisation: chrono (default), default, or both")
@@ -116,12 +131,23 @@ def add_reproduce_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     p.add_argument("--out", help="results JSON (default runs/reproduce/EXPERIMENT.json)")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument(
+        "--run",
+        metavar="DIR",
+        help="run directory: training checkpoints and finished runs, for --resume "
+        "(default runs/reproduce/EXPERIMENT)",
+    )
+    add_resume_option(p)
     p.set_defaults(handler=run_reproduce)
     return p
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
     """Run the planned experiments, print the table and save the JSON; returns the exit code."""
+    if args.experiment is None and not args.resume:
+        raise ValueError(f"give an experiment: one of {', '.join(EXPERIMENTS)} or all")
+    run_dir = Path(args.run or f"runs/reproduce/{args.experiment}")
+    resume = start_training(args, run_dir, "reproduce")  # --resume: the run's options back
     check_number_flag("--T", args.T, low=1, why="the sequence length or time lag")
     check_output_file(args.out or f"runs/reproduce/{args.experiment}.json", "--out")
     runs = plan_runs(
@@ -134,20 +160,33 @@ def run_reproduce(args: argparse.Namespace) -> int:
     strict = {} if args.max_wrong is None else {"max_wrong": args.max_wrong}
     log = None if args.quiet else (lambda line: print(line, flush=True))
     results: list[RunResult] = []
-    for run in runs:
-        results.append(
-            run_experiment(
-                run.experiment,
-                T=run.T,
-                model=run.model,
-                init=run.init,
-                budget_minutes=budget,
-                max_sequences=args.max_sequences,
-                seed=args.seed,
-                log=log,
-                **strict,
+    if not resume:  # an earlier run's finished parts are not this run's
+        for stale in run_dir.glob("result-*.json"):
+            stale.unlink()
+    with resume_hint("reproduce", run_dir, args, resume):
+        for k, run in enumerate(runs):
+            done = run_dir / f"result-{k}.json"
+            if resume and done.is_file():  # finished before the interruption
+                results.append(RunResult(**json.loads(done.read_text())))
+                continue
+            folder = checkpoint_folder(run_dir, k)
+            again = resume and (folder / "checkpoint.json").is_file()
+            results.append(
+                run_experiment(
+                    run.experiment,
+                    T=run.T,
+                    model=run.model,
+                    init=run.init,
+                    budget_minutes=budget,
+                    max_sequences=args.max_sequences,
+                    seed=args.seed,
+                    log=log,
+                    checkpoint_dir=folder,
+                    resume=again,
+                    **strict,
+                )
             )
-        )
+            atomic_write(done, json.dumps(results[-1].to_dict()).encode())
     print(format_table(results, markdown=args.markdown))
     out = args.out or f"runs/reproduce/{args.experiment}.json"
     print(f"saved {save_results(results, out, _command_line(args))}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from lstmkit.tasks.reproduce.generators import SequenceBatch
 from lstmkit.tasks.reproduce.paper import lstm_sequences_to_beat
 from lstmkit.tasks.reproduce.specs import Spec, spec_for, with_overrides
 from lstmkit.train import TrainConfig, Trainer
+from lstmkit.train.scope import active_callbacks
 
 __all__ = [
     "INITS",
@@ -204,6 +206,8 @@ def run_experiment(
     max_sequences: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     **overrides: Any,
 ) -> RunResult:
     """Train a fresh network on one experiment until it is solved or the budget is spent.
@@ -222,6 +226,8 @@ def run_experiment(
         max_sequences: optional limit on training sequences.
         seed: seeds the network's initialisation and the training data.
         log: called with one line per evaluation (e.g. ``print``); None is silent.
+        checkpoint_dir: where the loop's checkpoints go (None: none are written).
+        resume: continue the interrupted run saved in ``checkpoint_dir``.
         **overrides: replace the experiment's defaults: ``hidden_size``, ``batch_size``,
             ``lr``, ``optimizer``, ``eval_every``, and ``max_wrong``, the fraction of test
             sequences allowed wrong for "solved" (0.01 for adding and temporal order).
@@ -232,7 +238,10 @@ def run_experiment(
     init = default_init(model) if init is None else init
     check_run_args(model, init, budget_minutes, max_sequences)
     spec = with_overrides(spec_for(name, T), overrides)
-    return train_network(spec, model, init, budget_minutes, max_sequences, seed, log)[1]
+    return train_network(
+        spec, model, init, budget_minutes, max_sequences, seed, log,
+        checkpoint_dir=checkpoint_dir, resume=resume,
+    )[1]  # fmt: skip
 
 
 def default_init(model: str) -> str:
@@ -256,6 +265,9 @@ def train_network(
     max_sequences: int | None,
     seed: int,
     log: Callable[[str], None] | None = None,
+    *,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> tuple[SequenceNet, RunResult]:
     """`run_experiment` on a checked spec: the trained network and its result."""
     seed_everything(seed)
@@ -267,6 +279,7 @@ def train_network(
     history = _train(
         spec, net, test, tally, seed, None if log is None else (label, log),
         max_seconds=60.0 * budget_minutes, max_steps=steps,
+        checkpoint_dir=checkpoint_dir, resume=resume,
     )  # fmt: skip
     wrong, error = evaluate_on(spec, net, test)
     settings = {k: getattr(spec, k) for k in ("hidden_size", "batch_size", "lr", "optimizer")}
@@ -291,16 +304,27 @@ def _train(
     *,
     max_seconds: float,
     max_steps: int | None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Train ``net`` on lstmkit's loop, one "epoch" per evaluation period, until solved or
     out of time or steps (the loop's own budgets); returns the history."""
     rng = np.random.default_rng(seed)
     batches_per_eval = max(1, spec.eval_every // spec.batch_size)
+    drawn = [0]  # batches drawn from rng so far
+
+    def draw() -> SequenceBatch:
+        drawn[0] += 1
+        tally.sequences += spec.batch_size
+        return spec.train_data(rng, spec.batch_size)
 
     def train_data(epoch: int) -> Iterator[SequenceBatch]:
+        # A resumed run starts at a later epoch: draw the earlier epochs' batches first, so
+        # that this epoch's are the ones the uninterrupted run trained on.
+        while drawn[0] < (epoch - 1) * batches_per_eval:
+            draw()
         for _ in range(batches_per_eval):
-            tally.sequences += spec.batch_size
-            yield spec.train_data(rng, spec.batch_size)
+            yield draw()
 
     def objective(net: nn.Module, batch: SequenceBatch, state: Any) -> Tensor:
         return spec.loss(net(batch.inputs, batch.lengths), batch)
@@ -318,9 +342,12 @@ def _train(
         epochs=10**9, max_seconds=max_seconds, max_steps=max_steps,
         optimizer=spec.optimizer, lr=spec.lr, clip_norm=1.0, monitor="wrong_fraction",
         restore_best=False, seed=seed, progress=False,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
     )  # fmt: skip
-    trainer = Trainer(net, objective, config, evaluate=evaluate)
-    return trainer.fit(train_data).history
+    # An enclosing extra_callbacks block's callbacks too, as `fit` runs them (the CLI's
+    # resume record, a search's reporting).
+    trainer = Trainer(net, objective, config, evaluate=evaluate, callbacks=active_callbacks())
+    return trainer.fit(train_data, resume=resume).history
 
 
 def _score(spec: Spec, net: nn.Module, test: SequenceBatch) -> dict[str, float]:

@@ -15,7 +15,15 @@ from lstmkit.io import atomic_write, json_safe
 from lstmkit.metrics.tagging import entity_report, format_entity_report
 from lstmkit.plots import plot_confusion_matrix
 
-from ..options import add_run_options, apply_threads, run_directory
+from ..options import (
+    add_resume_option,
+    add_run_options,
+    apply_threads,
+    checkpoint_folder,
+    resume_hint,
+    run_directory,
+    start_training,
+)
 from .config import TagConfig
 from .datasets import DATASETS, SYSTEMS, load_dataset, load_raw_text, load_submission
 from .model import OUTPUTS
@@ -24,7 +32,14 @@ from .schemes import SCHEMES
 from .strings import LMSettings, StringEmbedder
 from .task import Tagger
 
-__all__ = ["PRESETS", "add_tag_parser", "run_tag"]
+__all__ = [
+    "PRESETS",
+    "add_tag_parser",
+    "config_from_args",
+    "read_splits",
+    "run_tag",
+    "settings_from_args",
+]
 
 # Settings of the embedded datasets' default runs (chosen on their dev sets; README);
 # flags given on the command line override them. User files start from TagConfig's.
@@ -100,6 +115,7 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     lm.add_argument("--lm-minutes", type=float, help="training minutes per LM")
     lm.add_argument("--lm-hidden", type=int, help="LM units (default 256)")
     add_run_options(p, task="tag", out_alias=False)
+    add_resume_option(p)
     p.set_defaults(handler=run_tag)
     return p
 
@@ -114,8 +130,9 @@ def run_tag(args: argparse.Namespace) -> int:
     return _train(args)
 
 
-def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """The preset of the embedded dataset (none for user files) with the flags over it."""
+def settings_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """``(settings, data name)`` of `lstmkit tag train`'s parsed options: the embedded
+    dataset's preset (none for user files) with the flags over it, LM settings included."""
     name = args.dataset if args.train is None else Path(args.train).name.split(".")[0]
     values = dict(PRESETS[args.dataset]) if args.train is None else {}
     for key in _MODEL_FLAGS:
@@ -131,7 +148,17 @@ def _settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return values, name
 
 
-def _read_splits(args: argparse.Namespace) -> tuple[TaggedSentences, ...]:
+def config_from_args(args: argparse.Namespace) -> TagConfig:
+    """The TagConfig `lstmkit tag train` builds from its parsed options."""
+    values, _name = settings_from_args(args)
+    tag_fields = {f.name for f in dataclasses.fields(TagConfig)}
+    return TagConfig(**{k: v for k, v in values.items() if k in tag_fields},
+                     column=args.column or "upos", seed=args.seed or 0,
+                     progress=args.progress)  # fmt: skip
+
+
+def read_splits(args: argparse.Namespace) -> tuple[TaggedSentences | None, ...]:
+    """(train, dev, test) as `lstmkit tag train` reads them (dev, test None if not given)."""
     if args.train is None:
         if args.dev or args.test:
             raise ValueError("--dev and --test go with --train FILE; the embedded sets have theirs")
@@ -161,17 +188,21 @@ def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> Str
 
 def _train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    values, name = _settings(args)
-    train, dev, test = _read_splits(args)
-    run = run_directory(args.run, "tag", name)
-    tag_fields = {f.name for f in dataclasses.fields(TagConfig)}
-    config = TagConfig(**{k: v for k, v in values.items() if k in tag_fields},
-                       column=args.column or "upos", seed=args.seed or 0,
-                       progress=args.progress)  # fmt: skip
+    run = run_directory(args.run, "tag", settings_from_args(args)[1])
+    resume = start_training(args, run, "tag")  # --resume: the run's own options back
+    values, name = settings_from_args(args)
+    train, dev, test = read_splits(args)
+    config = config_from_args(args)
     print(f"tag {name}: {len(train)} training, {len(dev) if dev else 0} dev and "
           f"{len(test) if test else 0} test sentences")  # fmt: skip
-    strings = _strings(values, args, run)
-    tagger = Tagger(config, strings).fit(train, dev, log_dir=run)
+    if resume and values.get("lm_pretrain") and (run / "lm").is_dir():
+        strings = StringEmbedder.load(run / "lm")  # pretrained before the interruption
+    else:
+        strings = _strings(values, args, run)
+    with resume_hint("tag", run, args, resume):
+        tagger = Tagger(config, strings).fit(
+            train, dev, log_dir=run, checkpoint_dir=checkpoint_folder(run), resume=resume
+        )
     seconds = time.perf_counter() - start
     tagger.save(run)
     report: dict[str, Any] = {"dataset": name, "seconds": round(seconds, 1), "config": values,

@@ -65,6 +65,8 @@ class TaggedSentences:
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     """The lines of a UTF-8 text file (possibly compressed), without their line ends."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a file: give a CoNLL(-U) or text file")
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (or is not a file)")
     opener = _OPENERS.get(path.suffix, open)

@@ -100,13 +100,17 @@ class Tagger:
 
     # -- training --------------------------------------------------------------------------
     def fit(self, train: TaggedSentences, dev: TaggedSentences | None = None, *,
-            log_dir: str | os.PathLike[str] | None = None) -> Tagger:  # fmt: skip
+            log_dir: str | os.PathLike[str] | None = None,
+            checkpoint_dir: str | os.PathLike[str] | None = None,
+            resume: bool = False) -> Tagger:  # fmt: skip
         """Train on ``train``; stop early on ``dev`` (when given) and keep its best epoch.
 
         Args:
             train: labelled sentences.
             dev: labelled sentences for early stopping and model selection, or None.
             log_dir: where to write the learning curve (PNG) and per-epoch history (CSV).
+            checkpoint_dir: where training checkpoints go (None: none are written).
+            resume: continue the interrupted training saved in ``checkpoint_dir``.
 
         Returns:
             self.
@@ -139,10 +143,14 @@ class Tagger:
             self.model,
             self._objective(),
             lambda epoch: make_batches(train_data, cfg.batch_size, shuffle=True),
-            self._train_config(dev is not None, chunked, log_dir),
+            dataclasses.replace(
+                self._train_config(dev is not None, chunked, log_dir),
+                checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+            ),
             val_data=dev_batches,
             evaluate=self._dev_score if dev is not None else None,
             callbacks=curves,
+            resume=resume,
         )
         self.model = result.model.eval()
         self.history = result.history

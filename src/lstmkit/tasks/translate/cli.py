@@ -12,14 +12,24 @@ from typing import Any
 from lstmkit.io import atomic_write, json_safe
 from lstmkit.nn.attention import ATTENTIONS
 from lstmkit.plots.attention import plot_attention
-from lstmkit.tasks.options import add_run_options, apply_threads, run_directory
+from lstmkit.tasks.options import (
+    add_nproc_option,
+    add_resume_option,
+    add_run_options,
+    apply_threads,
+    launch_processes,
+    resume_hint,
+    run_directory,
+    start_training,
+)
+from lstmkit.train.distributed import is_main_process
 
 from .config import TranslateConfig
 from .data import TOKENS, ParallelData, read_tsv, split_items, train_valid_test, write_tsv
 from .g2p import SPLIT_SEED, load_cmudict
 from .task import Translator
 
-__all__ = ["add_translate_parser", "run_translate"]
+__all__ = ["add_translate_parser", "config_from_args", "read_data", "run_translate"]
 
 # flag -> TranslateConfig field, for the flags that map one to one
 _MODEL_FLAGS = (
@@ -127,12 +137,17 @@ def add_translate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         threads=1,
         threads_why="the machine is shared and these steps are small",
     )
+    add_resume_option(p)
+    add_nproc_option(p)
     p.set_defaults(handler=run_translate)
     return p
 
 
 def run_translate(args: argparse.Namespace) -> int:
     """Handler of `lstmkit translate`."""
+    launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+    if launched is not None:
+        return launched
     apply_threads(args.threads)
     if args.action == "predict":
         return _predict(args)
@@ -141,7 +156,9 @@ def run_translate(args: argparse.Namespace) -> int:
     return _train(args)
 
 
-def _config(args: argparse.Namespace, default_data: bool) -> TranslateConfig:
+def config_from_args(args: argparse.Namespace) -> TranslateConfig:
+    """The TranslateConfig `lstmkit translate train` builds from its parsed options."""
+    default_data = args.tsv is None
     values: dict[str, Any] = {
         n: getattr(args, n) for n in _MODEL_FLAGS if getattr(args, n) is not None
     }
@@ -161,7 +178,11 @@ def _config(args: argparse.Namespace, default_data: bool) -> TranslateConfig:
     return TranslateConfig(**values)
 
 
-def _data(args: argparse.Namespace) -> tuple[ParallelData, ParallelData | None, ParallelData]:
+def read_data(
+    args: argparse.Namespace,
+) -> tuple[ParallelData, ParallelData | None, ParallelData]:
+    """(train, valid, test) as `lstmkit translate train` reads them from its parsed options
+    (valid None: the Translator holds out a seeded tenth of train)."""
     if args.tsv is None:
         for flag in ("valid", "test"):
             if getattr(args, flag):
@@ -179,10 +200,12 @@ def _data(args: argparse.Namespace) -> tuple[ParallelData, ParallelData | None, 
 
 
 def _train(args: argparse.Namespace) -> int:
-    default_data = args.tsv is None
-    config = _config(args, default_data)
-    train, valid, test = _data(args)
-    run = run_directory(args.run, "translate", "cmudict" if default_data else Path(args.tsv).stem)
+    run = run_directory(
+        args.run, "translate", "cmudict" if args.tsv is None else Path(args.tsv).stem
+    )
+    resume = start_training(args, run, "translate")  # --resume: the run's own options back
+    config = config_from_args(args)
+    train, valid, test = read_data(args)
     kinds = f"{config.source_tokens} -> {config.target_tokens}"
     encoder = (
         f"{'Bi' if config.bidirectional else ''}LSTM {config.encoder_layers}x{config.hidden_size}"
@@ -195,7 +218,10 @@ def _train(args: argparse.Namespace) -> int:
         f"{', input feeding' if config.input_feeding else ''}; budget {budget}",
         flush=True,
     )
-    model = Translator(config).fit(train, valid, run_dir=run)
+    with resume_hint("translate", run, args, resume):
+        model = Translator(config).fit(train, valid, run_dir=run, resume=resume)
+    if not is_main_process():
+        return 0  # DDP: rank 0 writes the run
     model.save(run)
     atomic_write(run / "test.tsv", write_tsv(test))
     epochs = len(model.history)

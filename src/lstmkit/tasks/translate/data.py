@@ -168,6 +168,11 @@ def read_tsv(
         The pairs grouped by source (`ParallelData.from_pairs`), named after the file.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"TSV file {str(path)!r} is a directory, not a file: give a file of "
+            "source<TAB>target lines"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"no TSV file {str(path)!r}: give a file of source<TAB>target lines"

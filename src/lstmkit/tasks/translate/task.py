@@ -75,6 +75,7 @@ class Translator:
         val: ParallelData | None = None,
         *,
         run_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
     ) -> Translator:
         """Train on every (source, reference) pair of ``train``; early-stop on ``val``'s WER.
 
@@ -85,6 +86,7 @@ class Translator:
                 out of training.
             run_dir: if given, the history (history.csv), the learning curve
                 (learning_curve.png) and checkpoints (checkpoint/) go there.
+            resume: continue the interrupted training saved in ``run_dir``/checkpoint.
 
         Returns:
             self.
@@ -118,6 +120,7 @@ class Translator:
             self._train_config(run_dir),
             val_data=val,
             evaluate=self._validate,
+            resume=resume,
         )
         self.train_seconds = time.monotonic() - start
         self.model = result.model.eval()
