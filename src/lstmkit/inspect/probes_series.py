@@ -54,6 +54,8 @@ def probe_forecast(run: Path, input_file: Path | None, limit: int) -> Probe:
         names, True, "zeros (each feature at its training mean; targets at the last level)",
     )  # fmt: skip
     lengths = np.full(len(inputs), inputs.shape[1])
+    if len(fc.models) > 1:
+        source += f"; ensemble member 0 of {len(fc.models)}"
     return Probe("forecast", model, lambda: model(inputs), lengths, source, target=target)
 
 
@@ -115,6 +117,8 @@ def probe_classify(run: Path, input_file: Path | None, limit: int) -> Probe:
             x, lambda v: model(v, lengths)[rows, chosen], what, list(names), True,
             "zeros (each feature at its training mean)",
         )  # fmt: skip
+    if len(clf.members) > 1:
+        source += f"; ensemble member 0 of {len(clf.members)}"
     return Probe(
         "classify", model, lambda: model(x, lengths), lengths.numpy(), source,
         tokens, char_level, target,

@@ -33,7 +33,8 @@ def plot_gate_heatmaps(
     """Heatmaps of gates over time, one row each, then line plots of chosen units' c and h.
 
     Args:
-        gates: name -> activations (T, H) of one sequence, values in [0, 1] (i, f, o, ...).
+        gates: name -> activations (T, H) of one sequence: gates in [0, 1] (i, f, o, ...)
+            on viridis, anything else (an RNN's h) on a diverging map around 0.
         path: the PNG to write.
         traces: name -> (T, H) unbounded states (c, h) drawn for ``units`` only.
         units: the units whose traces are drawn.
@@ -49,9 +50,12 @@ def plot_gate_heatmaps(
     fig = Figure(figsize=(min(14.0, 4.0 + steps * 0.06), 1.9 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     for ax, (name, values) in zip(axes, gates.items()):
-        image = ax.imshow(
-            values.T, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest"
-        )
+        if values.min() >= 0 and values.max() <= 1:  # a gate: the unit interval
+            colours = dict(cmap="viridis", vmin=0.0, vmax=1.0)
+        else:  # a state (an Elman RNN's h): diverging around 0
+            bound = float(np.abs(values).max()) or 1.0
+            colours = dict(cmap="RdBu_r", vmin=-bound, vmax=bound)
+        image = ax.imshow(values.T, aspect="auto", interpolation="nearest", **colours)
         ax.set_ylabel(f"{name}\nunit")
         fig.colorbar(image, ax=ax, fraction=0.03, pad=0.01)
     for ax, (name, values) in zip(axes[len(gates) :], traces.items()):
