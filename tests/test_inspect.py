@@ -210,3 +210,25 @@ def test_bad_runs_and_flags_are_one_line_and_leave_no_file(tmp_path, capsys):
     assert main(["inspect", str(tmp_path)]) == 2
     assert "is a 'poetry' run; inspect knows" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artifact.json"]
+
+
+def test_nothing_is_recorded_unless_asked(monkeypatch):
+    from lstmkit.recurrent import RecurrentLayer
+    from lstmkit.tasks.classify import Classifier, ClassifyConfig, LabelledSequences
+
+    seen: list[bool] = []
+    run = RecurrentLayer._run
+
+    def spy(self, input, hx, lengths, record):
+        seen.append(record)
+        return run(self, input, hx, lengths, record)
+
+    monkeypatch.setattr(RecurrentLayer, "_run", spy)
+    seqs = [torch.randn(int(n), 2) + (i % 2) for i, n in enumerate(torch.randint(2, 6, (12,)))]
+    data = LabelledSequences(seqs, [f"c{i % 2}" for i in range(12)], ["a", "b"])
+    clf = Classifier(ClassifyConfig(epochs=1, hidden_size=4, batch_size=4)).fit(data)
+    clf.predict(data)
+    assert seen and not any(seen)  # training and prediction: no gate recorded
+    with record_gates(clf.members[0]):
+        clf.predict(data)
+    assert seen[-1] is True
