@@ -2,7 +2,9 @@
 
 Every LSTM variant and combination (peephole, CIFG, layer norm, projection, recurrent
 dropout, zoneout, weight drop), the GRU and both Elman RNNs; stacked, bidirectional,
-lengths or packed input, inter-layer dropout; float32 and float64 on the CPU.
+lengths or packed input, inter-layer dropout; float32 and float64 on the CPU (bfloat16
+layers run it in float32: engines/precision.py); bounded-memory training through
+`engines.recompute`.
 
 How it is fast (measurements in benchmarks/README.md):
 - the input projections of all steps are one GEMM (torch), as are the weight gradients

@@ -37,6 +37,20 @@ inference / train: (1,100,32,128) 0.25/0.24, (32,100,32,128) 0.08/0.10, (64,200,
 0.06/0.11) and slower than the autograd loop at batch >= 32, so there "auto" runs native,
 then autograd, and the fused engine only where nothing else can run (`fused_is_fast`).
 
+bfloat16 and float16 (a layer `.to(torch.bfloat16)`, or a float32 layer under
+`torch.autocast("cpu", dtype=torch.bfloat16)`): the engine the float32 layer would get,
+inside `precision.Float32Compute` (bfloat16 storage, float32 arithmetic; which tensors are
+which: engines/precision.py), unless "native" is asked for, which runs torch's own kernels
+(on an AVX2 CPU torch.nn.LSTM under bfloat16 autocast raises: oneDNN creates no bfloat16
+LSTM primitive there). A kernel reading bfloat16 (vdpbf16ps) would apply only where
+`cpu_has_avx512_bf16()` (the avx512_bf16 CPUID flag in /proc/cpuinfo; LSTMKIT_NO_AVX512_BF16=1
+simulates its absence); none is built (`BF16_KERNEL_BUILT`): this work was done on an
+AVX2-only EPYC, where such a kernel could be neither run nor tested. `low_precision_plan()`
+is the one place that says which path runs and why (logged once per dtype at INFO).
+Measured on that machine (benchmarks/README.md, "bfloat16"): the widening costs a few percent
+in training and more in inference against lstmkit float32, and the float32 compute is
+the reason a bfloat16 layer is not faster than a float32 one here.
+
 Export: while a tracer records the call (ONNX export, `torch.jit.trace`, `torch.compile`
 and `torch.export`: `exporting()`), "auto" runs the autograd engine, plain torch ops that
 every tracer records, with the steps unrolled at the traced length. The fused engine's C
@@ -46,10 +60,15 @@ which the ONNX exporter maps to its LSTM/GRU/RNN operators) may still be asked f
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+from pathlib import Path
+
 import torch
 from torch import Tensor
 
-from lstmkit.engines import Engine, LayerSpec, fused_build
+from lstmkit.engines import Engine, LayerSpec, fused_build, precision
 from lstmkit.engines.autograd import AUTOGRAD
 from lstmkit.engines.fused import FUSED
 from lstmkit.engines.native import NATIVE
@@ -59,6 +78,8 @@ AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
 SLOW_FUSED_ORDER: tuple[Engine, ...] = (NATIVE, AUTOGRAD, FUSED)
 ENGINE_NAMES = ("auto", *ENGINES)
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
+BF16_KERNEL_BUILT = False  # no kernel reads bfloat16 yet (see the module docstring)
+_LOG = logging.getLogger(__name__)
 
 
 def check_engine_name(name: str) -> str:
@@ -78,6 +99,9 @@ def engine_for(spec: LayerSpec, x: Tensor, record: bool, lengths: Tensor | None 
         one named, which raises ValueError saying why when it cannot.
     """
     export = exporting()
+    dtype = precision.storage_dtype(x)
+    if dtype is not None and spec.engine != "native" and x.device.type == "cpu":
+        return _low_precision(spec, x, record, lengths, dtype)
     if spec.engine == "auto":
         if export:  # plain torch ops, which every tracer records
             return AUTOGRAD
@@ -142,3 +166,55 @@ def native_is_faster(spec: LayerSpec, x: Tensor, lengths: Tensor | None = None) 
         return False
     training_step = torch.is_grad_enabled() and (x.requires_grad or spec.weights_require_grad())
     return not training_step
+
+
+def _low_precision(
+    spec: LayerSpec, x: Tensor, record: bool, lengths: Tensor | None, dtype: torch.dtype
+) -> Engine:
+    """A bfloat16/float16 call: the engine the float32 layer would get, widening around it."""
+    if dtype not in _TOLD:
+        _TOLD.add(dtype)
+        _LOG.info(low_precision_plan(dtype))
+    probe = torch.empty(x.shape, dtype=torch.float32).requires_grad_(x.requires_grad)
+    with torch.autocast("cpu", enabled=False):
+        inner = engine_for(precision.widened(spec, dtype), probe, record, lengths)
+    return precision.Float32Compute(inner, dtype)
+
+
+_TOLD: set[torch.dtype] = set()
+
+
+def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
+    """How a `dtype` layer runs here, and why: the one place that says so."""
+    if not cpu_has_avx512_bf16():
+        reason = (
+            "LSTMKIT_NO_AVX512_BF16 is set"
+            if os.environ.get("LSTMKIT_NO_AVX512_BF16")
+            else "this CPU has no AVX-512 BF16 (no avx512_bf16 flag in /proc/cpuinfo)"
+        )
+    elif not BF16_KERNEL_BUILT:
+        reason = "the CPU has AVX-512 BF16, but no bfloat16 kernel is built yet"
+    else:
+        reason = "a bfloat16 kernel is built and the CPU has AVX-512 BF16"
+    name = str(dtype).removeprefix("torch.")
+    return f"lstmkit: {name} layers store {name} and compute in float32: {reason}"
+
+
+def cpu_has_avx512_bf16() -> bool:
+    """Whether the CPU has AVX-512 BF16 (vdpbf16ps), from the CPUID flags Linux reports in
+    /proc/cpuinfo (False elsewhere); LSTMKIT_NO_AVX512_BF16=1 simulates a CPU without it."""
+    if os.environ.get("LSTMKIT_NO_AVX512_BF16"):
+        return False
+    return "avx512_bf16" in _cpu_flags()
+
+
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()

@@ -1,0 +1,84 @@
+"""bfloat16 (and float16) layers: low-precision storage, float32 arithmetic.
+
+A layer whose parameters are bfloat16 (`lstmkit.LSTM(...).to(torch.bfloat16)`), or a float32
+layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs as follows:
+
+- bfloat16: the parameters as stored (under autocast: rounded to bfloat16 at each call, as
+  autocast rounds a matmul's operands), the input (rounded under autocast), the output and
+  the final states (h_n, c_n), and the gradients of bfloat16 parameters and of the input;
+- float32: everything in between. The weights and the input are widened once per call and the
+  float32 engine (`select.engine_for` on the float32 layer: fused, or autograd) runs the
+  layer: both projections accumulate in float32, the gates, the cell state c_t and h_t are
+  float32 at every step, and each weight gradient is summed over all steps (and segments,
+  under checkpoint_every) in float32 and rounded to bfloat16 once, by the widening's backward.
+
+No kernel reads bfloat16 directly: `select.low_precision_plan` says why on this machine
+(no AVX-512 BF16 here, and none is built yet); the widening costs one pass over the weights
+and the input per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor
+
+from lstmkit.cells import StepParams
+from lstmkit.engines import Engine, EngineOutput
+from lstmkit.engines.spec import DirectionWeights, LayerSpec
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def storage_dtype(x: Tensor) -> torch.dtype | None:
+    """The low-precision dtype this call stores in (its own, or CPU autocast's), else None."""
+    if x.dtype in LOW_PRECISION:
+        return x.dtype
+    if x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_autocast_enabled("cpu"):
+        dtype = torch.get_autocast_dtype("cpu")
+        return dtype if dtype in LOW_PRECISION else None
+    return None
+
+
+def widened(spec: LayerSpec, dtype: torch.dtype) -> LayerSpec:
+    """The layer with float32 weights: each rounded to `dtype` first (a no-op for weights
+    already stored in it), then widened; both casts are differentiable."""
+
+    def cast(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(dtype).float()
+
+    weights = tuple(
+        DirectionWeights(*(cast(t) for t in w[:4]), StepParams(*(cast(t) for t in w.params)))
+        for w in spec.weights
+    )
+    return dataclasses.replace(spec, weights=weights)
+
+
+class Float32Compute:
+    """Runs a low-precision call on a float32 engine, storage in `dtype` (module docstring)."""
+
+    def __init__(self, inner: Engine, dtype: torch.dtype) -> None:
+        self.inner, self.dtype = inner, dtype
+        self.name = f"{inner.name} ({str(dtype).removeprefix('torch.')} storage, float32 compute)"
+
+    def unsupported(self, spec: LayerSpec, x: Tensor, record: bool) -> str | None:
+        return self.inner.unsupported(widened(spec, self.dtype), x.float(), record)
+
+    def run(
+        self,
+        spec: LayerSpec,
+        x: Tensor,
+        lengths: Tensor | None,
+        hx: tuple[Tensor, ...],
+        record: bool,
+    ) -> EngineOutput:
+        with torch.autocast("cpu", enabled=False):
+            wide = widened(spec, self.dtype)
+            hx = tuple(s.to(self.dtype).float() for s in hx)
+            result = self.inner.run(wide, x.to(self.dtype).float(), lengths, hx, record)
+        narrow = self.dtype
+        gates = None if result.gates is None else {k: v.to(narrow) for k, v in result.gates.items()}
+        return EngineOutput(
+            result.output.to(narrow), tuple(s.to(narrow) for s in result.states), gates
+        )

@@ -1,0 +1,132 @@
+"""bfloat16 layers and CPU autocast: bfloat16 storage, float32 arithmetic, the stated fallback."""
+
+import logging
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit.engines import select
+
+LAYERS = [
+    (lstmkit.LSTM, dict()),
+    (lstmkit.LSTM, dict(peephole=True, layer_norm=True)),
+    (lstmkit.LSTM, dict(cifg=True, proj_size=3, zoneout=(0.2, 0.1), recurrent_dropout=0.2)),
+    (lstmkit.LSTM, dict(num_layers=2, bidirectional=True, weight_drop=0.3, dropout=0.2)),
+    (lstmkit.GRU, dict(bidirectional=True, zoneout=0.2)),
+    (lstmkit.RNN, dict(num_layers=2)),
+    (lstmkit.RNN, dict(nonlinearity="relu")),
+]
+STEPS, BATCH, INPUT, HIDDEN = 9, 3, 5, 8
+LENGTHS = [9, 4, 6]
+BF16 = torch.bfloat16
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _twins(cls, options, dtype):
+    """A bfloat16 layer and a `dtype` one holding the same (bfloat16-representable) weights."""
+    torch.manual_seed(0)
+    low = cls(INPUT, HIDDEN, **options).to(BF16)
+    wide = cls(INPUT, HIDDEN, **options).to(dtype)
+    wide.load_state_dict({k: v.to(dtype) for k, v in low.state_dict().items()})
+    return low, wide
+
+
+def _step(layer, x, seed=5):
+    """Output, final states and the gradients of the input and every parameter."""
+    x = x.detach().requires_grad_()
+    torch.manual_seed(seed)
+    out, states = layer(x, lengths=LENGTHS)
+    states = states if isinstance(states, tuple) else (states,)
+    # bfloat16-representable output gradients, so both twins backpropagate the same numbers
+    weights = torch.linspace(-1, 1, out.numel()).view_as(out).to(BF16).to(out.dtype)
+    loss = (out * weights).float().sum() + sum(s.float().sum() for s in states)
+    grads = torch.autograd.grad(loss, [x, *layer.parameters()])
+    return [out, *states, *grads]
+
+
+@pytest.mark.parametrize(("cls", "options"), LAYERS)
+def test_bf16_is_the_float32_fused_layer_rounded_once(cls, options):
+    """Same weights, input, seed and output gradients: every bfloat16 result (outputs,
+    states, the input's and every parameter's gradient) is the float32 engine's result
+    rounded to bfloat16 once, exactly: the arithmetic in between is float32 throughout."""
+    low, wide = _twins(cls, options, torch.float32)
+    low.engine = wide.engine = "fused"
+    low.train(), wide.train()
+    x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
+    got, expected = _step(low, x), _step(wide, x.float())
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == BF16
+        assert torch.equal(g, e.to(BF16))
+    assert select.engine_for(low.spec(), x, False).name.startswith("fused (bfloat16")
+
+
+@pytest.mark.parametrize(("cls", "options"), LAYERS)
+def test_bf16_against_float64_autograd(cls, options):
+    """Tolerance: inputs and weights carry bfloat16's 2^-9 relative rounding, the outputs
+    one more; the float64 layer uses the same rounded weights and input, so the gap is the
+    float32 arithmetic and the final rounding: rtol 1e-2, atol 1e-2."""
+    low, wide = _twins(cls, options, torch.float64)
+    wide.engine = "autograd"
+    low.eval(), wide.eval()  # no noise: the float64 oracle draws no masks
+    x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
+    for g, e in zip(_step(low, x), _step(wide, x.double()), strict=True):
+        torch.testing.assert_close(g.double(), e, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize(("cls", "options"), LAYERS[:1] + LAYERS[4:6])
+def test_autocast_runs_the_bf16_layer(cls, options):
+    """Under CPU autocast a float32 layer gives bfloat16 outputs equal to its bfloat16 copy's,
+    and float32 gradients reach its float32 parameters."""
+    low, wide = _twins(cls, options, torch.float32)
+    low.eval(), wide.eval()
+    x = torch.randn(STEPS, BATCH, INPUT)
+    with torch.autocast("cpu", dtype=BF16):
+        out, _ = wide(x, lengths=LENGTHS)
+    assert out.dtype == BF16
+    assert torch.equal(out, low(x.to(BF16), lengths=LENGTHS)[0])
+    out.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in wide.parameters())
+
+
+def test_bf16_with_bounded_memory_matches():
+    low, _ = _twins(lstmkit.LSTM, dict(num_layers=2), torch.float32)
+    x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
+    expected = _step(low, x)
+    low.checkpoint_every = 2
+    for g, e in zip(_step(low, x), expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=2**-7, atol=1e-5)
+
+
+def test_the_fallback_is_taken_and_said(monkeypatch, caplog):
+    """Without AVX-512 BF16 (simulated by the switch) the float32-compute path runs and the
+    plan names the missing instruction, once, in the log."""
+    monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")
+    monkeypatch.setattr(select, "_TOLD", set())
+    assert not select.cpu_has_avx512_bf16()
+    plan = select.low_precision_plan(BF16)
+    assert "compute in float32" in plan and "LSTMKIT_NO_AVX512_BF16" in plan
+    layer = lstmkit.LSTM(INPUT, HIDDEN).to(BF16)
+    with caplog.at_level(logging.INFO, logger="lstmkit.engines.select"):
+        layer(torch.randn(STEPS, BATCH, INPUT).to(BF16))
+        layer(torch.randn(STEPS, BATCH, INPUT).to(BF16))
+    assert [r.getMessage() for r in caplog.records] == [plan]
+
+
+def test_the_flag_check_reads_cpuid_flags(monkeypatch):
+    monkeypatch.delenv("LSTMKIT_NO_AVX512_BF16", raising=False)
+    with open("/proc/cpuinfo") as f:
+        flags = next(line for line in f if line.startswith("flags")).split()
+    assert select.cpu_has_avx512_bf16() == ("avx512_bf16" in flags)
+    monkeypatch.setattr(select, "_cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert select.cpu_has_avx512_bf16()
+    assert "no bfloat16 kernel is built" in select.low_precision_plan(BF16)
+    monkeypatch.setattr(select, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert "no AVX-512 BF16" in select.low_precision_plan(BF16)
