@@ -1,6 +1,7 @@
-"""`lstmkit inspect RUN` on tiny saved runs of tag, translate, recommend and reproduce (trained
-here through each task's Python API, so the inputs come from --input where a run saved from
-Python does not say where its data came from)."""
+"""`lstmkit inspect RUN` on tiny saved runs of tag, translate, recommend and reproduce: translate
+trained through its command (inspect reads the validation pairs its options name), the others
+through the Python API (inputs from --input where such a run does not say where its data came
+from)."""
 
 from __future__ import annotations
 
@@ -42,22 +43,24 @@ def test_tag_run_with_both_bilstms_in_sentence_order(tmp_path, capsys):
     assert any(m.startswith("chars.") for m in modules)
 
 
-def test_translate_run_inspects_its_encoder(tmp_path):
-    from lstmkit.tasks.translate import ParallelData, TranslateConfig, Translator
-
+def test_translate_run_inspects_its_encoder_on_the_runs_validation_pairs(tmp_path):
     rng = np.random.default_rng(0)
-    words = ["".join(rng.choice(list("abcde"), int(rng.integers(2, 5)))) for _ in range(40)]
-    words = sorted(set(words))
-    data = ParallelData(words, [[" ".join(w.upper())] for w in words], "toy")
-    config = TranslateConfig(epochs=1, minutes=None, hidden_size=8, embedding_dim=4,
-                             batch_size=16, beam_size=1, text_metrics=False)  # fmt: skip
-    Translator(config).fit(data).save(tmp_path / "run")
-    (tmp_path / "src.txt").write_text("abc\tA B C\ndea\n")
-    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "src.txt")]) == 0
-    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    words = {"".join(rng.choice(list("abcde"), int(rng.integers(2, 5)))) for _ in range(60)}
+    lines = [f"{w}\t{' '.join(w.upper())}\n" for w in sorted(words)]
+    (tmp_path / "pairs.tsv").write_text("".join(lines))
+    run = tmp_path / "run"
+    train = ["translate", "--tsv", str(tmp_path / "pairs.tsv"), "--run", str(run), "--epochs"]
+    train += ["1", "--minutes", "0", "--hidden-size", "8", "--embedding-dim", "4"]
+    assert main([*train, "--batch-size", "16", "--beam-size", "1"]) == 0
+    assert main(["inspect", str(run)]) == 0
+    page = check_report(run / "inspect" / "index.html")
     assert "A cell over the text" in page.sections
-    table = check_summary(tmp_path / "run" / "inspect", {"i", "f", "o"})
+    assert "the run&#x27;s validation pairs" in (run / "inspect" / "index.html").read_text()
+    table = check_summary(run / "inspect", {"i", "f", "o"})
     assert set(table["module"]) == {"encoder.rnn"} and set(table["direction"]) == {0, 1}
+    (tmp_path / "src.txt").write_text("abc\tA B C\ndea\n")
+    assert main(["inspect", str(run), "--input", str(tmp_path / "src.txt")]) == 0
+    assert "src.txt" in (run / "inspect" / "index.html").read_text()
 
 
 def test_recommend_run_on_an_event_csv(tmp_path, capsys):
