@@ -121,6 +121,7 @@ def record_gates(model: nn.Module) -> Iterator[Recording]:
     would otherwise give a record per token); the outputs the model sees are unchanged, and
     gradients flow through them as usual. Recording runs the step-by-step autograd engine.
 
+    >>> import torch
     >>> from lstmkit.layers import LSTM
     >>> lstm = LSTM(3, 4, batch_first=True)
     >>> with record_gates(lstm) as rec:
