@@ -57,7 +57,7 @@ def test_two_workers_fill_one_sqlite_study_and_best_json_retrains(series, tmp_pa
     values = [t.value for t in trials]
     assert best["tune"]["value"] == min(values)
     assert f"val_loss = {min(values):.6g}" in printed
-    table = pd.read_csv(out / "trials.csv")
+    table = pd.read_csv(out / "trials.csv", float_precision="round_trip")
     assert sorted(table["value"]) == sorted(values)
     assert (out / "history.png").stat().st_size > 0
     # The best settings train again through the task's own command.

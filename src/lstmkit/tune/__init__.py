@@ -39,7 +39,8 @@ def tune(
     """Search ``task``'s hyperparameters; the Python face of ``lstmkit tune``.
 
     Args:
-        task: a tunable task (``"forecast"``, ``"classify"``).
+        task: a tunable task (``"forecast"``, ``"classify"``, ``"generate"``, ``"tag"``,
+            ``"translate"``, ``"recommend"``).
         task_args: the task's own flags as on its command line (``["--epochs", "5"]``).
         trials: finished trials the study should hold (default 20, grid: its size).
         timeout: minutes after which no trial starts.
@@ -55,10 +56,10 @@ def tune(
     Returns:
         best.json's content (``config``, ``tune``), with ``plots`` and ``directory``.
 
-    >>> tune("nope")
+    >>> tune("nope")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: no search for task 'nope'; tunable tasks: forecast, classify
+    ValueError: no search for task 'nope'; tunable tasks: forecast, classify, ...
     """
     from .cli import add_tune_options
     from .run import run_study

@@ -18,11 +18,14 @@ from .space import Param
 
 __all__ = ["SEARCHES", "TaskSearch", "search_for"]
 
-# task -> module whose SEARCH is its TaskSearch. Tag, translate, generate and recommend join
-# with one line each once their search modules exist.
+# task -> module whose SEARCH is its TaskSearch (its default space and trial, in tune/tasks).
 SEARCHES: dict[str, str] = {
     "forecast": "lstmkit.tune.tasks.forecast",
     "classify": "lstmkit.tune.tasks.classify",
+    "generate": "lstmkit.tune.tasks.generate",
+    "tag": "lstmkit.tune.tasks.tag",
+    "translate": "lstmkit.tune.tasks.translate",
+    "recommend": "lstmkit.tune.tasks.recommend",
 }
 
 

@@ -59,6 +59,9 @@ def _plots(study: Any, out: Path) -> list[str]:
     for name, draw in (("history", vis.plot_optimization_history), ("importance", None)):
         path = out / f"{name}.png"
         with warnings.catch_warnings():
+            # Optuna warns that a plot is experimental, or that equal trial values make the
+            # importances equal: notes for a reader, not errors (pytest turns them into those).
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
                 ax = draw(study) if draw else vis.plot_param_importances(study)

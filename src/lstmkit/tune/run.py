@@ -12,7 +12,7 @@ from typing import Any
 from .registry import TaskSearch, search_for
 from .report import write_report
 from .space import Param, grid_size, read_space_file
-from .study import count_trials, grid_space, open_study, run_worker, storage_url
+from .study import check_storage_url, count_trials, grid_space, open_study, run_worker, storage_url
 
 __all__ = ["run_study", "search_space"]
 
@@ -51,18 +51,24 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     space, grid = search_space(search, args)
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout must be a positive number of minutes, got {args.timeout}")
     total = args.trials if args.trials is not None else (grid_size(grid) if grid else 20)
     if grid and args.sampler == "grid":
         total = min(total, grid_size(grid))
     if total < 1:
         raise ValueError(f"--trials must be at least 1, got {total}")
     out = Path(args.run) if args.run else Path("runs") / f"tune-{search.task}"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--run {out} is a file, not a directory; give a directory for the run")
+    check_storage_url(args.storage)
+    data = search.prepare(args)  # bad data refused before a study is stored
     url = storage_url(args.storage, out)
     name = args.study or search.task
     study = open_study(name, url, search.direction)  # workers join it
     missing = total - count_trials(study)
     if missing > 0:
-        _run_workers(search, args, space, grid, name, url, total, missing)
+        _run_workers(search, args, space, grid, name, url, total, missing, data)
     if not any(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)):
         raise ValueError(f"study {name!r} has no completed trial (all pruned or failed)")
     summary = write_report(study, space, out, search.task, search.metric)
@@ -70,8 +76,8 @@ def run_study(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _run_workers(search, args, space, grid, name, url, total, missing) -> None:
-    """Start the workers (in this process when one) and wait for them."""
+def _run_workers(search, args, space, grid, name, url, total, missing, data) -> None:
+    """Start the workers (in this process when one, on ``data``) and wait for them."""
     workers = min(args.workers, missing)
     cores = os.cpu_count() or 1
     threads = max(1, min(args.threads or cores, cores // workers))
@@ -92,7 +98,7 @@ def _run_workers(search, args, space, grid, name, url, total, missing) -> None:
         for i in range(workers)
     ]
     if workers == 1:
-        run_worker(search, args, space, plans[0])
+        run_worker(search, args, space, plans[0], data)
         return
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch
     procs = [

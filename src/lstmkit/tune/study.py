@@ -18,7 +18,15 @@ from typing import Any
 from .registry import TaskSearch
 from .space import Param, grid_size
 
-__all__ = ["count_trials", "make_pruner", "make_sampler", "open_study", "run_worker", "storage_url"]
+__all__ = [
+    "check_storage_url",
+    "count_trials",
+    "make_pruner",
+    "make_sampler",
+    "open_study",
+    "run_worker",
+    "storage_url",
+]
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -49,6 +57,25 @@ def storage_url(given: str | None, out: Path) -> str:
         return given
     out.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{out / 'study.db'}"
+
+
+def check_storage_url(url: str | None) -> None:
+    """Refuse a ``--storage`` URL that SQLAlchemy cannot parse or has no driver for.
+
+    Raises:
+        ValueError: naming the URL and what is wrong with it.
+    """
+    if url is None:
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        make_url(url).get_dialect()
+    except Exception as err:  # sqlalchemy's ArgumentError, NoSuchModuleError, ImportError
+        raise ValueError(
+            f"--storage {url!r} is not a database URL SQLAlchemy can use ({err}); e.g. "
+            "sqlite:///study.db or postgresql://user@host/db"
+        ) from None
 
 
 def make_storage(url: str) -> Any:
@@ -137,6 +164,7 @@ def run_worker(
     args: argparse.Namespace,
     space: dict[str, Param],
     plan: dict[str, Any],
+    data: Any = None,
 ) -> int:
     """One worker: run trials on the shared study until its quota or the study is done.
 
@@ -147,6 +175,7 @@ def run_worker(
         plan: ``study``, ``storage``, ``sampler``, ``pruner``, ``seed``, ``grid``,
             ``trials`` (the study's total), ``quota`` (this worker's most), ``deadline``
             (time.time() after which no trial starts, or None) and ``threads``.
+        data: what ``search.prepare`` returned, if the caller has it (else prepared here).
 
     Returns:
         How many trials this worker finished.
@@ -159,7 +188,7 @@ def run_worker(
     study = open_study(
         plan["study"], plan["storage"], search.direction, sampler, make_pruner(plan["pruner"])
     )
-    data = search.prepare(args)
+    data = search.prepare(args) if data is None else data
     worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def objective(trial: Any) -> float:

@@ -11,18 +11,21 @@ from pathlib import Path
 from lstmkit.data.validate import check_number_flag
 from lstmkit.io import atomic_write
 from lstmkit.tasks.options import (
+    add_nproc_option,
     add_resume_option,
     add_run_options,
     apply_threads,
     checkpoint_folder,
+    launch_processes,
     resume_hint,
     run_directory,
     start_training,
 )
+from lstmkit.train.distributed import is_main_process
 
 from .task import HELD_OUT_PLAYS, Corpus, GenerateConfig, TextGenerator
 
-__all__ = ["add_generate_parser", "run_generate"]
+__all__ = ["add_generate_parser", "config_from_args", "run_generate"]
 
 _FLAGS = {f.name for f in dataclasses.fields(GenerateConfig)}
 
@@ -46,6 +49,7 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         threads_why="on a busy machine 1 thread trained 1.8x faster than 2",
     )
     add_resume_option(p)
+    add_nproc_option(p)
     t = p.add_argument_group("training (defaults: GenerateConfig)")
     t.add_argument("--level", choices=("char", "word"))
     t.add_argument("--min-freq", type=int)
@@ -76,7 +80,8 @@ def add_generate_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     return p
 
 
-def _config(args: argparse.Namespace) -> GenerateConfig:
+def config_from_args(args: argparse.Namespace) -> GenerateConfig:
+    """The GenerateConfig `lstmkit generate train` builds from its parsed options."""
     values = {name: getattr(args, name) for name in _FLAGS if getattr(args, name, None) is not None}
     if values.get("minutes") == 0:
         values["minutes"] = None
@@ -105,6 +110,9 @@ def _sample(gen: TextGenerator, args: argparse.Namespace) -> str:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Handler of `lstmkit generate`."""
+    launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+    if launched is not None:
+        return launched
     apply_threads(args.threads)
     _check_sampling(args)
     out = run_directory(
@@ -115,7 +123,7 @@ def run_generate(args: argparse.Namespace) -> int:
         print(_sample(gen, args))
         return 0
     resume = start_training(args, out, "generate")
-    config = _config(args)
+    config = config_from_args(args)
     corpus = Corpus.from_files(args.text) if args.text else Corpus.shakespeare()
     budget = f"{config.minutes:g} min" if config.minutes else f"{config.epochs or 1:g} epoch(s)"
     print(f"generate: {corpus.description}; {config.level}-level, {config.num_layers}x"
@@ -125,6 +133,8 @@ def run_generate(args: argparse.Namespace) -> int:
         gen = TextGenerator(config).fit(
             corpus, checkpoint_dir=checkpoint_folder(out), resume=resume
         )
+    if not is_main_process():
+        return 0  # DDP: rank 0 writes the run
     metrics = dict(gen.history[-1])
     wall = time.monotonic() - start
     gen.save(out)
