@@ -95,3 +95,22 @@ def test_reproduce_run_attributes_the_adding_problems_sum_to_the_marked_steps(tm
     assert list(att.columns) == ["step", "input 0", "input 1"]
     assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "x.csv")]) == 2
     assert "--input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["quantile", "deepar"])
+def test_forecast_panel_run_inspects_the_global_model(tmp_path, model):
+    from lstmkit.tasks.forecast.panel import read_panel
+    from lstmkit.tasks.forecast.panel_config import PanelConfig
+    from lstmkit.tasks.forecast.panel_task import PanelForecaster
+
+    rows = [(f"s{i}", t, 10 + i + np.sin(t)) for i in range(3) for t in range(30)]
+    frame = pd.DataFrame(rows, columns=["id", "t", "y"])
+    panel = read_panel(frame, id_col="id", time_col="t", target="y", horizon=4)
+    extra = {"samples": 10} if model == "deepar" else {}
+    config = PanelConfig(model=model, max_steps=10, ensemble=1, refit=False, hidden_size=6,
+                         **extra)  # fmt: skip
+    PanelForecaster(config).fit(panel).save(tmp_path / "run")
+    assert main(["inspect", str(tmp_path / "run"), "--ig-steps", "8"]) == 0
+    page = check_report(tmp_path / "run" / "inspect" / "index.html")
+    assert ("Attributions" in page.sections) == (model != "deepar")
+    check_summary(tmp_path / "run" / "inspect", {"i", "f", "o"})

@@ -30,6 +30,7 @@ __all__ = ["Probe", "Target", "cli_reader", "load_probe", "replaced_output", "ru
 # kind -> (module with its probe, function)
 PROBES = {
     "forecast": ("lstmkit.inspect.probes_series", "probe_forecast"),
+    "forecast-panel": ("lstmkit.inspect.probes_series", "probe_forecast_panel"),
     "classify": ("lstmkit.inspect.probes_series", "probe_classify"),
     "reproduce": ("lstmkit.inspect.probes_series", "probe_reproduce"),
     "generate": ("lstmkit.inspect.probes_text", "probe_generate"),

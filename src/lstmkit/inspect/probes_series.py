@@ -1,4 +1,5 @@
-"""Probes of the tasks that read numbers or whole sequences: forecast, classify, reproduce."""
+"""Probes of the tasks that read numbers or whole sequences: forecast (one series or a panel),
+classify, reproduce."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lstmkit.inspect.probe import (
     run_options,
 )
 
-__all__ = ["probe_classify", "probe_forecast", "probe_reproduce"]
+__all__ = ["probe_classify", "probe_forecast", "probe_forecast_panel", "probe_reproduce"]
 
 
 def probe_forecast(run: Path, input_file: Path | None, limit: int) -> Probe:
@@ -161,3 +162,44 @@ def probe_reproduce(run: Path, input_file: Path | None, limit: int) -> Probe:
     target = Target(x, f, what, names, True, "zeros (no symbol, no value)")
     source = f"{len(x)} sequences of the {rep.config.experiment} experiment's test set"
     return Probe("reproduce", net, lambda: net(x, lengths), lengths.numpy(), source, target=target)
+
+
+def probe_forecast_panel(run: Path, input_file: Path | None, limit: int) -> Probe:
+    """The first seasonal group's global model (its first ensemble member) on each series'
+    last window before its test part; attributions of the median forecast one step ahead
+    (quantile model; DeepAR samples its forecasts, so it gets none)."""
+    from lstmkit.tasks.forecast import kinds
+    from lstmkit.tasks.forecast.panel_task import PanelForecaster
+
+    if input_file is not None:
+        raise ValueError(
+            "a panel run is inspected on its own series' windows; run `lstmkit inspect RUN` "
+            "without --input"
+        )
+    pf = PanelForecaster.load(run)
+    group, cfg = pf.groups[0], pf.config
+    by_id = {s.id: s for s in pf.panel.series}
+    series = [by_id[i] for i in group.ids]  # the order the group's scales are kept in
+    win = group.windows(series, [s.n_train for s in series])
+    x, _, _, _, rows, future = (part[:limit] for part in win.last())
+    static = group.static(series)
+    net = group.nets[0]
+    inputs = torch.from_numpy(np.ascontiguousarray(x))
+    source = (f"the window before the test part of {len(inputs)} series of group 1 of "
+              f"{len(pf.groups)}; ensemble member 0 of {len(group.nets)}")  # fmt: skip
+    target = None
+    if cfg.model != "deepar":
+        rt, st = torch.from_numpy(rows), torch.from_numpy(static[rows])
+        median = int(np.argmin(np.abs(np.asarray(cfg.levels) - 0.5)))
+        names = [f"feature {j}" for j in range(inputs.shape[-1])]
+        target = Target(
+            inputs, lambda v: net(v, rt, st)[:, 0, median],
+            "the median forecast one step ahead (relative to the window's level)", names, True,
+            "zeros (every input at the window's level)",
+        )  # fmt: skip
+    lengths = np.full(len(inputs), inputs.shape[1])
+
+    def forward() -> object:
+        return kinds.forecast(cfg, net, x, future, rows, static, 0)
+
+    return Probe("forecast-panel", net, forward, lengths, source, target=target)
