@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from lstmkit.tasks.forecast.panel import read_panel
+from lstmkit.tasks.forecast.panel import Panel, read_panel
 from lstmkit.tasks.forecast.panel_cli import format_pooled
 from lstmkit.tasks.forecast.panel_config import PanelConfig
 from lstmkit.tasks.forecast.panel_eval import evaluate_panel, predictions_table
@@ -38,6 +38,7 @@ def main() -> int:
     p.add_argument("--out", default="runs/tourism", help="folder for the tables")
     p.add_argument("--json", help="summary JSON path (default OUT/summary.json)")
     p.add_argument("--model", choices=("quantile", "deepar"), default="quantile")
+    p.add_argument("--limit", type=int, help="smoke test: only the first N series per frequency")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -52,8 +53,11 @@ def main() -> int:
         target="value",
         horizons=data / "tourism_series.csv",
     )
+    if args.limit:
+        keep = [i for rows in panel.groups().values() for i in rows[: args.limit]]
+        panel = Panel([panel.series[i] for i in sorted(keep)])
     cfg = PanelConfig(model=args.model, max_minutes=args.max_minutes)
-    forecaster, forecasts, per = evaluate_panel(panel, cfg, ensemble=True)
+    forecaster, forecasts, per = evaluate_panel(panel, cfg, ensemble=True, threads=args.threads)
     pooled = pooled_table(per)
     wall = time.perf_counter() - start
     out = Path(args.out)

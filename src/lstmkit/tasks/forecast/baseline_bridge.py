@@ -15,8 +15,11 @@ __all__ = ["statistical_forecasts"]
 LEVELS = (80, 95)
 
 
-def statistical_forecasts(panel: Panel, methods: tuple[str, ...]) -> dict[str, MethodForecast]:
-    """Forecasts of each series' test part by each method, fitted on its training part only."""
+def statistical_forecasts(
+    panel: Panel, methods: tuple[str, ...], threads: int = 1
+) -> dict[str, MethodForecast]:
+    """Forecasts of each series' test part by each method, fitted on its training part only
+    (statsforecast's ``n_jobs=threads`` processes)."""
     trains = [_filled(s.train) for s in panel.series]
     horizons = [s.horizon for s in panel.series]
     seasons = [s.season for s in panel.series]
@@ -26,7 +29,7 @@ def statistical_forecasts(panel: Panel, methods: tuple[str, ...]) -> dict[str, M
         statistical = None
     if statistical is None or not _available(statistical):
         return _naive_only(trains, horizons, seasons, methods)
-    return _from_statistical(statistical, trains, horizons, seasons, methods)
+    return _from_statistical(statistical, trains, horizons, seasons, methods, threads)
 
 
 def _filled(train: np.ndarray) -> np.ndarray:
@@ -62,11 +65,14 @@ def _from_statistical(
     horizons: list[int],
     seasons: list[int],
     methods: tuple[str, ...],
+    threads: int,
 ) -> dict[str, MethodForecast]:
     out = {}
     for name in methods:
         try:
-            fc = module.forecast_panel(trains, horizons, seasons, methods=(name,), levels=LEVELS)
+            fc = module.forecast_panel(
+                trains, horizons, seasons, methods=(name,), levels=LEVELS, threads=threads
+            )
             out[name] = _method_forecast(fc[name])
         except (ValueError, NotImplementedError, ZeroDivisionError, FloatingPointError):
             out[name] = _one_by_one(module, name, trains, horizons, seasons)

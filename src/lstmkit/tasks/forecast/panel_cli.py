@@ -124,7 +124,11 @@ def run_panel(args: argparse.Namespace, out: Path) -> int:
             _write_tables(out, per, pooled, "backtest")
             return 0
         forecaster, forecasts, per = evaluate_panel(
-            panel, cfg, baselines=not args.no_baselines, ensemble=args.combine
+            panel,
+            cfg,
+            baselines=not args.no_baselines,
+            ensemble=args.combine,
+            threads=args.threads or 1,
         )
         forecaster.save(out)
         _write_outputs(out, panel, forecasts, per, forecaster.seconds)

@@ -23,11 +23,13 @@ ENSEMBLE = "ensemble"
 BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta")
 
 
-def run_baselines(panel: Panel, methods: tuple[str, ...] = BASELINES) -> dict[str, MethodForecast]:
+def run_baselines(
+    panel: Panel, methods: tuple[str, ...] = BASELINES, threads: int = 1
+) -> dict[str, MethodForecast]:
     """The baselines' forecasts of every series' test part, from its training part only."""
     from lstmkit.tasks.forecast.baseline_bridge import statistical_forecasts
 
-    return statistical_forecasts(panel, methods)
+    return statistical_forecasts(panel, methods, threads)
 
 
 def combine(parts: list[MethodForecast]) -> MethodForecast:
@@ -68,9 +70,12 @@ def evaluate_panel(
     baselines: bool = True,
     ensemble: bool = False,
     forecaster: PanelForecaster | None = None,
+    threads: int = 1,
 ) -> tuple[PanelForecaster, dict[str, MethodForecast], pd.DataFrame]:
     """Fit the global model (unless given fitted), forecast every test part, run the
     baselines on the same points, and score them all per series.
+
+    ``threads`` is the baselines' worker processes.
 
     Returns:
         ``(forecaster, forecasts by method, per-series metrics)``.
@@ -78,7 +83,7 @@ def evaluate_panel(
     forecaster = forecaster or PanelForecaster(config).fit(panel)
     forecasts = {MODEL: forecaster.test_forecast(panel)}
     if baselines:
-        forecasts.update(run_baselines(panel))
+        forecasts.update(run_baselines(panel, threads=threads))
     if ensemble:
         members = [forecasts[m] for m in (MODEL, "auto_ets", "auto_theta") if m in forecasts]
         if len(members) < 2:
