@@ -191,3 +191,17 @@ def test_bad_requests_are_one_line(runs, tmp_path, capsys):
     assert main(["export", str(runs["forecast"]), "--onnx", "--opset", "11"]) == 2
     err = capsys.readouterr().err
     assert "opset must be an integer from 17 to 21" in err and err.count("\n") == 1
+
+
+def test_a_missing_extra_is_named_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['onnxruntime'] = None\n"
+            "from lstmkit.cli import main\n"
+            f"sys.exit(main(['export', {str(tmp_path)!r}, '--onnx']))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "lstmkit: error: lstmkit export needs onnx and onnxruntime: pip install 'lstmkit[export]'"
+    )
