@@ -138,3 +138,32 @@ def test_bad_settings_are_refused():
         layer_model(lstmkit.LSTM(3, 4).double().eval())
     with pytest.raises(ValueError, match="opset must be an integer from 17"):
         check_opset(13)
+
+
+class Pooled(torch.nn.Module):
+    """A network around a layer: the output at each sequence's last step and the mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = lstmkit.LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True,
+                                layer_norm=True, peephole=True)  # fmt: skip
+        self.head = torch.nn.Linear(10, 2)
+
+    def forward(self, x, lengths):
+        out, (h, _) = self.rnn(x, lengths=lengths)
+        last = out[torch.arange(x.shape[0]), lengths - 1]
+        return self.head(last + out.mean(1)), h
+
+
+def test_traced_at_one_length_set_right_at_others():
+    from lstmkit.export.model import export_network
+
+    net = randomized(Pooled(), 4)
+    example = (torch.randn(2, 7, 3), torch.tensor([7, 3]))
+    axes = {"x": {0: "b", 1: "t"}, "lengths": {0: "b"}, "y": {0: "b"}, "h": {1: "b"}}
+    model = export_network(net, example, ["x", "lengths"], ["y", "h"], axes, 17)
+
+    def sample(b, t, gen):
+        return torch.randn(b, t, 3, generator=gen), mixed_lengths(b, t, gen)
+
+    assert verify(model, net, sample, ["x", "lengths"], seed=11) < 1e-5
