@@ -205,3 +205,38 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path):
     assert done.stderr.strip() == (
         "lstmkit: error: lstmkit export needs onnx and onnxruntime: pip install 'lstmkit[export]'"
     )
+
+
+class _OnnxSteps:
+    """A `StepModel` (lstmkit.nn.beam) running the exported encoder and decoder step."""
+
+    def __init__(self, folder, model) -> None:
+        self.bos_id, self.eos_id = model.bos_id, model.eos_id
+        self.encoder = session(str(folder / "encoder.onnx"))
+        self.decoder = session(str(folder / "decoder_step.onnx"))
+
+    def encode(self, src, src_lengths):
+        outs = self.encoder.run(None, {"src": src.numpy(), "src_lengths": src_lengths.numpy()})
+        return tuple(outs[:3]), tuple(outs[3:])
+
+    def step(self, tokens, state, memory):
+        names = ["tokens", "h", "c", "feed", "outputs", "prepared", "mask"]
+        values = [tokens.numpy(), *state, *memory]
+        log_probs, h, c, feed, weights = self.decoder.run(None, dict(zip(names, values)))
+        return torch.from_numpy(log_probs), (h, c, feed), torch.from_numpy(weights)
+
+
+def test_exported_translator_decodes_like_the_model(runs):
+    """Oracle: greedy decoding through the two onnxruntime graphs picks the model's tokens."""
+    from lstmkit.nn.beam import greedy_decode
+
+    model = task_class("translate").load(runs["translate"]).model.eval()
+    gen = torch.Generator().manual_seed(3)
+    lengths = torch.tensor([5, 2, 4, 1])
+    src = torch.randint(3, model.encoder.embedding.num_embeddings, (4, 5), generator=gen)
+    src = src.masked_fill(torch.arange(5)[None, :] >= lengths[:, None], model.pad_id)
+    expected = greedy_decode(model, src, lengths)
+    got = greedy_decode(_OnnxSteps(runs["translate"] / "export", model), src, lengths)
+    assert [h.tokens for h in got] == [h.tokens for h in expected]
+    for g, e in zip(got, expected):
+        assert g.log_prob == pytest.approx(e.log_prob, abs=1e-4)
