@@ -16,7 +16,12 @@ layer's `LayerSpec` by `stack.recurrent_nodes` (Scan over time, or ONNX's LSTM/G
 operator where exact) and spliced in. The rest of the network (embeddings, pooling, heads)
 is torch's exporter's, whose elementwise and indexing ops have no time loop to unroll.
 The recurrence is written from plain data once, tested per variant against lstmkit, and
-survives torch's exporter changes, which only ever see an opaque node.
+survives torch's exporter changes, which only ever see an opaque node. The TorchScript
+exporter is deprecated in torch 2.x but is the one that keeps a custom-domain node from a
+`symbolic`; should it go, only this tracing step changes (dynamo's
+`custom_translation_table` can emit the same node). A Python loop over time outside the
+lstmkit layers would still be unrolled by the tracer: `check.verify` runs every export at
+lengths and batch sizes other than the traced ones, so such a model is refused, not written.
 """
 
 from __future__ import annotations
