@@ -84,7 +84,7 @@ def gates_part(
 
 def _labels(probe: Probe, record: LayerRecord, example: int, n: int) -> list[str] | None:
     """The example's tokens when the record ran over the probe's own batch."""
-    if probe.tokens is None or record.batch != len(probe.tokens) or example >= len(probe.tokens):
+    if probe.tokens is None or not probe.over_batch(record.name, record.batch):
         return None
     tokens = probe.tokens[example]
     return [str(t) for t in tokens[:n]] if len(tokens) >= n else None

@@ -68,6 +68,13 @@ class Probe:
     # ran over each sequence reversed within its length, as PaddedBiLSTM's backward layers do)
     layouts: dict[str, tuple[np.ndarray | None, bool]] = field(default_factory=dict)
 
+    def over_batch(self, name: str, batch: int) -> bool:
+        """Whether module ``name``, which recorded ``batch`` sequences, ran over this batch
+        itself (not over, say, a tagger's distinct words, which `layouts` gives lengths)."""
+        own = any(name.startswith(p) and lengths is not None
+                  for p, (lengths, _) in self.layouts.items())  # fmt: skip
+        return batch == len(self.lengths) and not own
+
 
 def run_options(run: Path) -> argparse.Namespace | None:
     """The options the run's training command recorded (`OPTIONS_FILE`), if it has them."""

@@ -144,14 +144,14 @@ def _sections(
         raise ValueError(f"the {probe.kind} model ran no lstmkit LSTM/GRU/RNN layer")
     # Heatmaps for the modules that ran over the batch itself (a tagger's character BiLSTM
     # runs over the distinct words instead; its statistics are in the saturation table).
-    own = [r for r in records if r.batch == len(probe.lengths)] or records
+    own = [r for r in records if probe.over_batch(r.name, r.batch)] or records
     heatmaps = gates_part(
         own[:MAX_MODULES], probe, folder, opts.example, opts.units, opts.max_steps
     )
     sections = [heatmaps]
     saturation, _ = saturation_part(records, folder)
     sections.append(saturation)
-    main = next((r for r in records if probe.tokens and r.batch == len(probe.tokens)), None)
+    main = next((r for r in records if probe.tokens and probe.over_batch(r.name, r.batch)), None)
     if main is not None:
         sections.append(text_cell_part(main, probe, folder, opts.example, opts.cell, opts.feature))
     if probe.target is not None and opts.attribution != "none":
