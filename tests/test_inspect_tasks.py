@@ -49,6 +49,11 @@ def test_forecast_run_on_its_validation_windows_and_on_a_csv(tmp_path, capsys):
     assert main([*args, "--attribution", "grad-x-input"]) == 0
     check_report(out / "index.html")
     assert "Gradient x input" in (out / "index.html").read_text()
+    (tmp_path / "file").write_text("x")
+    for bad, message in ((tmp_path / "file", "is a file"), (run, "holds no inspect report")):
+        assert main(["inspect", str(run), "--out", str(bad)]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "x" and (run / "artifact.json").is_file()
 
 
 def _long_form(path, n=24):

@@ -118,10 +118,10 @@ def inspect_run(run: str | Path, options: InspectOptions | None = None) -> Path:
         raise ValueError(f"--example {opts.example} but the batch has {len(probe.lengths)} "
                          f"sequences (0..{len(probe.lengths) - 1})")  # fmt: skip
     out = Path(opts.out) if opts.out is not None else run / "inspect"
-    if out.exists() and not (out / "index.html").is_file() and any(out.iterdir()):
-        raise ValueError(f"--out {out} exists and holds no inspect report; give a new folder")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the report")
+    if out.exists() and not (out / "index.html").is_file() and any(out.iterdir()):
+        raise ValueError(f"--out {out} exists and holds no inspect report; give a new folder")
     work = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
