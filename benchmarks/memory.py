@@ -1,16 +1,19 @@
 """Peak memory and time of one LSTM training step against the sequence length T.
 
 Usage: python benchmarks/memory.py [--T 1000 10000 100000] [--impls torch normal bounded]
-       [--threads 2] [--k 0] [--steps 1]
+       [--threads 2] [--k 0] [--steps 1] [--loss mean]
 
 Each (T, implementation) point runs in a fresh subprocess, so that its peak resident set
 (getrusage ru_maxrss: the process's peak RSS, torch and the interpreter included; the CPU has
 no allocator statistics) belongs to that point alone. A point builds the layer (B=8, I=32,
 H=128, one layer, float32), runs one warm-up step at T=64 (kernels loaded, threads up), then
-times `--steps` training steps (forward, backward of out.pow(2).mean(), parameter gradients)
-at T, with the minor page faults of each. Implementations: `torch` = torch.nn.LSTM,
-`normal` = lstmkit.LSTM (engine auto), `bounded` = lstmkit.LSTM(checkpoint_every=k), k =
-round(sqrt(T)) unless --k. The table and the machine are in benchmarks/README.md.
+times `--steps` training steps (forward, backward, parameter gradients) at T, with the
+minor page faults of each. The loss: `mean` = out.mean() (as benchmarks/speed.py; its
+gradient is one number broadcast, so the peak is the layer's own), `square` =
+out.pow(2).mean() (a per-step loss: its gradient and temporaries add ~3 copies of out).
+Implementations: `torch` = torch.nn.LSTM, `normal` = lstmkit.LSTM (engine auto), `bounded`
+= lstmkit.LSTM(checkpoint_every=k), k = round(sqrt(T)) unless --k. The table and the
+machine are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 BATCH, INPUT, HIDDEN = 8, 32, 128
 
 
-def child(impl: str, steps: int, k: int, repeats: int) -> dict:
+def child(impl: str, steps: int, k: int, repeats: int, loss: str) -> dict:
     """One point, in this process: the figures as a dict."""
     import torch
 
@@ -44,7 +47,7 @@ def child(impl: str, steps: int, k: int, repeats: int) -> dict:
         start = time.perf_counter()
         out, _ = layer(x)
         middle = time.perf_counter()
-        out.pow(2).mean().backward()
+        (out.pow(2) if loss == "square" else out).mean().backward()
         end = time.perf_counter()
         layer.zero_grad(set_to_none=True)
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
@@ -55,15 +58,15 @@ def child(impl: str, steps: int, k: int, repeats: int) -> dict:
     runs = [step(steps) for _ in range(repeats)]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return dict(
-        impl=impl, T=steps, k=k if impl == "bounded" else 0, base_mib=base / 1024,
+        impl=impl, T=steps, k=k if impl == "bounded" else 0, loss=loss, base_mib=base / 1024,
         peak_mib=peak / 1024, forward_s=[r[0] for r in runs], backward_s=[r[1] for r in runs],
         faults=[r[2] for r in runs],
     )  # fmt: skip
 
 
-def point(impl: str, steps: int, k: int, repeats: int, threads: int) -> dict:
+def point(impl: str, steps: int, k: int, repeats: int, threads: int, loss: str) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    command = [sys.executable, __file__, "--child", impl, str(steps), str(k), str(repeats)]
+    command = [sys.executable, __file__, "--child", impl, str(steps), str(k), str(repeats), loss]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         return dict(impl=impl, T=steps, failed=done.stderr.strip().splitlines()[-1:])
@@ -111,11 +114,11 @@ def linearity(rows: list[dict]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        impl, steps, k, repeats = sys.argv[2], *map(int, sys.argv[3:6])
+        impl, (steps, k, repeats), loss = sys.argv[2], map(int, sys.argv[3:6]), sys.argv[6]
         import torch
 
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-        print(json.dumps(child(impl, steps, k or round(steps**0.5), repeats)))
+        print(json.dumps(child(impl, steps, k or round(steps**0.5), repeats, loss)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--T", type=int, nargs="+", default=[1000, 10000, 100000])
@@ -124,15 +127,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--k", type=int, default=0, help="segment length (0: sqrt(T))")
     parser.add_argument("--steps", type=int, default=1, help="timed steps per point")
+    parser.add_argument("--loss", default="mean", choices=["mean", "square"])
     args = parser.parse_args()
     print(f"B={BATCH} I={INPUT} H={HIDDEN}, 1 layer, float32, threads={args.threads}, "
+          f"loss {args.loss}, "
           f"load average {os.getloadavg()}")  # fmt: skip
     print(HEADER, flush=True)
     rows = []
     for steps in args.T:
         normal = None
         for impl in sorted(args.impls, key=lambda i: i != "normal"):  # normal first: ratios
-            rows.append(point(impl, steps, args.k, args.steps, args.threads))
+            rows.append(point(impl, steps, args.k, args.steps, args.threads, args.loss))
             normal = rows[-1] if impl == "normal" else normal
             report(rows[-1], normal)
     linearity(rows)

@@ -175,3 +175,16 @@ def test_bad_checkpoint_every_is_refused(bad):
 
 def test_repr_names_it():
     assert "checkpoint_every=8" in repr(lstmkit.GRU(INPUT, HIDDEN, checkpoint_every=8))
+
+
+@pytest.mark.parametrize("engine", ["fused", "autograd"])
+def test_a_broadcast_output_gradient(engine):
+    """out.mean() hands back a stride-0 gradient; the segments slice it like any other."""
+    grads = []
+    for k in (0, 4):
+        torch.manual_seed(0)
+        layer = lstmkit.LSTM(INPUT, HIDDEN, bidirectional=True, engine=engine, checkpoint_every=k)
+        layer.double()(torch.randn(STEPS, BATCH, INPUT, dtype=torch.float64))[0].mean().backward()
+        grads.append([p.grad for p in layer.parameters()])
+    for g, e in zip(*grads, strict=True):
+        torch.testing.assert_close(g, e, **EXACT)
