@@ -118,3 +118,17 @@ def test_generate_run_finds_a_cell_for_a_text_feature(tmp_path, capsys):
     assert "--units 12 is outside" in capsys.readouterr().err
     assert main(["inspect", str(run), "--feature", "rhyme"]) == 2
     assert "--feature must be one of" in capsys.readouterr().err
+
+
+def test_generate_run_saved_from_python_on_other_text_needs_input(tmp_path, capsys):
+    from lstmkit.tasks.generate import Corpus, GenerateConfig, TextGenerator
+
+    digits = "0123 4567 89\n31 41 59 26\n" * 20
+    config = GenerateConfig(minutes=None, epochs=1, hidden_size=6, embedding_dim=4,
+                            batch_size=2, bptt=8)  # fmt: skip
+    TextGenerator(config).fit(Corpus(digits, digits[:60])).save(tmp_path / "run")
+    assert main(["inspect", str(tmp_path / "run")]) == 2
+    assert "pass --input FILE with text" in capsys.readouterr().err
+    (tmp_path / "more.txt").write_text(digits)
+    assert main(["inspect", str(tmp_path / "run"), "--input", str(tmp_path / "more.txt")]) == 0
+    check_report(tmp_path / "run" / "inspect" / "index.html")

@@ -30,10 +30,10 @@ def probe_generate(run: Path, input_file: Path | None, limit: int) -> Probe:
     from lstmkit.tasks.generate import Corpus, TextGenerator
 
     gen = TextGenerator.load(run)
+    args = run_options(run)
     if input_file is not None:
         text, source = read_text(input_file), f"a passage of {input_file}"
     else:
-        args = run_options(run)
         files = getattr(args, "text", None) if args is not None else None
         corpus = Corpus.from_files(files) if files else Corpus.shakespeare()
         text, source = corpus.val, f"a passage of the run's validation text ({corpus.description})"
@@ -42,6 +42,9 @@ def probe_generate(run: Path, input_file: Path | None, limit: int) -> Probe:
     if not pieces:
         raise ValueError(f"{input_file or 'the validation text'} has no text to read")
     x = torch.tensor([[tok.index.get(p, tok.unk_id) for p in pieces]])  # (1, T)
+    if input_file is None and args is None and (x == tok.unk_id).float().mean() > 0.2:
+        # Saved from Python, no record of its text: the plays are not what it was trained on.
+        raise need_input(run, "generate", "text")
     model = gen.model
     return Probe(
         "generate", model, lambda: model(x), np.array([len(pieces)]), source, [pieces],
