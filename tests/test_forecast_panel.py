@@ -221,18 +221,17 @@ def test_deepar_fits_and_forecasts_a_panel(likelihood):
 
 
 def test_global_model_beats_seasonal_naive_on_a_shared_pattern():
-    panel = _panel(seasonal_panel(n_series=16, noise=0.2, seed=5))
-    cfg = PanelConfig(hidden_size=16, ensemble=1, refit=False, max_steps=400, lr=3e-3)
-    _, _, per = evaluate_panel(panel, cfg, baselines=False)
-    forecaster = PanelForecaster(cfg).fit(panel)
+    # Seasonal naive repeats last year's season; growing series with one shared pattern let
+    # a global model learn the growth from all of them.
+    panel = _panel(seasonal_panel(n_series=16, noise=0.1, seed=5, growth=0.03))
+    cfg = PanelConfig(hidden_size=16, ensemble=1, refit=False, max_steps=600)
+    per = evaluate_panel(panel, cfg, baselines=False)[2]
     snaive = MethodForecast([np.resize(s.train[-12:], s.horizon) for s in panel.series])
-    model = forecaster.test_forecast()
-    ours = np.mean([score_series(s.test, s.train, 12, model, i)["MASE"]
-                    for i, s in enumerate(panel.series)])  # fmt: skip
-    theirs = np.mean([score_series(s.test, s.train, 12, snaive, i)["MASE"]
-                      for i, s in enumerate(panel.series)])  # fmt: skip
-    assert ours < 0.9 * theirs, (ours, theirs)
-    assert per.loc[per.method == "lstmkit", "MASE"].mean() < theirs
+    theirs = np.mean(
+        [score_series(s.test, s.train, 12, snaive, i)["MASE"] for i, s in enumerate(panel.series)]
+    )
+    ours = per.loc[per.method == "lstmkit", "MASE"].mean()
+    assert ours < 0.7 * theirs, (ours, theirs)
 
 
 def test_save_and_load_give_the_same_forecasts(tmp_path):
