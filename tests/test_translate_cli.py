@@ -6,8 +6,9 @@ import random
 import pytest
 import torch
 
-from lstmkit.cli import main
-from lstmkit.tasks.translate import Translator, read_tsv
+from lstmkit.cli import build_parser, main
+from lstmkit.tasks.translate import TranslateConfig, Translator, read_tsv
+from lstmkit.tasks.translate.cli import config_from_args
 
 TINY = [
     "--epochs",
@@ -104,6 +105,15 @@ def test_predict_prints_n_best_with_scores_and_evaluate_scores_the_test_part(tra
     assert "| beam" not in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flag", [[], ["--input-feeding"], ["--no-input-feeding"]])
+def test_the_input_feeding_switch_reaches_the_config(flag):
+    args = build_parser("translate").parse_args(["translate", *flag])
+    expected = {"--input-feeding": True, "--no-input-feeding": False}.get(
+        "".join(flag), TranslateConfig().input_feeding
+    )
+    assert config_from_args(args).input_feeding is expected
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -120,11 +130,18 @@ def test_predict_prints_n_best_with_scores_and_evaluate_scores_the_test_part(tra
         (["translate", "predict", "--run", "{run}", "--input", "{d}/empty.tsv"], "no sources"),
         (["translate", "predict", "--run", "{run}", "--text", " "], "source 0 is empty"),
         (["translate", "evaluate", "--run", "{run}", "--tsv", "{d}/missing.tsv"], "no TSV file"),
+        (["translate", "evaluate", "--run", "{d}/none"], "no saved lstmkit model"),
+        (["translate", "--tsv", "{d}/one.tsv", "--batch-size", "0"], "batch_size must be >= 1"),
+        (["translate", "--tsv", "{d}/one.tsv", "--source-col", "word"], "no column 'word'"),
+        (["translate", "--tsv", "{d}/gap.tsv"], "line 2 has an empty target"),
+        (["translate", "--tsv", "{d}/one.tsv", "--length-penalty", "-1"], "length_penalty"),
+        (["translate", "--input-feeding", "yes"], "invalid choice: 'yes'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(trained, tmp_path, capsys, argv, message):
     (tmp_path / "one.tsv").write_text("abc\tA B C\n")
     (tmp_path / "empty.tsv").write_text("")
+    (tmp_path / "gap.tsv").write_text("abc\tA B C\nab\t \n")
     run = trained[2]
     args = [a.format(d=tmp_path, run=run) for a in argv]
     capsys.readouterr()

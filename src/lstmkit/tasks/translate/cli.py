@@ -129,7 +129,12 @@ def add_translate_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
             **extra,
         )
     m.add_argument("--unidirectional", action="store_true", help="a one-way encoder")
-    m.add_argument("--no-input-feeding", action="store_true", help="plain Luong decoder input")
+    m.add_argument(
+        "--input-feeding",
+        action=argparse.BooleanOptionalAction,
+        help=f"feed the previous attentional vector into the decoder (default "
+        f"{_DEFAULTS.input_feeding}; without it training runs all decoder steps at once)",
+    )
     m.add_argument("--tie-embeddings", action="store_true", help="share the target embedding")
     add_run_options(
         p,
@@ -169,7 +174,7 @@ def config_from_args(args: argparse.Namespace) -> TranslateConfig:
         values[f"{side}_tokens"] = getattr(args, f"{side}_tokens") or tokens or default
     values.update(
         bidirectional=not args.unidirectional,
-        input_feeding=not args.no_input_feeding,
+        input_feeding=_DEFAULTS.input_feeding if args.input_feeding is None else args.input_feeding,
         tie_embeddings=args.tie_embeddings,
         seed=args.seed,
         progress=args.progress,
