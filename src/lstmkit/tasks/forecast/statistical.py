@@ -154,7 +154,13 @@ def _series(
 
 
 def _run_group(
-    method: str, season: int, rows: list[int], trains: list[np.ndarray], h: int, levels, threads
+    method: str,
+    season: int,
+    rows: list[int],
+    trains: list[np.ndarray],
+    h: int,
+    levels: list[int],
+    threads: int,
 ) -> pd.DataFrame:
     """statsforecast on the series ``rows`` of one method and season, h steps each."""
     from statsforecast import StatsForecast
