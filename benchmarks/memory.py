@@ -8,9 +8,11 @@ Each (T, implementation) point runs in a fresh subprocess, so that its peak resi
 no allocator statistics) belongs to that point alone. A point builds the layer (B=8, I=32,
 H=128, one layer, float32), runs one warm-up step at T=64 (kernels loaded, threads up), then
 times `--steps` training steps (forward, backward, parameter gradients) at T, with the
-minor page faults of each. The loss: `mean` = out.mean() (as benchmarks/speed.py; its
-gradient is one number broadcast, so the peak is the layer's own), `square` =
-out.pow(2).mean() (a per-step loss: its gradient and temporaries add ~3 copies of out).
+minor page faults of each. The loss: `mean` = out.mean() (as benchmarks/speed.py), `square`
+= out.pow(2).mean() (its backward adds temporaries of out's size). Either way the input, the
+output and the output's gradient (mean's backward materialises it) are the caller's: the
+`floor` column, T * B * (I + 2H) floats, which no implementation can go below; `own` = peak
+- base - floor is what the implementation itself added.
 Implementations: `torch` = torch.nn.LSTM, `normal` = lstmkit.LSTM (engine auto), `bounded`
 = lstmkit.LSTM(checkpoint_every=k), k = round(sqrt(T)) unless --k. The table and the
 machine are in benchmarks/README.md.
@@ -75,7 +77,7 @@ def point(impl: str, steps: int, k: int, repeats: int, threads: int, loss: str) 
 
 HEADER = (
     f"{'T':>7} {'impl':8} {'k':>4} {'step s':>8} {'fwd s':>7} {'bwd s':>7} {'peak MiB':>9} "
-    f"{'base MiB':>9} {'faults':>9} {'vs normal: time':>16} {'memory':>7}"
+    f"{'base MiB':>9} {'floor':>6} {'own':>6} {'faults':>9} {'vs normal: time':>16} {'memory':>7}"
 )
 
 
@@ -89,12 +91,14 @@ def report(r: dict, normal: dict | None) -> None:
     if normal is not None and "failed" not in normal:
         n_step = normal["forward_s"][0] + normal["backward_s"][0]
         ratio = f"{step / n_step:15.2f}x {r['peak_mib'] / normal['peak_mib']:6.3f}x"
+    floor = r["T"] * BATCH * (INPUT + 2 * HIDDEN) * 4 / 2**20
+    own = r["peak_mib"] - r["base_mib"] - floor
     print(f"{r['T']:>7} {r['impl']:8} {r['k']:>4} {step:8.3f} {r['forward_s'][0]:7.3f} "
-          f"{r['backward_s'][0]:7.3f} {r['peak_mib']:9.0f} {r['base_mib']:9.0f} "
-          f"{r['faults'][0]:>9} {ratio}")  # fmt: skip
+          f"{r['backward_s'][0]:7.3f} {r['peak_mib']:9.0f} {r['base_mib']:9.0f} {floor:6.0f} "
+          f"{own:6.0f} {r['faults'][0]:>9} {ratio}")  # fmt: skip
     for f, b, faults in list(zip(r["forward_s"], r["backward_s"], r["faults"]))[1:]:
         print(f"{'':>7} {'  again':8} {'':>4} {f + b:8.3f} {f:7.3f} {b:7.3f} "
-              f"{'':>9} {'':>9} {faults:>9}")  # fmt: skip
+              f"{'':>9} {'':>9} {'':>6} {'':>6} {faults:>9}")  # fmt: skip
     sys.stdout.flush()
 
 
