@@ -9,15 +9,25 @@ the CPU, nccl on CUDA), the Trainer
 - gives each rank its own share of every batch (:func:`shard_batch`: rank r takes the r-th
   of ``world`` near-equal slices along the batch dimension; for a stateful language model
   the batch's columns are its streams, so each rank carries the state of its own columns).
-  With batch sizes divisible by ``world`` the averaged gradient is the one-process gradient
-  of the global batch, so N ranks train the same weights as one;
+  Every rank takes one step per batch, so the work per rank is equal to a row. When the
+  batch does not divide by ``world`` the slices differ by one row; each rank's loss is
+  then weighted by ``world * rows / batch rows`` (:func:`ddp_objective`), so the averaged
+  gradient is still the gradient of the batch's mean loss, and N ranks train the weights
+  of one process exactly when the objective's loss is a mean over the batch's rows (most
+  are; a mean over tokens of rows of unequal length is weighted by rows, approximately).
+  Batches that are not tensors or tuples/lists/dicts of them (a task's own batch class)
+  are not cut: every rank then computes the whole batch (same weights, no speed-up);
 - averages the epoch's metrics over the ranks before early stopping reads them
-  (:func:`average_metrics`), so every rank takes the same decisions;
+  (:func:`average_metrics`), and agrees after every step on the run's clock and on a stop
+  (:func:`agree_max`: the slowest rank's time), so a time budget, a per-step schedule
+  driven by time and a callback's stop request end or steer every rank at the same step;
 - writes only on rank 0 (:func:`is_main_process`).
 
-A rank that dies leaves the others in a collective; the process group's ``timeout``
-(:data:`DEFAULT_TIMEOUT_S`, ``LSTMKIT_DIST_TIMEOUT`` seconds) turns that into an error
-instead of a hang, and torchrun stops the survivors when one rank fails.
+A rank that dies (killed, or its process ends on an error) closes its connections: the
+others' next collective fails at once and they stop with :class:`RankFailure` naming what
+happened, and torchrun stops the survivors when one rank fails. A rank that hangs without
+dying is caught by the process group's ``timeout`` (:data:`DEFAULT_TIMEOUT_S`,
+``LSTMKIT_DIST_TIMEOUT`` seconds) instead.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import torch
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "RankFailure",
+    "agree_max",
     "agree_on_stop",
     "average_metrics",
     "ddp_objective",
@@ -155,11 +166,31 @@ def shard_data(data: Any, time_dim: int = 1) -> Any:
     return ShardedData(data, dist.get_rank(), dist.get_world_size(), time_dim)
 
 
-def ddp_objective(objective: Callable[..., Any], model: torch.nn.Module) -> Callable[..., Any]:
+def batch_rows(batch: Any, time_dim: int = 1) -> int:
+    """The rows of a batch as :func:`shard_batch` cuts them: its first tensor's batch size
+    (1 when it holds no tensor, which is not cut)."""
+    if isinstance(batch, torch.Tensor):
+        if batch.dim() == 0:
+            return 1
+        return batch.shape[1 if time_dim == 0 and batch.dim() >= 2 else 0]
+    parts = batch.values() if isinstance(batch, dict) else batch
+    if isinstance(batch, (tuple, list, dict)):
+        for part in parts:
+            if isinstance(part, (torch.Tensor, tuple, list, dict)):
+                return batch_rows(part, time_dim)
+    return 1
+
+
+def ddp_objective(
+    objective: Callable[..., Any], model: torch.nn.Module, time_dim: int = 1
+) -> Callable[..., Any]:
     """The objective, called with the DDP-wrapped model so backward averages the gradients.
 
     The Trainer keeps the plain module (its optimizer, checkpoints and ``state_dict`` names
     stay those of one process); DDP shares its parameters and broadcasts rank 0's at start.
+    While training, a rank whose share of the batch has ``rows`` of the batch's ``total``
+    scales its loss by ``world * rows / total`` (1 when the batch divides evenly), so that
+    DDP's average of the ranks' gradients is the gradient of the whole batch's mean loss.
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -171,13 +202,87 @@ def ddp_objective(objective: Callable[..., Any], model: torch.nn.Module) -> Call
             raise
         raise failure from err
 
+    world = torch.distributed.get_world_size()
+
     def distributed(model_: torch.nn.Module, batch: Any, state: Any) -> Any:
-        return objective(ddp if model_ is model else model_, batch, state)
+        out = objective(ddp if model_ is model else model_, batch, state)
+        if not torch.is_grad_enabled():  # validation: every rank sees all of it
+            return out
+        rows = batch_rows(batch, time_dim)
+        (total,) = agree_sum(float(rows))
+        scale = world * rows / total
+        if scale == 1.0:
+            return out
+        if isinstance(out, tuple):
+            return (out[0] * scale, *out[1:])
+        return out * scale
 
     for name in ("split",):  # the objective's own time split, if it has one
         if hasattr(objective, name):
             setattr(distributed, name, getattr(objective, name))
     return distributed
+
+
+def _state_dim(tensor: torch.Tensor) -> int:
+    # torch's recurrent states are (layers, batch, hidden); a 1-2-D state is (batch, ...).
+    return 1 if tensor.dim() >= 3 else 0
+
+
+def gather_state(state: Any) -> Any:
+    """The carried recurrent state of every rank's streams, joined in rank order: the state
+    one process would carry for the whole batch (what a checkpoint saves). A collective."""
+    parts: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, _to_cpu(state))
+
+    def join(*leaves: Any) -> Any:
+        first = leaves[0]
+        if isinstance(first, torch.Tensor):
+            return torch.cat(leaves, dim=_state_dim(first))
+        if isinstance(first, (tuple, list)):
+            return type(first)(join(*group) for group in zip(*leaves))
+        if isinstance(first, dict):
+            return {k: join(*(leaf[k] for leaf in leaves)) for k in first}
+        return first
+
+    device = _first_device(state)
+    return _to_device(join(*parts), device)
+
+
+def shard_state(state: Any) -> Any:
+    """This rank's streams of a whole batch's carried state (:func:`gather_state`'s inverse)."""
+    rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    if isinstance(state, torch.Tensor):
+        return torch.tensor_split(state, world, dim=_state_dim(state))[rank].clone()
+    if isinstance(state, (tuple, list)):
+        return type(state)(shard_state(s) for s in state)
+    if isinstance(state, dict):
+        return {k: shard_state(v) for k, v in state.items()}
+    return state
+
+
+def _first_device(state: Any) -> torch.device | None:
+    if isinstance(state, torch.Tensor):
+        return state.device
+    if not isinstance(state, (tuple, list, dict)):
+        return None
+    for part in state.values() if isinstance(state, dict) else state:
+        if isinstance(part, (torch.Tensor, tuple, list, dict)):
+            return _first_device(part)
+    return None
+
+
+def _to_cpu(state: Any) -> Any:
+    return _to_device(state, torch.device("cpu"))
+
+
+def _to_device(state: Any, device: torch.device | None) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state if device is None else state.to(device)
+    if isinstance(state, (tuple, list)):
+        return type(state)(_to_device(s, device) for s in state)
+    if isinstance(state, dict):
+        return {k: _to_device(v, device) for k, v in state.items()}
+    return state
 
 
 def average_metrics(record: dict[str, Any]) -> None:
@@ -192,6 +297,24 @@ def average_metrics(record: dict[str, Any]) -> None:
     torch.distributed.all_reduce(values)
     values /= torch.distributed.get_world_size()
     record.update(zip(names, values.tolist()))
+
+
+def _reduce(values: tuple[float, ...], op: Any) -> list[float]:
+    if not is_distributed():
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64)
+    torch.distributed.all_reduce(tensor, op=op)
+    return tensor.tolist()
+
+
+def agree_max(*values: float) -> list[float]:
+    """Each value's largest over the ranks, the same on every rank (unchanged alone)."""
+    return _reduce(values, torch.distributed.ReduceOp.MAX)
+
+
+def agree_sum(*values: float) -> list[float]:
+    """Each value's sum over the ranks, the same on every rank (unchanged alone)."""
+    return _reduce(values, torch.distributed.ReduceOp.SUM)
 
 
 def agree_on_stop(trainer: Any) -> None:

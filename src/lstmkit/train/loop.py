@@ -2,63 +2,53 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from lstmkit.io import json_safe
 
 from ..seed import seed_everything
-from .batches import (
-    Data,
-    State,
-    batch_chunks,
-    call_objective,
-    detach_state,
-    epoch_batches,
-    evaluate_loss,
-    to_device,
-)
+from .batches import Data, evaluate_loss
 from .callbacks import Callback, CallbackList
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import TrainConfig
 from .distributed import (
+    agree_max,
     agree_on_stop,
+    agree_sum,
     average_metrics,
     ddp_objective,
+    gather_state,
     init_distributed,
     is_main_process,
     rank_failure,
     shard_data,
+    shard_state,
 )
+from .epoch import EpochTraining
 from .examples import prepare_data
-from .log import as_metrics, batch_count, progress_bar, report_epoch
-from .optim import Schedule, build_optimizer, clip_gradients, regularization_penalty, set_lr
-from .run import (
-    InterruptGuard,
-    NonFiniteLossError,
-    TrainingInterrupted,
-    TrainResult,
-    nonfinite_message,
-)
+from .log import as_metrics, report_epoch
+from .optim import Schedule, build_optimizer, set_lr
+from .run import InterruptGuard, TrainingInterrupted, TrainResult
 from .snapshot import resume_source, run_from_checkpoint, run_to_flat
 from .state import TrainerState
 
 Evaluate = Callable[[nn.Module, Any], Mapping[str, float]]
 
 
-class Trainer:
+class Trainer(EpochTraining):
     """Trains any model with the task's objective; holds the optimizer, schedule and state.
 
-    The steps are small methods (:meth:`train_epoch`, :meth:`train_step`, :meth:`validate`,
-    :meth:`save`, :meth:`load`); the run's bookkeeping is :attr:`state` (a
+    The steps are small methods: the run's here (:meth:`fit`, :meth:`validate`,
+    :meth:`save`, :meth:`load`, :meth:`request_stop`), an epoch's in
+    :class:`~lstmkit.train.epoch.EpochTraining` (:meth:`train_epoch`, :meth:`train_step`);
+    the run's bookkeeping is :attr:`state` (a
     :class:`TrainerState`); code that watches or steers the run is a :class:`Callback`.
 
     Args:
@@ -111,7 +101,7 @@ class Trainer:
         # Under torchrun: join its process group; DDP's backward averages the gradients.
         self.distributed = init_distributed()
         if self.distributed:
-            self.objective = ddp_objective(objective, model)
+            self.objective = ddp_objective(objective, model, config.time_dim)
         self.callbacks = CallbackList(callbacks, main_process=self.main_process)
         self.optimizer = build_optimizer(model, config)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -121,6 +111,7 @@ class Trainer:
         self.checkpoint: Path | None = None
         self.loader_generator: torch.Generator | None = None
         self.guard = InterruptGuard()
+        self.guard.defer = self.distributed  # Ctrl-C: every rank stops at the same step
         self.stop_request: str | None = None
         # Snapshots make a Ctrl-C checkpoint resume exactly; where nothing would be saved,
         # skip their cost (~0.1 ms a step, mostly numpy's state copy).
@@ -170,59 +161,6 @@ class Trainer:
         result = self._result()
         self.callbacks.fire("on_fit_end", self, result)
         return result
-
-    def train_epoch(self, data: Data, epoch: int) -> dict[str, float]:
-        """Train one epoch (1-based ``epoch``) and return its train metrics."""
-        cfg, progress = self.config, self.state.progress
-        penalized = bool(cfg.l1 or cfg.l2)
-        if progress.train_done:  # resumed while validating: training of this epoch is done
-            assert progress.rng is not None
-            progress.rng.restore()
-            return progress.metrics(penalized)
-        self.model.train()
-        bar = progress_bar(None, epoch, cfg.epochs, cfg.progress and self.main_process)
-        start = time.perf_counter() - progress.seconds
-        try:
-            for chunks, state in self._remaining_batches(data, epoch, bar):
-                if not self._train_batch(chunks, state, epoch, start, bar):
-                    break  # a budget ran out or a stop was requested: the epoch ends here
-        finally:
-            progress.seconds = time.perf_counter() - start
-            bar.close()
-        if progress.steps == 0:
-            raise ValueError(f"train_data yielded no batches in epoch {epoch}")
-        progress.train_done = True
-        return progress.metrics(penalized)
-
-    def train_step(self, batch: Any, state: State, epoch: int) -> tuple[float, float, float, State]:
-        """Forward, backward and clip one batch (or chunk); the caller steps the optimizer.
-
-        Returns:
-            ``(loss, penalty, grad_norm, state)``: the objective's loss, the L1/L2 penalty
-            added to it, the gradient norm before clipping, and the detached state to carry.
-
-        Raises:
-            NonFiniteLossError: on a NaN/Inf loss or gradient norm, before any update.
-        """
-        cfg = self.config
-        loss, new_state = call_objective(self.objective, self.model, batch, state)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(self._nonfinite(f"the loss is {value}", epoch))
-        if not loss.requires_grad:
-            raise ValueError(
-                "the objective's loss does not require grad; compute it from the model's "
-                "output without .detach(), .item() or torch.no_grad()"
-            )
-        penalty = regularization_penalty(self.model, cfg.l1, cfg.l2)
-        total = loss if penalty is None else loss + penalty
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        norm = clip_gradients(self.params, cfg.clip_norm)
-        if not math.isfinite(norm):
-            raise NonFiniteLossError(self._nonfinite(f"the gradient norm is {norm}", epoch))
-        carry = detach_state(new_state) if cfg.stateful or cfg.tbptt else None
-        return value, 0.0 if penalty is None else float(penalty.detach()), norm, carry
 
     def validate(self, data: Any, epoch: int = 1) -> dict[str, float]:
         """Return validation metrics under ``torch.no_grad()`` with the model in eval mode."""
@@ -281,6 +219,8 @@ class Trainer:
         self.optimizer.load_state_dict(optimizer)
         self.schedule, self.state = schedule, state
         state.restore_generators(self.loader_generator)
+        if self.distributed and state.progress.state is not None:
+            state.progress.state = shard_state(state.progress.state)  # this rank's streams
         self.checkpoint = checkpoint.path
 
     def request_stop(self, reason: str = "request_stop") -> None:
@@ -312,6 +252,8 @@ class Trainer:
         start = time.perf_counter()
         metrics = self.validate(val_data, epoch) if validating else {}
         seconds = state.progress.seconds + time.perf_counter() - start
+        if self.distributed:  # the slowest rank's time: every rank's budget alike
+            (seconds,) = agree_max(seconds)
         record: dict[str, Any] = {"epoch": epoch, "train_loss": train.pop("train_loss")}
         record.update(metrics, lr=lr, **train, seconds=seconds)
         average_metrics(record)  # over the ranks, so that they all decide alike
@@ -332,53 +274,6 @@ class Trainer:
                 self.save()
             report_epoch(state.history, cfg)
 
-    def _train_batch(
-        self, chunks: list[Any], state: State, epoch: int, start: float, bar: tqdm
-    ) -> bool:
-        """Train the chunks of one batch, one optimizer step each; False once the epoch
-        must end after a step (a budget ran out, a stop was requested)."""
-        cfg, progress = self.config, self.state.progress
-        for chunk in chunks:
-            if cfg.schedule_per == "step":
-                set_lr(self.optimizer, self._step_lr(time.perf_counter() - start))
-            loss, penalty, norm, state = self.train_step(chunk, state, epoch)
-            with self.guard.critical():  # a half-applied update must never be saved
-                self.optimizer.step()
-                progress.add_step(loss, penalty, norm, state, self._snapshots)
-            if cfg.progress:
-                bar.set_postfix(loss=f"{progress.loss_sum / progress.steps:.4g}", refresh=False)
-            if self.callbacks.has("on_step_end"):
-                lr = float(self.optimizer.param_groups[0]["lr"])
-                info = progress.step_info(epoch, self.state.steps, loss, penalty, norm, lr)
-                self.callbacks.fire("on_step_end", self, info)
-            ended = self.state.spent_budget(cfg, time.perf_counter() - start)
-            if ended is not None or self.stop_request is not None:
-                return False
-        progress.finish_batch()
-        bar.update(1)
-        return True
-
-    def _remaining_batches(
-        self, data: Data, epoch: int, bar: tqdm
-    ) -> Iterator[tuple[list[Any], State]]:
-        """Yield ``(chunks, initial state)`` per batch still to train this epoch; after a
-        mid-epoch resume, replay the epoch's data order and skip what was trained."""
-        cfg, progress = self.config, self.state.progress
-        resumed = progress.begin(self.loader_generator)
-        batches = epoch_batches(data, epoch)
-        bar.total = batch_count(batches)
-        self.state.epoch_steps = bar.total if cfg.tbptt is None else None  # chunks unknown yet
-        iterator = iter(batches)
-        if resumed:
-            pending = progress.skip_done(iterator, epoch, bar, self._chunks)
-            if pending is not None:
-                yield pending, progress.state
-        for batch in iterator:
-            yield self._chunks(batch), progress.state if cfg.stateful else None
-
-    def _chunks(self, batch: Any) -> list[Any]:
-        return batch_chunks(to_device(batch, self.device), self.objective, self.config)
-
     def _stop_reason(self) -> str | None:
         return self.state.stop_reason(self.config, self.stop_request)
 
@@ -392,20 +287,15 @@ class Trainer:
             self.model.load_state_dict(state.best_weights)
         return state.result(self.model, self.checkpoint, self._stop_reason())
 
-    def _step_lr(self, epoch_seconds: float) -> float:
-        """The per-step schedule's rate for the next step, ``epoch_seconds`` into the epoch."""
-        progress = self.state.run_fraction(self.config, epoch_seconds)
-        if progress is None:
-            raise ValueError(
-                "schedule_per='step' needs the length of the run: set max_steps or max_seconds, "
-                "or pass train_data with a length (a list or DataLoader) and no tbptt"
-            )
-        return self.schedule.at(progress)
-
-    def _nonfinite(self, what: str, epoch: int) -> str:
-        return nonfinite_message(what, epoch, self.state.progress, self.checkpoint)
-
     def _interrupted(self) -> TrainingInterrupted:
+        progress = self.state.progress
+        if self.distributed:  # rank 0 saves what every rank needs to go on
+            if progress.state is not None:
+                progress.state = gather_state(progress.state)  # every rank's streams
+            # Each rank's running loss is over its own rows; their mean, resumed on every
+            # rank, gives the epoch the same rank-averaged train_loss as an uninterrupted run.
+            (total,) = agree_sum(progress.loss_sum)
+            progress.loss_sum = total / torch.distributed.get_world_size()
         steps = self.state.progress.steps
         where = f"epoch {self.state.epoch + 1}, step {steps}"
         path = None

@@ -95,6 +95,9 @@ class InterruptGuard:
     def __init__(self) -> None:
         self._critical = False
         self._pending = False
+        # Under DDP every rank must stop at the same step: Ctrl-C only marks the run
+        # (``pending``), and the loop's per-step agreement raises it on every rank at once.
+        self.defer = False
         self._installed = False
         self._previous: Any = None
 
@@ -113,10 +116,19 @@ class InterruptGuard:
             self._installed, self._previous = False, None
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self._critical:
+        if self._critical or self.defer:
             self._pending = True
         else:
             raise KeyboardInterrupt
+
+    @property
+    def pending(self) -> bool:
+        """A Ctrl-C arrived and was held back."""
+        return self._pending
+
+    def clear(self) -> None:
+        """Forget a held-back Ctrl-C (the caller raises it itself)."""
+        self._pending = False
 
     @contextlib.contextmanager
     def critical(self) -> Iterator[None]:
@@ -126,6 +138,6 @@ class InterruptGuard:
             yield
         finally:
             self._critical = False
-        if self._pending:
+        if self._pending and not self.defer:
             self._pending = False
             raise KeyboardInterrupt
