@@ -1,0 +1,104 @@
+"""1 vs 2 tune workers and 1 vs 2 DDP processes: wall, per-trial and per-step times.
+
+Runs, one after another (each a fresh `lstmkit` process):
+
+- ``lstmkit tune forecast --epochs E --trials N --pruner none --seed 0 --workers W``
+  for W = 1, 2: wall time, and each trial's own duration from the study (trials.csv);
+- ``lstmkit forecast train --epochs E --patience E --ensemble 1 --nproc P --threads 2/P``
+  for P = 1, 2 (two cores either way):
+  wall time, the time per optimizer step (the run's training and validation seconds over
+  its steps, from rank 0's checkpoint) and the test MAE.
+
+Usage: ``python benchmarks/parallel_speed.py [--trials 6] [--tune-epochs 5] [--epochs 30]``.
+Run it at normal priority under the measurement lock, and record the load beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _run(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def tune_figures(out: Path, workers: int, trials: int, epochs: int) -> dict:
+    """Wall time and per-trial durations of one tune run."""
+    import pandas as pd
+
+    run = out / f"tune-w{workers}"
+    wall = _run([sys.executable, "-m", "lstmkit", "tune", "forecast", "--epochs", str(epochs),
+                 "--trials", str(trials), "--pruner", "none", "--seed", "0", "--workers",
+                 str(workers), "--threads", "2", "--run", str(run)])  # fmt: skip
+    table = pd.read_csv(run / "trials.csv")
+    seconds = pd.to_timedelta(table["duration"]).dt.total_seconds()
+    return {"wall_s": round(wall, 1), "trial_s_mean": round(float(seconds.mean()), 2),
+            "trial_s": [round(float(s), 2) for s in seconds],
+            "trials_per_min": round(60 * trials / wall, 2)}  # fmt: skip
+
+
+def ddp_figures(out: Path, nproc: int, epochs: int) -> dict:
+    """Wall time, training seconds per step and test MAE of one forecast training."""
+    from lstmkit.tasks.forecast.task import Forecaster
+    from lstmkit.train.checkpoint import read_checkpoint
+
+    run = out / f"forecast-p{nproc}"
+    command = [
+        sys.executable,
+        "-m",
+        "lstmkit",
+        "forecast",
+        "train",
+        "--epochs",
+        str(epochs),
+        "--patience",
+        str(epochs),
+        "--ensemble",
+        "1",
+        "--threads",
+        str(2 // nproc),  # the same two cores either way
+        "--run",
+        str(run),
+    ]
+    wall = _run([*command, "--nproc", str(nproc)] if nproc > 1 else command)  # fmt: skip
+    history = Forecaster.load(run).histories[0]
+    spent = read_checkpoint(run / "checkpoint-0").meta["spent"]  # the whole run's steps, time
+    mae = json.loads((run / "metrics.json").read_text())
+    target = next(iter(mae))
+    figures = {"wall_s": round(wall, 1), "epochs": len(history), "steps": spent["steps"],
+               "train_s": round(spent["seconds"], 2),
+               "ms_per_step": round(1000 * spent["seconds"] / spent["steps"], 2),
+               "mae": round(mae[target]["lstmkit"]["MAE"], 2)}  # fmt: skip
+    return figures
+
+
+def main() -> None:
+    """Run the four commands and print their figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--tune-epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=30)
+    args = parser.parse_args()
+    out = Path(tempfile.mkdtemp(prefix="parallel-speed-"))
+    result = {"load_before": os.getloadavg()}
+    for workers in (1, 2):
+        result[f"tune_workers_{workers}"] = tune_figures(
+            out, workers, args.trials, args.tune_epochs
+        )
+    for nproc in (1, 2):
+        result[f"forecast_nproc_{nproc}"] = ddp_figures(out, nproc, args.epochs)
+    result["load_after"] = os.getloadavg()
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
