@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "EXACT_FLOATS",
     "FLOAT32_LIMIT",
     "check_number_flag",
     "check_output_file",
@@ -20,6 +21,10 @@ __all__ = [
 # The largest magnitude whose square still fits in float32 (~1.8e19): beyond it, the sums of
 # squares that scaling, losses and gradient norms compute overflow to inf in float32 training.
 FLOAT32_LIMIT = float(np.sqrt(np.finfo(np.float32).max))
+# pandas' `float_precision` for numeric CSVs: pandas 2's default parser may miss the nearest
+# double by an ulp (pandas 3 does not), so a series written and read back, or read on another
+# pandas, would train and score on slightly different numbers.
+EXACT_FLOATS = "round_trip"
 
 
 def check_values(

@@ -11,7 +11,7 @@ import torch
 
 from lstmkit.data.registry import dataset_file
 from lstmkit.data.text import load_shakespeare
-from lstmkit.data.validate import check_input_file
+from lstmkit.data.validate import EXACT_FLOATS, check_input_file
 
 __all__ = [
     "LabelledSequences",
@@ -62,7 +62,11 @@ def read_csv_frame(source: str | Path | pd.DataFrame, *, text: bool = False) -> 
     path = Path(source)
     check_input_file(path, "CSV file", "pass the path of a CSV file")
     try:
-        df = pd.read_csv(path, keep_default_na=False, dtype=str) if text else pd.read_csv(path)
+        df = (
+            pd.read_csv(path, keep_default_na=False, dtype=str)
+            if text
+            else pd.read_csv(path, float_precision=EXACT_FLOATS)
+        )
     except pd.errors.EmptyDataError as err:
         raise ValueError(f"CSV file {str(path)!r} is empty") from err
     if df.empty:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.data.registry import dataset_file
-from lstmkit.data.validate import check_input_file
+from lstmkit.data.validate import EXACT_FLOATS, check_input_file
 
 __all__ = ["DATASETS", "SeriesData", "dataset_path", "interpolate", "load_series"]
 
@@ -155,7 +155,7 @@ def _read(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         check_input_file(path, "CSV file")
         where = f"CSV {str(path)!r}"
         try:
-            df = pd.read_csv(path)
+            df = pd.read_csv(path, float_precision=EXACT_FLOATS)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{where} is empty; it needs a header row and data rows") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as err:

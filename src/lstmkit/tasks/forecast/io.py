@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lstmkit.data.validate import EXACT_FLOATS
 from lstmkit.io import INDEX, Artifact, ArtifactError, load_artifact, save_artifact
 from lstmkit.tasks.forecast.config import ForecastConfig
 from lstmkit.tasks.forecast.data import SeriesData
@@ -162,7 +163,7 @@ def _series(
     """The saved series, its columns checked against the config."""
     path = artifact.path / SERIES
     try:
-        frame = pd.read_csv(io.BytesIO(artifact.file(SERIES)))
+        frame = pd.read_csv(io.BytesIO(artifact.file(SERIES)), float_precision=EXACT_FLOATS)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path} cannot be read ({exc}); train again") from None
     if list(frame.columns) != ([time_column] if time_column else []) + list(columns):

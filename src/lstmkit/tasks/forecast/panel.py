@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lstmkit.data.series import infer_season
+from lstmkit.data.validate import EXACT_FLOATS
 
 __all__ = ["MIN_TRAIN", "Panel", "PanelSeries", "read_panel", "season_phase"]
 
@@ -184,7 +185,7 @@ def _frame(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}; give the long-format CSV with --csv")
-    return pd.read_csv(path)
+    return pd.read_csv(path, float_precision=EXACT_FLOATS)
 
 
 def _series_info(

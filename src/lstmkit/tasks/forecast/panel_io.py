@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstmkit.data.validate import EXACT_FLOATS
 from lstmkit.io import ArtifactError, load_artifact, save_artifact
 from lstmkit.tasks.forecast.deepar import DeepARNet
 from lstmkit.tasks.forecast.global_model import GroupModel
@@ -96,7 +97,7 @@ def _series_csv(panel: Panel) -> bytes:
 
 
 def _read_series(data: bytes, static_names: list[str], groups: list[GroupModel]) -> Panel:
-    df = pd.read_csv(io.BytesIO(data), dtype={"id": str})
+    df = pd.read_csv(io.BytesIO(data), dtype={"id": str}, float_precision=EXACT_FLOATS)
     dated = not pd.api.types.is_numeric_dtype(df["time"])
     series = []
     for sid, rows in df.groupby("id", sort=True):
