@@ -39,6 +39,7 @@ def test_generate_on_two_processes_trains_the_one_process_weights(tmp_path, text
     assert len(list(two.glob("weights-*.safetensors"))) == 1  # written once, by rank 0
 
 
+@pytest.mark.slow  # two more interpreters under torchrun: 20 min at load 15 with the above
 def test_translate_on_two_processes_writes_one_run(tmp_path):
     tsv = tmp_path / "pairs.tsv"
     words = sorted({a + b + c for a in "abcd" for b in "abcd" for c in "ab"})
