@@ -135,6 +135,21 @@ def test_input_forms_agree():
             np.testing.assert_allclose(run["naive"].lower[95][i], runs[0]["naive"].lower[95][i])
 
 
+def test_long_frame_sorted_by_its_time_column():
+    frame = pd.DataFrame(
+        {
+            "id": ["b", "a", "b", "a", "b", "a"],
+            "t": [3, 2, 1, 1, 2, 3],
+            "v": [30.0, 2.0, 10.0, 1.0, 20.0, 4.0],
+        }
+    )
+    fc = forecast_panel(frame, 1, 1, methods=("naive",), id_col="id", value_col="v", time_col="t")
+    assert fc["naive"].ids == ["b", "a"]  # first appearance
+    np.testing.assert_allclose([p[0] for p in fc["naive"].point], [30.0, 4.0])
+    with pytest.raises(ValueError, match="repeats a 't' value"):
+        forecast_panel(frame.assign(t=1), 1, 1, id_col="id", value_col="v", time_col="t")
+
+
 def test_two_worker_processes_give_the_same_forecasts():
     rng = np.random.default_rng(7)
     panel = [rng.normal(size=36).cumsum() + 20 for _ in range(6)]

@@ -124,15 +124,20 @@ def _series(
     train: Mapping[str, ArrayLike] | Sequence[ArrayLike] | pd.DataFrame,
     id_col: str,
     value_col: str,
+    time_col: str | None,
 ) -> tuple[list[str], list[np.ndarray]]:
     """Series ids and their training parts from a mapping, a list or a long frame."""
     if isinstance(train, pd.DataFrame):
-        for col in (id_col, value_col):
+        for col in (id_col, value_col) + ((time_col,) if time_col else ()):
             if col not in train.columns:
-                raise ValueError(f"the frame has no column {col!r}; pass id_col/value_col")
-        groups = train.groupby(id_col, sort=False)[value_col]
-        ids = [str(k) for k in groups.groups]
-        values = [g.to_numpy() for _, g in groups]
+                raise ValueError(f"the frame has no column {col!r}; pass id_col/value_col/time_col")
+        order = pd.unique(train[id_col])  # series in their order of first appearance
+        if time_col:
+            if train.duplicated([id_col, time_col]).any():
+                raise ValueError(f"a series repeats a {time_col!r} value; keep one row per time")
+            train = train.sort_values(time_col, kind="stable")
+        parts = {k: g.to_numpy() for k, g in train.groupby(id_col, sort=False)[value_col]}
+        ids, values = [str(k) for k in order], [parts[k] for k in order]
     elif isinstance(train, Mapping):
         ids, values = [str(k) for k in train], list(train.values())
     else:
@@ -185,18 +190,21 @@ def forecast_panel(
     threads: int = 1,
     id_col: str = "series",
     value_col: str = "value",
+    time_col: str | None = None,
 ) -> dict[str, PanelForecast]:
     """Forecast every series of a panel with each statistical method.
 
     Args:
         train: the training parts: a mapping id -> 1-D array, a list of 1-D arrays (ids
-            "0", "1", ...), or a long frame with ``id_col`` and ``value_col`` (rows in time
-            order within each series). Each needs >= 2 finite values.
+            "0", "1", ...), or a long frame with ``id_col`` and ``value_col``, its rows in
+            time order within each series unless ``time_col`` names the column to sort by
+            (then a repeated time is refused). Each needs >= 2 finite values.
         horizons: steps to forecast: one int, or one per series (a list or id -> int).
         seasons: the seasonal period m: one int, or one per series (1 for yearly data).
         methods: any of METHODS; AutoARIMA ("auto_arima") is slow on long series.
         levels: the prediction intervals' coverages in percent, e.g. (80, 95).
         threads: worker processes for statsforecast (BLAS is held to one thread each).
+        id_col, value_col, time_col: the long frame's columns (``time_col`` optional).
 
     Returns:
         method -> PanelForecast with S point forecasts and, per level, S lower and upper
@@ -216,7 +224,7 @@ def forecast_panel(
         raise ValueError(f"levels are coverages in percent, each in (0, 100), got {levels}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be an int >= 1, got {threads!r}")
-    ids, trains = _series(train, id_col, value_col)
+    ids, trains = _series(train, id_col, value_col, time_col)
     hs = _per_series(horizons, ids, "horizon")
     ms = _per_series(seasons, ids, "season")
     return {m: _forecast_method(m, ids, trains, hs, ms, levels, threads) for m in methods}
