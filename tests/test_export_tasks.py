@@ -222,7 +222,9 @@ class _OnnxSteps:
     def step(self, tokens, state, memory):
         names = ["tokens", "h", "c", "feed", "outputs", "prepared", "mask"]
         values = [tokens.numpy(), *state, *memory]
-        log_probs, h, c, feed, weights = self.decoder.run(None, dict(zip(names, values)))
+        wanted = {i.name for i in self.decoder.get_inputs()}  # `feed` only with input feeding
+        inputs = {n: v for n, v in zip(names, values) if n in wanted}
+        log_probs, h, c, feed, weights = self.decoder.run(None, inputs)
         return torch.from_numpy(log_probs), (h, c, feed), torch.from_numpy(weights)
 
 

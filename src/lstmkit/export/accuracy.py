@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lstmkit.export.check import feeds
+
 # kind -> (metric name, whether higher is better)
 METRICS = {"forecast": ("sMAPE", False), "classify": ("accuracy", True)}
 
@@ -21,8 +23,7 @@ class OnnxNet(nn.Module):
         self.sess, self.names, self.log = sess, list(names), log
 
     def forward(self, *args: Tensor) -> Tensor:
-        feeds = {n: a.detach().cpu().numpy() for n, a in zip(self.names, args)}
-        out = torch.from_numpy(self.sess.run(None, feeds)[0])
+        out = torch.from_numpy(self.sess.run(None, feeds(self.sess, self.names, args))[0])
         # the exported classifier returns probabilities; the task takes logits through a
         # softmax, and softmax(log p) = p for probabilities that sum to one
         return out.clamp_min(1e-30).log() if self.log else out

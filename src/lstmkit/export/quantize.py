@@ -20,6 +20,7 @@ import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch import Tensor
 
+from lstmkit.export.check import feeds
 from lstmkit.io import atomic_write
 
 
@@ -75,7 +76,7 @@ def latency_ms(run, args: Sequence[Tensor], *, budget_s: float = 1.0, repeats: i
 
 def onnx_runner(sess, names: Sequence[str]):
     """A `latency_ms` runner for an onnxruntime session fed `names` in order."""
-    return lambda args: sess.run(None, {n: a.numpy() for n, a in zip(names, args)})
+    return lambda args: sess.run(None, feeds(sess, names, args))
 
 
 def save_model(model: onnx.ModelProto, path: Path) -> Path:
