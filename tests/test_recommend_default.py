@@ -11,7 +11,7 @@ from lstmkit.cli import main
 @pytest.mark.slow
 def test_default_run_reaches_the_readme_figures(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["recommend", "--threads", "2", "--run", str(run)]) == 0
+    assert main(["recommend", "--threads", "1", "--run", str(run)]) == 0
     report = json.loads((run / "metrics.json").read_text())
     rankers = report["rankers"]
     model = rankers[report["model"]]
@@ -28,11 +28,13 @@ def test_default_run_reaches_the_readme_figures(tmp_path, capsys):
     for name, (recall, mrr) in expected.items():
         assert rankers[name]["recall@20"] == pytest.approx(recall, abs=5e-4), name
         assert rankers[name]["mrr@20"] == pytest.approx(mrr, abs=5e-4), name
-    # The model's figures depend on how many epochs the 10 minutes buy: measured here at load
-    # 19-20, one (cut) epoch, Recall@20 0.1727 and MRR@20 0.0817, below sequential rules
-    # (the target was not reached); the README's table says so. At least that much:
-    assert model["recall@20"] >= 0.17 and model["mrr@20"] >= 0.08
-    assert model["recall@20"] > rankers["popularity"]["recall@20"]
+    # The model's figures depend on how many epochs the 10 minutes buy. With a core to itself
+    # the preset's 6 epochs took 277 s and reached Recall@20 0.4772, MRR@20 0.2496 (README),
+    # ahead of every baseline; at load 19-20 one cut epoch reached only 0.1727 / 0.0817.
+    assert model["recall@20"] >= 0.47 and model["mrr@20"] >= 0.245
+    for name in expected:
+        assert model["recall@20"] > rankers[name]["recall@20"], name
+        assert model["mrr@20"] > rankers[name]["mrr@20"], name
     assert report["train_seconds"] <= 630  # the 10-minute budget, plus the step that ends it
     assert report["scoring_seconds"][report["model"]] < 60  # every test position in a minute
     assert (run / "recall_at_k.png").stat().st_size > 0
