@@ -30,12 +30,16 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
       generic kernel (B=32, T=100, H=64, one thread, train step with lengths: native 44 ms,
       fused 8.5 ms; without lengths: native 12 ms).
 
-All of the above holds on CPUs with AVX-512. On a 2-core AVX2-only EPYC (no avx512f in
-/proc/cpuinfo, torch's capability "AVX2") the same kernels ran 4-16x slower than torch
+All of the above was measured on CPUs with AVX-512. On a 2-core AVX2-only EPYC (no avx512f
+in /proc/cpuinfo, torch's capability "AVX2") the kernels first ran 4-16x slower than torch
 (`lstmkit bench speed --rows plain layer_norm gru --budget 1 --stat min`, torch/fused
 inference / train: (1,100,32,128) 0.25/0.24, (32,100,32,128) 0.08/0.10, (64,200,64,256)
-0.06/0.11) and slower than the autograd loop at batch >= 32, so there "auto" runs native,
-then autograd, and the fused engine only where nothing else can run (`fused_is_fast`).
+0.06/0.11), because their tiles assumed 512-bit registers; built for the target's own
+register width (a tile that fits its register file, `-fno-trapping-math` so the gate math
+vectorises) they are faster than torch there too (benchmarks/README.md, "Scaling", 2
+threads, load 5-6, training torch/lstmkit: 1.20-1.87x over B = 1..256 at T=100, H=128;
+1.14-1.44x for H = 32..512, 0.90x at H=1024). `fused_is_fast` reads the built library's
+vector width and FMA, so a build without them falls back to native, then autograd.
 
 bfloat16 and float16 (a layer `.to(torch.bfloat16)`, or a float32 layer under
 `torch.autocast("cpu", dtype=torch.bfloat16)`): the engine the float32 layer would get,
