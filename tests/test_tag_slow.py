@@ -18,7 +18,8 @@ from lstmkit.cli import main
 def test_upos_default_run_within_15_minutes(tmp_path):
     assert main(["tag", "--run", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["test"]["accuracy"] >= 0.935  # measured 94.23% (load 6-9), 93.59% (13-15)
+    # measured 95.08% with a core to itself (13 epochs); 94.23% at load 6-9, 93.59% at 13-15
+    assert metrics["test"]["accuracy"] >= 0.945
     assert metrics["total_seconds"] <= 15 * 60
 
 
