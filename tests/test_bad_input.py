@@ -9,16 +9,9 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from refusals import corpus_argv, refused_up_front
 
-from lstmkit.cli import main
 from lstmkit.tasks.classify.data import read_text_csv
-from lstmkit.train import Callback
-from lstmkit.train.scope import extra_callbacks
-
-
-class NoTraining(Callback):
-    def on_fit_start(self, trainer) -> None:
-        raise AssertionError("training started: the bad input was not refused up front")
 
 
 @pytest.fixture(scope="module")
@@ -119,20 +112,9 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_line_before_training(name, files, capsys, tmp_path, monkeypatch):
     argv, expected = CASES[name]
-    paths = {"{" + p.name + "}": str(p) for p in files.iterdir()}
-    argv = [paths.get(a, a) for a in argv]
-    monkeypatch.chdir(tmp_path)  # default run directories would land here
-    before = {p: p.stat().st_mtime_ns for p in files.rglob("*")}
-    with extra_callbacks(NoTraining()):
-        code = main([*argv, "--threads", "1"] if argv[0] != "bench" else argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), err
-    assert "Traceback" not in err and expected in lines[0], lines[0]
-    assert list(tmp_path.rglob("*")) == [], "a refused command left files behind"
-    after = {p: p.stat().st_mtime_ns for p in files.rglob("*")}
-    assert after == before, "a refused command changed or added files"
+    argv = corpus_argv(argv, files)
+    argv = [*argv, "--threads", "1"] if argv[0] != "bench" else argv
+    refused_up_front(argv, expected, files, tmp_path, capsys, monkeypatch)
 
 
 def test_text_read_with_na_parsing_off(tmp_path):

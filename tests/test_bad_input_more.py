@@ -5,10 +5,7 @@ on stderr, no traceback and no file left behind."""
 from __future__ import annotations
 
 import pytest
-from test_bad_input import NoTraining
-
-from lstmkit.cli import main
-from lstmkit.train.scope import extra_callbacks
+from refusals import corpus_argv, refused_up_front
 
 
 @pytest.fixture(scope="module")
@@ -96,17 +93,6 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input_is_one_line_before_training(name, files, capsys, tmp_path, monkeypatch):
     argv, expected = CASES[name]
-    paths = {"{" + p.name + "}": str(p) for p in files.iterdir()}
-    argv = [paths.get(a, a).replace("{dir}", str(files / "dir")) for a in argv]
-    monkeypatch.chdir(tmp_path)  # default run directories would land here
-    before = {p: p.stat().st_mtime_ns for p in files.rglob("*")}
-    with extra_callbacks(NoTraining()):
-        code = main([*argv, "--threads", "1"] if name != "tune unknown task" else argv)
-    err = capsys.readouterr().err
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("lstmkit: error: "), err
-    assert "Traceback" not in err and expected in lines[0], lines[0]
-    assert list(tmp_path.rglob("*")) == [], "a refused command left files behind"
-    after = {p: p.stat().st_mtime_ns for p in files.rglob("*")}
-    assert after == before, "a refused command changed or added files"
+    argv = corpus_argv(argv, files)
+    argv = [*argv, "--threads", "1"] if name != "tune unknown task" else argv
+    refused_up_front(argv, expected, files, tmp_path, capsys, monkeypatch)
