@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
+from lstmkit.tasks.forecast.global_model import GroupModel
 from lstmkit.tasks.forecast.panel import Panel, read_panel
 from lstmkit.tasks.forecast.panel_cli import format_pooled
 from lstmkit.tasks.forecast.panel_config import PanelConfig
 from lstmkit.tasks.forecast.panel_eval import evaluate_panel, predictions_table
-from lstmkit.tasks.forecast.scoring import pooled_table
+from lstmkit.tasks.forecast.scoring import FREQUENCY_NAMES, frequency_name, pooled_table
 
 
 def main() -> int:
@@ -39,6 +40,10 @@ def main() -> int:
     p.add_argument("--json", help="summary JSON path (default OUT/summary.json)")
     p.add_argument("--model", choices=("quantile", "deepar"), default="quantile")
     p.add_argument("--limit", type=int, help="smoke test: only the first N series per frequency")
+    p.add_argument(
+        "--frequencies", nargs="+", choices=("monthly", "quarterly", "yearly"),
+        help="development runs: only these frequencies (default all three)",
+    )  # fmt: skip
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = Path(args.data)
@@ -53,9 +58,8 @@ def main() -> int:
         target="value",
         horizons=data / "tourism_series.csv",
     )
-    if args.limit:
-        keep = [i for rows in panel.groups().values() for i in rows[: args.limit]]
-        panel = Panel([panel.series[i] for i in sorted(keep)])
+    if args.limit or args.frequencies:
+        panel = _subset(panel, args.limit, args.frequencies)
     cfg = PanelConfig(model=args.model, max_minutes=args.max_minutes)
     forecaster, forecasts, per = evaluate_panel(panel, cfg, ensemble=True, threads=args.threads)
     pooled = pooled_table(per)
@@ -74,11 +78,36 @@ def main() -> int:
         "max_minutes": args.max_minutes,
         "config": cfg.to_dict(),
         "load_average": os.getloadavg(),
+        "groups": [_group_summary(g) for g in forecaster.groups],
     }
     path = Path(args.json) if args.json else out / "summary.json"
     path.write_text(json.dumps(summary, indent=1))
     print(f"wall {wall:.0f} s (training {forecaster.seconds:.0f} s); summary: {path}")
     return 0
+
+
+def _group_summary(group: GroupModel) -> dict:
+    """Where a group's training went: each member's last validation and refit rows."""
+    members = []
+    for history in group.histories:
+        last = {}
+        for row in history:
+            last[row["phase"]] = row
+        members.append(last)
+    return {"frequency": frequency_name(group.season), "members": members,
+            "calibration": getattr(group, "calibration", {})}  # fmt: skip
+
+
+def _subset(panel: Panel, limit: int | None, frequencies: list[str] | None) -> Panel:
+    """The first ``limit`` series of each chosen frequency (development and smoke runs)."""
+    chosen = set(frequencies or FREQUENCY_NAMES.values())
+    keep = [
+        i
+        for season, rows in panel.groups().items()
+        if frequency_name(season) in chosen
+        for i in rows[:limit]
+    ]
+    return Panel([panel.series[i] for i in sorted(keep)])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from lstmkit.tasks.forecast.panel_eval import combine, evaluate_panel
 from lstmkit.tasks.forecast.panel_task import PanelForecaster
 from lstmkit.tasks.forecast.quantile_net import masked_pinball, monotone_quantiles
 from lstmkit.tasks.forecast.scoring import MethodForecast, score_series
-from lstmkit.tasks.forecast.windows import PanelWindows, fit_scales
+from lstmkit.tasks.forecast.windows import PanelWindows, fit_scales, mase_weights
 
 TINY = {"hidden_size": 8, "ensemble": 1, "refit": False, "steps_per_epoch": 10}
 
@@ -257,3 +257,29 @@ def test_fit_group_reproduces_with_a_seed():
     b = fit_group(series, cfg).forecast(series, [s.n_train for s in series], cfg)
     for qa, qb in zip(a, b):
         np.testing.assert_array_equal(qa, qb)
+
+
+def test_mase_weights_follow_each_series_noise_and_read_only_before_the_cut():
+    panel = _panel(seasonal_panel(6))
+    series = panel.series
+    scales = fit_scales([s.train for s in series], True)
+    cuts = [s.n_train for s in series]
+    w = mase_weights(series, cuts, scales)
+    assert w.shape == (6,) and abs(w.mean() - 1) < 1e-12 and (w > 0).all()
+    noisy = [type(s)(s.id, s.values.copy(), s.times, s.horizon, s.season) for s in series]
+    rng = np.random.default_rng(0)
+    noisy[0].values[: cuts[0]] *= np.exp(rng.normal(0, 0.5, cuts[0]))
+    assert mase_weights(noisy, cuts, scales)[0] < w[0] / 2  # a noisier history weighs less
+    for s in noisy:
+        s.values[s.n_train :] = 1e12  # test points: never read
+    np.testing.assert_array_equal(mase_weights(noisy[1:], cuts[1:], scales[1:]),
+                                  mase_weights(series[1:], cuts[1:], scales[1:]))  # fmt: skip
+
+
+def test_weighted_pinball_with_unit_weights_is_the_plain_one():
+    q, y = torch.randn(5, 4, 3).sort(-1).values, torch.randn(5, 4)
+    mask, levels = torch.rand(5, 4) > 0.3, torch.tensor([0.1, 0.5, 0.9])
+    plain = masked_pinball(q, y, mask, levels)
+    torch.testing.assert_close(masked_pinball(q, y, mask, levels, torch.ones(5)), plain)
+    doubled = masked_pinball(q, y, mask, levels, torch.full((5,), 2.0))
+    torch.testing.assert_close(doubled, 2 * plain)

@@ -16,10 +16,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from lstmkit.metrics import probabilistic as prob
 from lstmkit.seed import seed_everything
+from lstmkit.tasks.forecast.calibration import (
+    apply_factors,
+    conformal_factors,
+    interval_coverage_by_level,
+)
 from lstmkit.tasks.forecast.panel import MIN_TRAIN, PanelSeries
 from lstmkit.tasks.forecast.panel_config import PanelConfig
-from lstmkit.tasks.forecast.windows import PanelWindows, SeriesScale, fit_scales, use_log
+from lstmkit.tasks.forecast.windows import (
+    PanelWindows,
+    SeriesScale,
+    fit_scales,
+    mase_weights,
+    use_log,
+)
 
 __all__ = ["GroupModel", "auto_lookback", "auto_steps", "fit_group"]
 
@@ -52,6 +64,10 @@ class GroupModel:
         histories: each member's training rows.
         relative: windows relative to their level (False for counts, kept raw).
         seasonal_anchor: targets relative to the last season (see `PanelWindows`).
+        factors: per level, the conformal rescaling of its distance from the median (see
+            `calibration`), or None (uncalibrated).
+        calibration: what calibration saw on the held-out window (coverage before and
+            after, the factors, the ensemble's holdout MASE), for reports.
     """
 
     season: int
@@ -66,6 +82,8 @@ class GroupModel:
     histories: list[list[dict]] = field(default_factory=list)
     relative: bool = True
     seasonal_anchor: bool = False
+    factors: np.ndarray | None = None
+    calibration: dict = field(default_factory=dict)
 
     @property
     def level_span(self) -> int:
@@ -97,11 +115,16 @@ class GroupModel:
             kinds.forecast(cfg, net, x, future, rows, static, member)
             for member, net in enumerate(self.nets)
         ]
-        z = np.mean(outs, axis=0) + anchor[:, :, None]  # average of the members' quantiles
-        return [
+        z = np.mean(outs, axis=0)  # average of the members' quantiles
+        if self.factors is not None:
+            z = apply_factors(z, self.factors, cfg.levels.index(0.5))
+        z = z + anchor[:, :, None]
+        out = [
             sc.inverse(z[i, : s.horizon]).astype(np.float64)
             for i, (s, sc) in enumerate(zip(series, self.scales))
         ]
+        # Counts (raw units) cannot go below 0, though a widened interval's end may.
+        return out if self.relative else [np.maximum(q, 0.0) for q in out]
 
 
 def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
@@ -133,52 +156,102 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
     windows = sum(len(fit_win.ends(i)) for i in range(len(series)))
     steps = cfg.max_steps or auto_steps(windows, cfg.batch_size)
     budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes / cfg.ensemble
+    weighted = cfg.model == "quantile" and cfg.loss_weight == "mase"
+    weights = torch.from_numpy(mase_weights(series, cuts, scales)).float() if weighted else None
+    held_out = []
     for member in range(cfg.ensemble):
-        net, history = _train_member(
-            group, cfg, member, fit_win, full_win, val, static, steps, budget
+        net, history, q_val = _train_member(
+            group, cfg, member, (fit_win, full_win, val, static, weights), steps, budget
         )
         group.nets.append(net)
         group.histories.append(history)
+        held_out.append(q_val)
+    if val is not None:
+        _calibrate(group, cfg, series, cuts, val, np.mean(held_out, axis=0))
     return group
+
+
+def _calibrate(
+    group: GroupModel,
+    cfg: PanelConfig,
+    series: list[PanelSeries],
+    cuts: list[int],
+    val: tuple,
+    q_val: np.ndarray,
+) -> None:
+    """Conformal factors from the held-out window (when ``cfg.calibrate``), and the
+    ensemble's holdout scores beside them: coverage before/after and mean MASE."""
+    _, y, mask, anchor, rows, _ = val
+    levels = cfg.levels
+    info = {
+        "points": int(mask.sum()),
+        "coverage": interval_coverage_by_level(q_val, y, mask, levels),
+    }
+    if cfg.calibrate:
+        group.factors = conformal_factors(q_val, y, mask, levels)
+        fixed = apply_factors(q_val, group.factors, levels.index(0.5))
+        info["factors"] = [round(float(f), 4) for f in group.factors]
+        info["coverage_calibrated"] = interval_coverage_by_level(fixed, y, mask, levels)
+    median = q_val[:, :, levels.index(0.5)] + anchor
+    scores = []
+    for k, r in enumerate(rows):
+        s, cut, sc = series[r], cuts[r], group.scales[r]
+        actual = s.values[cut : s.n_train]
+        ok = np.isfinite(actual)
+        insample = s.values[:cut][np.isfinite(s.values[:cut])]
+        if ok.any() and len(insample) > 1:
+            forecast = sc.inverse(median[k, : len(actual)])
+            scores.append(prob.mase(actual[ok], forecast[ok], insample, s.season))
+    finite = [v for v in scores if np.isfinite(v)]
+    info["holdout_mase"] = float(np.mean(finite)) if finite else float("nan")
+    group.calibration = info
 
 
 def _train_member(
     group: GroupModel,
     cfg: PanelConfig,
     member: int,
-    fit_win: PanelWindows,
-    full_win: PanelWindows,
-    val: tuple | None,
-    static: np.ndarray,
+    data: tuple,
     steps: int,
     budget: float | None,
-) -> tuple[nn.Module, list[dict]]:
+) -> tuple[nn.Module, list[dict], np.ndarray | None]:
+    """One member: early stopping on the held-out window, its forecasts of that window
+    (for calibration), then the refit on the whole training part.
+
+    ``data`` is (fit windows, full windows, validation batch or None, static covariates,
+    per-series loss weights or None)."""
     from lstmkit.tasks.forecast import kinds
 
+    fit_win, full_win, val, static, weights = data
     seed = cfg.seed + member
     seed_everything(seed)
     net = kinds.build(cfg, fit_win, len(group.ids), static.shape[1])
     start = time.perf_counter()
     epochs = max(1, math.ceil(steps / cfg.steps_per_epoch))
     val_share = None if budget is None else budget * (0.6 if cfg.refit else 1.0)
-    result = _fit(net, cfg, fit_win, static, seed, epochs, val, val_share)
+    result = _fit(net, cfg, (fit_win, static, weights), seed, epochs, val, val_share)
     history = [dict(row, phase="validate") for row in result.history]
+    q_val = None
+    if val is not None:
+        net.eval()
+        x, _, _, _, rows, future = val
+        q_val = kinds.forecast(cfg, net, x, future, rows, static, member)
+        net.train()
     if cfg.refit and val is not None and result.best_epoch:
         left = None if budget is None else max(1.0, budget - (time.perf_counter() - start))
         seed_everything(seed)
         fresh = kinds.build(cfg, full_win, len(group.ids), static.shape[1])
-        again = _fit(fresh, cfg, full_win, static, seed, result.best_epoch, None, left)
+        again = _fit(fresh, cfg, (full_win, static, weights), seed, result.best_epoch, None, left)
         history += [dict(row, phase="refit") for row in again.history]
         net = fresh
     net.eval()
-    return net, history
+    return net, history, q_val
 
 
 def _fit(
     net: nn.Module,
     cfg: PanelConfig,
-    win: PanelWindows,
-    static: np.ndarray,
+    data: tuple,
     seed: int,
     epochs: int,
     val: tuple | None,
@@ -186,6 +259,8 @@ def _fit(
 ):
     from lstmkit.tasks.forecast import kinds
     from lstmkit.train import TrainConfig, fit
+
+    win, static, weights = data
 
     def batches(epoch: int) -> list[tuple]:
         # Each epoch's windows depend only on (seed, epoch): a run reproduces exactly.
@@ -207,5 +282,5 @@ def _fit(
         seed=seed,
         progress=cfg.progress,
     )
-    objective = kinds.objective(cfg, torch.tensor(cfg.levels, dtype=torch.float32))
+    objective = kinds.objective(cfg, torch.tensor(cfg.levels, dtype=torch.float32), weights)
     return fit(net, objective, batches, tc, val_data=val_data, model_config=net.config)

@@ -44,8 +44,9 @@ def to_batch(window_batch: tuple, static: np.ndarray) -> tuple[Tensor, ...]:
     )
 
 
-def objective(cfg: PanelConfig, levels: Tensor) -> Callable:
-    """The training loss of the kind: pinball over the levels, or the negative log-likelihood."""
+def objective(cfg: PanelConfig, levels: Tensor, weights: Tensor | None = None) -> Callable:
+    """The training loss of the kind: pinball over the levels (each window weighted by its
+    series' ``weights`` row when given), or the negative log-likelihood."""
     if cfg.model == "deepar":
         from lstmkit.tasks.forecast.deepar import deepar_objective
 
@@ -53,7 +54,8 @@ def objective(cfg: PanelConfig, levels: Tensor) -> Callable:
 
     def pinball(model: nn.Module, batch: tuple, state: object) -> Tensor:
         x, y, mask, rows, static, _ = batch
-        return masked_pinball(model(x, rows, static), y, mask, levels)
+        w = None if weights is None else weights[rows]
+        return masked_pinball(model(x, rows, static), y, mask, levels, w)
 
     return pinball
 

@@ -34,6 +34,12 @@ def add_panel_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--max-steps", type=int, help="optimizer steps per model (default: from data)")
     g.add_argument("--max-minutes", type=float, help="training time budget per group")
     g.add_argument("--no-refit", action="store_true", help="skip the refit on the full train part")
+    g.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="keep the model's intervals as trained (default: conformal rescaling on the "
+        "held-out last horizon of the training parts)",
+    )
     g.add_argument("--no-baselines", action="store_true", help="skip the statistical baselines")
     g.add_argument(
         "--combine",
@@ -71,6 +77,7 @@ def _config(args: argparse.Namespace) -> PanelConfig:
         embedding=args.embedding,
         max_minutes=args.max_minutes,
         refit=not args.no_refit,
+        calibrate=not args.no_calibrate,
         seed=args.seed,
         progress=args.progress,
         **{k: v for k, v in given.items() if v is not None},

@@ -28,12 +28,16 @@ class PanelConfig:
         embedding: width of a learned per-series embedding (0: none).
         batch_size: windows per step (series drawn uniformly, then a window in each).
         lr: Adam learning rate.
+        loss_weight: "mase": the direct model's pinball loss weighted per series by 1 / its
+            in-sample seasonal-naive error (the MASE scale); "none": unweighted.
         max_steps: most optimizer steps per model; None: from the number of windows.
         steps_per_epoch: steps between validations (the early-stopping clock).
         patience: validations without improvement before stopping.
         ensemble: models per group from different seeds; their quantiles are averaged.
         refit: after early stopping on the held-out last horizon, train again on the whole
             training part for the chosen number of steps.
+        calibrate: rescale each central interval by its conformal factor on the held-out
+            last horizon of the training parts (scaled CQR, see `calibration`), per group.
         max_minutes: training time budget per group (all members and refits), or None.
         samples: deepar sample paths per series.
         seed: seed of the first member.
@@ -51,11 +55,13 @@ class PanelConfig:
     embedding: int = 0
     batch_size: int = 64
     lr: float = 3e-3
+    loss_weight: str = "none"
     max_steps: int | None = None
     steps_per_epoch: int = 50
     patience: int = 8
     ensemble: int = 3
     refit: bool = True
+    calibrate: bool = True
     max_minutes: float | None = None
     samples: int = 200
     seed: int = 0
@@ -70,6 +76,8 @@ class PanelConfig:
                 "likelihood must be 'gaussian', 'student_t' or 'negative_binomial', got "
                 f"{self.likelihood!r}"
             )
+        if self.loss_weight not in ("mase", "none"):
+            raise ValueError(f"loss_weight must be 'mase' or 'none', got {self.loss_weight!r}")
         lv = self.levels
         if not lv or any(not 0 < v < 1 for v in lv) or list(lv) != sorted(set(lv)):
             raise ValueError(f"levels must be distinct, sorted, in (0, 1); got {list(lv)}")

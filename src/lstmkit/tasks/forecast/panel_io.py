@@ -42,6 +42,8 @@ def save_panel_model(
                 "scales": [[s.log, s.center, s.spread] for s in g.scales],
                 "static_mean": g.static_mean.tolist(), "static_std": g.static_std.tolist(),
                 "net": g.nets[0].config, "members": len(g.nets),
+                "factors": None if g.factors is None else g.factors.tolist(),
+                "calibration": g.calibration,
             }
         )  # fmt: skip
     config = {"panel": cfg.to_dict(), "groups": meta, "static_names": panel.static_names}
@@ -71,8 +73,10 @@ def _group(tensors: dict, g_i: int, m: dict) -> GroupModel:
         m["season"], m["horizon"], m["lookback"], m["log"], list(m["ids"]),
         [SeriesScale(bool(a), float(b), float(c)) for a, b, c in m["scales"]],
         np.asarray(m["static_mean"]), np.asarray(m["static_std"]), relative=m["relative"],
-        seasonal_anchor=m["seasonal_anchor"],
+        seasonal_anchor=m["seasonal_anchor"], calibration=m.get("calibration", {}),
     )  # fmt: skip
+    if m.get("factors") is not None:  # artifacts from before calibration have none
+        g.factors = np.asarray(m["factors"], dtype=np.float64)
     kind = DeepARNet if "likelihood" in m["net"] else QuantileNet
     for m_i in range(m["members"]):
         net = kind(**m["net"])

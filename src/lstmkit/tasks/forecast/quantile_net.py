@@ -25,16 +25,22 @@ def monotone_quantiles(raw: Tensor, mid: int) -> Tensor:
     return torch.cat([down.flip(-1), centre, up], dim=-1)
 
 
-def masked_pinball(q: Tensor, y: Tensor, mask: Tensor, levels: Tensor) -> Tensor:
+def masked_pinball(
+    q: Tensor, y: Tensor, mask: Tensor, levels: Tensor, weights: Tensor | None = None
+) -> Tensor:
     """Mean pinball loss over the masked-in points and all levels.
 
     Args:
         q: quantiles (B, H, Q); y: targets (B, H); mask: (B, H) bool; levels: (Q,).
+        weights: (B,) per-window weights (None: all 1).
     """
     u = y.unsqueeze(-1) - q
     loss = torch.maximum(levels * u, (levels - 1) * u).mean(-1)
     m = mask.to(loss.dtype)
-    return (loss * m).sum() / m.sum().clamp_min(1.0)
+    denominator = m.sum().clamp_min(1.0)
+    if weights is not None:
+        m = m * weights.to(loss.dtype)[:, None]
+    return (loss * m).sum() / denominator
 
 
 class QuantileNet(nn.Module):

@@ -13,7 +13,14 @@ import numpy as np
 
 from lstmkit.tasks.forecast.panel import PanelSeries, season_phase
 
-__all__ = ["PanelWindows", "SeriesScale", "fit_scales", "interpolate_1d", "use_log"]
+__all__ = [
+    "PanelWindows",
+    "SeriesScale",
+    "fit_scales",
+    "interpolate_1d",
+    "mase_weights",
+    "use_log",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,31 @@ def fit_scales(train_parts: list[np.ndarray], log: bool) -> list[SeriesScale]:
             spread = float(np.mean(np.abs(obs)))
             scales.append(SeriesScale(False, 0.0, spread if spread > 0 else 1.0))
     return scales
+
+
+def mase_weights(
+    series: list[PanelSeries], cuts: list[int], scales: list[SeriesScale]
+) -> np.ndarray:
+    """Per series, 1 / its in-sample seasonal-naive MAE in model units (lag 1 when its
+    part before the cut holds no more than a season), normalised to mean 1.
+
+    Weighting each window's loss by its series' row makes the training loss the MASE's
+    own scaling (N-BEATS and the M4 entries trained on the scaled error): a series with a
+    noisy history no longer outweighs a smooth one. Scales are floored at a tenth of their
+    median (weights at most 10x the typical). Values before each cut only.
+    """
+    scale = np.ones(len(series))
+    for i, (s, cut, sc) in enumerate(zip(series, cuts, scales)):
+        z = sc.forward(interpolate_1d(s.values[:cut]))
+        z = z[np.isfinite(z)]
+        lag = s.season if len(z) > s.season else 1
+        if len(z) > lag:
+            scale[i] = float(np.mean(np.abs(z[lag:] - z[:-lag])))
+    positive = scale[scale > 0]
+    # At most 10x the typical weight: a nearly flat history would otherwise take the batch.
+    floor = 0.1 * float(np.median(positive)) if len(positive) else 1.0
+    weights = 1.0 / np.maximum(scale, floor)
+    return weights / weights.mean()
 
 
 def interpolate_1d(values: np.ndarray) -> np.ndarray:
