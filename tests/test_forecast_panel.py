@@ -11,7 +11,7 @@ from panel_data import seasonal_panel
 from lstmkit.metrics.forecast import mae
 from lstmkit.metrics.probabilistic import pinball_loss
 from lstmkit.tasks.forecast.deepar import DeepARNet, deepar_objective, sample_paths
-from lstmkit.tasks.forecast.global_model import auto_lookback, fit_group
+from lstmkit.tasks.forecast.global_model import auto_lookback, fit_group, member_lookbacks
 from lstmkit.tasks.forecast.panel import MIN_TRAIN, Panel, read_panel, season_phase
 from lstmkit.tasks.forecast.panel_config import PanelConfig
 from lstmkit.tasks.forecast.panel_eval import combine, evaluate_panel
@@ -224,7 +224,8 @@ def test_global_model_beats_seasonal_naive_on_a_shared_pattern():
     # Seasonal naive repeats last year's season; growing series with one shared pattern let
     # a global model learn the growth from all of them.
     panel = _panel(seasonal_panel(n_series=16, noise=0.1, seed=5, growth=0.03))
-    cfg = PanelConfig(hidden_size=16, ensemble=1, refit=False, max_steps=600)
+    # 200 steps already halve seasonal naive's MASE (600 took 5x the time for 0.49 vs 0.50).
+    cfg = PanelConfig(hidden_size=16, ensemble=1, refit=False, max_steps=200)
     per = evaluate_panel(panel, cfg, baselines=False)[2]
     snaive = MethodForecast([np.resize(s.train[-12:], s.horizon) for s in panel.series])
     theirs = np.mean(
@@ -236,9 +237,16 @@ def test_global_model_beats_seasonal_naive_on_a_shared_pattern():
 
 def test_save_and_load_give_the_same_forecasts(tmp_path):
     panel = _panel(seasonal_panel(4))
-    f = PanelForecaster(PanelConfig(max_steps=10, embedding=3, **TINY)).fit(panel)
+    # Two members of different lookbacks, each calibrated with the other: all of it saved.
+    cfg = PanelConfig(
+        max_steps=10, embedding=3, lookback_scales=(1.0, 2.0), **{**TINY, "ensemble": 2}
+    )
+    f = PanelForecaster(cfg).fit(panel)
+    assert f.groups[0].lookbacks == [24, 48] and f.groups[0].factors is not None
     f.save(tmp_path / "run")
     g = PanelForecaster.load(tmp_path / "run")
+    assert g.groups[0].lookbacks == [24, 48]
+    np.testing.assert_array_equal(g.groups[0].factors, f.groups[0].factors)
     for a, b in zip(f.predict(), g.predict()):
         np.testing.assert_allclose(a, b, rtol=1e-6)
     assert g.config == f.config
@@ -248,6 +256,8 @@ def test_auto_lookback_follows_horizon_and_season():
     assert auto_lookback(24, 12, 300) == 48
     assert auto_lookback(4, 1, 20) == 8
     assert auto_lookback(6, 52, 60) == 60  # capped by the longest training part
+    # Members: the lookback times each scale in turn, capped by the longest training part.
+    assert member_lookbacks(48, (1.0, 1.5, 2.0), 5, 80) == [48, 72, 80, 48, 72]
 
 
 def test_fit_group_reproduces_with_a_seed():

@@ -55,7 +55,7 @@ class GroupModel:
     Attributes:
         season: the group's period m.
         horizon: the longest horizon of the group (the network's output length).
-        lookback: input steps.
+        lookback: input steps (of every member, unless ``lookbacks`` says otherwise).
         log: whether values are modelled in logs.
         ids: the group's series ids, in model order (the embedding's rows).
         scales: per series, the scale fitted on its training part.
@@ -66,6 +66,7 @@ class GroupModel:
         seasonal_anchor: targets relative to the last season (see `PanelWindows`).
         factors: per level, the conformal rescaling of its distance from the median (see
             `calibration`), or None (uncalibrated).
+        lookbacks: per member, its input steps (empty: ``lookback`` for all).
         calibration: what calibration saw on the held-out window (coverage before and
             after, the factors, the ensemble's holdout MASE), for reports.
     """
@@ -83,6 +84,7 @@ class GroupModel:
     relative: bool = True
     seasonal_anchor: bool = False
     factors: np.ndarray | None = None
+    lookbacks: list[int] = field(default_factory=list)
     calibration: dict = field(default_factory=dict)
 
     @property
@@ -90,11 +92,18 @@ class GroupModel:
         """Inputs averaged into a window's level: one season (one step without season)."""
         return self.season
 
-    def windows(self, series: list[PanelSeries], cuts: list[int]) -> PanelWindows:
-        """Windows of ``series`` (in ``ids`` order) reading only their first ``cuts`` values."""
+    def member_lookback(self, member: int) -> int:
+        """Input steps of ensemble member ``member``."""
+        return self.lookbacks[member] if self.lookbacks else self.lookback
+
+    def windows(
+        self, series: list[PanelSeries], cuts: list[int], lookback: int | None = None
+    ) -> PanelWindows:
+        """Windows of ``series`` (in ``ids`` order) reading only their first ``cuts`` values,
+        ``lookback`` inputs each (default: the group's)."""
         return PanelWindows(
-            series, cuts, self.scales, self.lookback, self.horizon, self.season, self.relative,
-            self.seasonal_anchor,
+            series, cuts, self.scales, lookback or self.lookback, self.horizon, self.season,
+            self.relative, self.seasonal_anchor,
         )  # fmt: skip
 
     def static(self, series: list[PanelSeries]) -> np.ndarray:
@@ -108,17 +117,19 @@ class GroupModel:
         """Quantiles (h_i, Q) in raw units of each series' H steps after its first cuts[i]."""
         from lstmkit.tasks.forecast import kinds
 
-        win = self.windows(series, cuts)
-        x, _, _, anchor, rows, future = win.last()
         static = self.static(series)
-        outs = [
-            kinds.forecast(cfg, net, x, future, rows, static, member)
-            for member, net in enumerate(self.nets)
-        ]
+        lasts: dict[int, tuple] = {}
+        outs = []
+        for member, net in enumerate(self.nets):
+            size = self.member_lookback(member)
+            if size not in lasts:
+                lasts[size] = self.windows(series, cuts, size).last()
+            x, _, _, anchor, rows, future = lasts[size]
+            q = kinds.forecast(cfg, net, x, future, rows, static, member)
+            outs.append(q + anchor[:, :, None])
         z = np.mean(outs, axis=0)  # average of the members' quantiles
         if self.factors is not None:
             z = apply_factors(z, self.factors, cfg.levels.index(0.5))
-        z = z + anchor[:, :, None]
         out = [
             sc.inverse(z[i, : s.horizon]).astype(np.float64)
             for i, (s, sc) in enumerate(zip(series, self.scales))
@@ -140,35 +151,65 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
     statics = np.stack([s.static for s in series]) if len(series[0].static) else np.zeros((0, 0))
     mean = statics.mean(axis=0) if statics.size else np.zeros(0)
     std = statics.std(axis=0) if statics.size else np.zeros(0)
+    longest = max(len(t) for t in trains)
     group = GroupModel(
         season, horizon, lookback, log, [s.id for s in series], scales,
         mean, np.where(std > 0, std, 1.0), relative=not counts,
         seasonal_anchor=cfg.model == "quantile",
+        lookbacks=member_lookbacks(lookback, cfg.lookback_scales, cfg.ensemble, longest),
     )  # fmt: skip
     full = [s.n_train for s in series]
     # Validation: the last horizon of each training part long enough to lose it.
     has_val = [int(np.isfinite(s.train[: -s.horizon]).sum()) >= MIN_TRAIN for s in series]
     cuts = [n - s.horizon if v else n for n, s, v in zip(full, series, has_val)]
-    fit_win, full_win = group.windows(series, cuts), group.windows(series, full)
     val_rows = np.flatnonzero(has_val)
-    val = full_win.batch(val_rows, np.asarray(cuts)[val_rows] - 1) if len(val_rows) else None
     static = group.static(series)
-    windows = sum(len(fit_win.ends(i)) for i in range(len(series)))
-    steps = cfg.max_steps or auto_steps(windows, cfg.batch_size)
     budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes / cfg.ensemble
     weighted = cfg.model == "quantile" and cfg.loss_weight == "mase"
     weights = torch.from_numpy(mase_weights(series, cuts, scales)).float() if weighted else None
-    held_out = []
+    held_out, data = [], {}
     for member in range(cfg.ensemble):
+        size = group.member_lookback(member)
+        if size not in data:
+            data[size] = _windows(group, series, cuts, full, val_rows, size)
+        fit_win, full_win, val, windows = data[size]
+        steps = cfg.max_steps or auto_steps(windows, cfg.batch_size)
         net, history, q_val = _train_member(
             group, cfg, member, (fit_win, full_win, val, static, weights), steps, budget
         )
         group.nets.append(net)
         group.histories.append(history)
         held_out.append(q_val)
-    if val is not None:
+    if len(val_rows):
         _calibrate(group, cfg, series, cuts, val, np.mean(held_out, axis=0))
     return group
+
+
+def member_lookbacks(lookback: int, scales: tuple[float, ...], members: int, longest: int):
+    """Each member's input steps: ``lookback`` times the scales in turn, at most the longest
+    training part, never under ``lookback`` (N-BEATS ensembles lookbacks the same way)."""
+    return [
+        max(lookback, min(longest, round(lookback * scales[k % len(scales)])))
+        for k in range(members)
+    ]
+
+
+def _windows(
+    group: GroupModel,
+    series: list[PanelSeries],
+    cuts: list[int],
+    full: list[int],
+    val_rows: np.ndarray,
+    lookback: int,
+) -> tuple[PanelWindows, PanelWindows, tuple | None, int]:
+    """For a member of ``lookback`` inputs: the early-stopping windows (before ``cuts``), the
+    whole training parts' windows, the validation batch and the most optimizer steps."""
+    fit_win = group.windows(series, cuts, lookback)
+    full_win = group.windows(series, full, lookback)
+    ends = np.asarray(cuts)[val_rows] - 1
+    val = full_win.batch(val_rows, ends) if len(val_rows) else None
+    windows = sum(len(fit_win.ends(i)) for i in range(len(series)))
+    return fit_win, full_win, val, windows
 
 
 def _calibrate(
@@ -182,6 +223,7 @@ def _calibrate(
     """Conformal factors from the held-out window (when ``cfg.calibrate``), and the
     ensemble's holdout scores beside them: coverage before/after and mean MASE."""
     _, y, mask, anchor, rows, _ = val
+    y = y + anchor  # q_val is in absolute model units
     levels = cfg.levels
     info = {
         "points": int(mask.sum()),
@@ -192,7 +234,7 @@ def _calibrate(
         fixed = apply_factors(q_val, group.factors, levels.index(0.5))
         info["factors"] = [round(float(f), 4) for f in group.factors]
         info["coverage_calibrated"] = interval_coverage_by_level(fixed, y, mask, levels)
-    median = q_val[:, :, levels.index(0.5)] + anchor
+    median = q_val[:, :, levels.index(0.5)]
     scores = []
     for k, r in enumerate(rows):
         s, cut, sc = series[r], cuts[r], group.scales[r]
@@ -235,7 +277,8 @@ def _train_member(
     if val is not None:
         net.eval()
         x, _, _, _, rows, future = val
-        q_val = kinds.forecast(cfg, net, x, future, rows, static, member)
+        anchor = val[3][:, :, None]  # absolute model units: members may differ in lookback
+        q_val = kinds.forecast(cfg, net, x, future, rows, static, member) + anchor
         net.train()
     if cfg.refit and val is not None and result.best_epoch:
         left = None if budget is None else max(1.0, budget - (time.perf_counter() - start))

@@ -23,6 +23,8 @@ class PanelConfig:
         likelihood: the deepar head: "gaussian", "student_t" or "negative_binomial".
         levels: quantile levels, sorted, including 0.5.
         lookback: input steps; None: max(2H, 2m) capped at the longest training part.
+        lookback_scales: member k reads lookback x scales[k mod len] steps (diverse members,
+            as N-BEATS ensembles several lookbacks); (1.0,): every member the same.
         log: model log values: True, False or "auto" (every training value positive).
         hidden_size, num_layers, dropout: the LSTM.
         embedding: width of a learned per-series embedding (0: none).
@@ -48,6 +50,7 @@ class PanelConfig:
     likelihood: str = "student_t"
     levels: tuple[float, ...] = field(default=DEFAULT_LEVELS)
     lookback: int | None = None
+    lookback_scales: tuple[float, ...] = (1.0,)
     log: bool | str = "auto"
     hidden_size: int = 64
     num_layers: int = 1
@@ -69,6 +72,9 @@ class PanelConfig:
 
     def __post_init__(self) -> None:
         self.levels = tuple(float(v) for v in self.levels)
+        self.lookback_scales = tuple(float(v) for v in self.lookback_scales)
+        if not self.lookback_scales or any(not v >= 1 for v in self.lookback_scales):
+            raise ValueError(f"lookback_scales must be >= 1, got {list(self.lookback_scales)}")
         if self.model not in ("quantile", "deepar"):
             raise ValueError(f"model must be 'quantile' or 'deepar', got {self.model!r}")
         if self.likelihood not in ("gaussian", "student_t", "negative_binomial"):
@@ -104,6 +110,7 @@ class PanelConfig:
         """JSON-safe dict, saved with the model."""
         out = dataclasses.asdict(self)
         out["levels"] = list(self.levels)
+        out["lookback_scales"] = list(self.lookback_scales)
         return out
 
     @classmethod

@@ -42,6 +42,7 @@ def save_panel_model(
                 "scales": [[s.log, s.center, s.spread] for s in g.scales],
                 "static_mean": g.static_mean.tolist(), "static_std": g.static_std.tolist(),
                 "net": g.nets[0].config, "members": len(g.nets),
+                "lookbacks": g.lookbacks,
                 "factors": None if g.factors is None else g.factors.tolist(),
                 "calibration": g.calibration,
             }
@@ -74,6 +75,7 @@ def _group(tensors: dict, g_i: int, m: dict) -> GroupModel:
         [SeriesScale(bool(a), float(b), float(c)) for a, b, c in m["scales"]],
         np.asarray(m["static_mean"]), np.asarray(m["static_std"]), relative=m["relative"],
         seasonal_anchor=m["seasonal_anchor"], calibration=m.get("calibration", {}),
+        lookbacks=list(m.get("lookbacks", [])),
     )  # fmt: skip
     if m.get("factors") is not None:  # artifacts from before calibration have none
         g.factors = np.asarray(m["factors"], dtype=np.float64)
