@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lstmkit
-from lstmkit.engines import select
+from lstmkit.engines import precision, select
 
 LAYERS = [
     (lstmkit.LSTM, dict()),
@@ -130,3 +130,38 @@ def test_the_flag_check_reads_cpuid_flags(monkeypatch):
     assert "no bfloat16 kernel is built" in select.low_precision_plan(BF16)
     monkeypatch.setattr(select, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
     assert "no AVX-512 BF16" in select.low_precision_plan(BF16)
+
+
+def test_autocast_accepts_the_bfloat16_states_it_returned():
+    """A stateful loop under autocast feeds the layer's bfloat16 (h_n, c_n) back in with a
+    float32 input (what torch.nn.LSTM accepts too); outside autocast the dtypes must match."""
+    layer = lstmkit.LSTM(INPUT, HIDDEN)
+    x = torch.randn(STEPS, BATCH, INPUT)
+    with torch.autocast("cpu", dtype=BF16):
+        _, state = layer(x)
+        assert state[0].dtype == BF16
+        out, _ = layer(x, state)
+    assert out.dtype == BF16
+    with pytest.raises(TypeError, match="h_0 has dtype"):
+        layer(x, state)
+
+
+def test_layers_in_rounds_the_layers_only():
+    """Inside precision.layers_in the float32 layer computes what its bfloat16 copy computes
+    and hands it back as float32 (outputs, states, the input's gradient); float32
+    gradients reach its parameters; torch's own ops stay float32."""
+    low, wide = _twins(lstmkit.LSTM, dict(num_layers=2), torch.float32)
+    low.eval(), wide.eval()
+    x = torch.randn(STEPS, BATCH, INPUT).to(BF16).float().requires_grad_()
+    with precision.layers_in(BF16):
+        out, (h, c) = wide(x, lengths=LENGTHS)
+        assert torch.nn.Linear(HIDDEN, 2)(out).dtype == torch.float32
+    expected, (h16, c16) = low(x.detach().to(BF16), lengths=LENGTHS)
+    for got, want in ((out, expected), (h, h16), (c, c16)):
+        assert got.dtype == torch.float32 and torch.equal(got, want.float())
+    out.sum().backward()
+    assert x.grad.dtype == torch.float32
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in wide.parameters())
+    assert torch.equal(wide(x)[0], wide.float()(x)[0])  # outside it: float32 again
+    with pytest.raises(ValueError, match="layers_in takes"), precision.layers_in(torch.float32):
+        pass

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import PackedSequence
 
 from lstmkit.cells import LSTMVariant, StepParams
 from lstmkit.engines import DirectionWeights, LayerSpec
+from lstmkit.engines.precision import storage_dtype
 from lstmkit.engines.select import check_engine_name, engine_for
 from lstmkit.params import TORCH_NAMES, Noise, register_direction, reset_direction
 from lstmkit.sequences import Canonical, canonicalize
@@ -157,6 +158,8 @@ class RecurrentLayer(nn.Module):
         if len(sizes) > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != len(sizes)):
             raise TypeError(f"{name} expects hx as a tuple (h_0, c_0), got {type(hx).__name__}")
         states = []
+        # under CPU autocast the layer returns bfloat16 states: a stateful loop feeds them back
+        allowed = {x.dtype, storage_dtype(x)}
         for state_name, state, size in zip(self.state_names, given, sizes):
             if not isinstance(state, Tensor):
                 raise TypeError(f"{name}: {state_name}_0 must be a Tensor, got {type(state)}")
@@ -167,7 +170,7 @@ class RecurrentLayer(nn.Module):
                     "(num_layers * num_directions, batch, size), got "
                     f"{tuple(state.shape)}"
                 )
-            if state.dtype != x.dtype:
+            if state.dtype not in allowed:
                 raise TypeError(
                     f"{name}: {state_name}_0 has dtype {state.dtype} but the input has {x.dtype}"
                 )

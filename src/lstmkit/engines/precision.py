@@ -12,14 +12,23 @@ layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs as follow
   float32 at every step, and each weight gradient is summed over all steps (and segments,
   under checkpoint_every) in float32 and rounded to bfloat16 once, by the widening's backward.
 
-No kernel reads bfloat16 directly: `select.low_precision_plan` says why on this machine
-(no AVX-512 BF16 here, and none is built yet); the widening costs one pass over the weights
-and the input per call.
+`layers_in(torch.bfloat16)` runs every lstmkit layer called inside it this way while the rest
+of a float32 model stays float32 (autocast would run its Linear layers in bfloat16 too):
+the layer's results are rounded to bfloat16 and handed back as float32, so that the float32
+ops after it accept them. benchmarks/bf16_accuracy.py uses it to measure what bfloat16
+LSTM layers alone cost a task, apart from what bfloat16 heads cost.
+
+No kernel reads bfloat16 directly (none is built yet; `select.low_precision_plan` says which
+reason applies on the running CPU); the widening costs one pass over the weights and the
+input per call.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -29,16 +38,46 @@ from lstmkit.engines import Engine, EngineOutput
 from lstmkit.engines.spec import DirectionWeights, LayerSpec
 
 LOW_PRECISION = (torch.bfloat16, torch.float16)
+_LAYERS_IN: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar(
+    "lstmkit_layers_in", default=None
+)
+
+
+@contextlib.contextmanager
+def layers_in(dtype: torch.dtype) -> Iterator[None]:
+    """Inside it, every float32 lstmkit layer call on the CPU stores `dtype` (bfloat16 or
+    float16) as under autocast, and returns float32 tensors holding the rounded results."""
+    if dtype not in LOW_PRECISION:
+        raise ValueError(f"layers_in takes one of {LOW_PRECISION}, got {dtype}")
+    token = _LAYERS_IN.set(dtype)
+    try:
+        yield
+    finally:
+        _LAYERS_IN.reset(token)
+
+
+@contextlib.contextmanager
+def full_width() -> Iterator[None]:
+    """Neither autocast nor `layers_in`: the float32 call inside a low-precision one."""
+    token = _LAYERS_IN.set(None)
+    try:
+        with torch.autocast("cpu", enabled=False):
+            yield
+    finally:
+        _LAYERS_IN.reset(token)
 
 
 def storage_dtype(x: Tensor) -> torch.dtype | None:
-    """The low-precision dtype this call stores in (its own, or CPU autocast's), else None."""
+    """The low-precision dtype this call stores in (its own, CPU autocast's, or that of
+    `layers_in`), else None."""
     if x.dtype in LOW_PRECISION:
         return x.dtype
-    if x.device.type == "cpu" and x.dtype == torch.float32 and torch.is_autocast_enabled("cpu"):
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return None
+    if torch.is_autocast_enabled("cpu"):
         dtype = torch.get_autocast_dtype("cpu")
         return dtype if dtype in LOW_PRECISION else None
-    return None
+    return _LAYERS_IN.get()
 
 
 def widened(spec: LayerSpec, dtype: torch.dtype) -> LayerSpec:
@@ -73,12 +112,19 @@ class Float32Compute:
         hx: tuple[Tensor, ...],
         record: bool,
     ) -> EngineOutput:
-        with torch.autocast("cpu", enabled=False):
+        with full_width():
             wide = widened(spec, self.dtype)
             hx = tuple(s.to(self.dtype).float() for s in hx)
             result = self.inner.run(wide, x.to(self.dtype).float(), lengths, hx, record)
         narrow = self.dtype
-        gates = None if result.gates is None else {k: v.to(narrow) for k, v in result.gates.items()}
-        return EngineOutput(
-            result.output.to(narrow), tuple(s.to(narrow) for s in result.states), gates
+        # under layers_in (a float32 call outside autocast) the rounded results go back
+        # as float32, the dtype the ops after the layer expect
+        back = (
+            x.dtype if x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") else narrow
         )
+
+        def rounded(t: Tensor) -> Tensor:
+            return t.to(narrow).to(back)
+
+        gates = None if result.gates is None else {k: rounded(v) for k, v in result.gates.items()}
+        return EngineOutput(rounded(result.output), tuple(rounded(s) for s in result.states), gates)

@@ -180,7 +180,7 @@ def _low_precision(
         _TOLD.add(dtype)
         _LOG.info(low_precision_plan(dtype))
     probe = torch.empty(x.shape, dtype=torch.float32).requires_grad_(x.requires_grad)
-    with torch.autocast("cpu", enabled=False):
+    with precision.full_width():
         inner = engine_for(precision.widened(spec, dtype), probe, record, lengths)
     return precision.Float32Compute(inner, dtype)
 
