@@ -15,8 +15,14 @@ the CPU, nccl on CUDA), the Trainer
   gradient is still the gradient of the batch's mean loss, and N ranks train the weights
   of one process exactly when the objective's loss is a mean over the batch's rows (most
   are; a mean over tokens of rows of unequal length is weighted by rows, approximately).
-  Batches that are not tensors or tuples/lists/dicts of them (a task's own batch class)
-  are not cut: every rank then computes the whole batch (same weights, no speed-up);
+  A batch class of a task's own says how it is cut: a method ``shard(rank, world)``
+  returning the rank's share, and ``loss_weight()`` the amount its loss is a mean over
+  (a tagger's tokens, a recommender's real steps), which then weighs the rank's loss in
+  place of its rows: N ranks then train the one-process weights exactly for such a mean.
+  Other batches that are not tensors or tuples/lists/dicts of them are not cut: every rank
+  then computes the whole batch (same weights, no speed-up). At each epoch's start every
+  rank takes rank 0's torch generator state (:func:`share_random_state`), so an epoch's
+  order drawn from it is the same on every rank even after dropout drew unequal amounts;
 - averages the epoch's metrics over the ranks before early stopping reads them
   (:func:`average_metrics`), and agrees after every step on the run's clock and on a stop
   (:func:`agree_max`: the slowest rank's time), so a time budget, a per-step schedule
@@ -46,11 +52,13 @@ __all__ = [
     "agree_on_stop",
     "average_metrics",
     "ddp_objective",
+    "from_main_process",
     "init_distributed",
     "is_distributed",
     "is_main_process",
     "shard_batch",
     "shard_data",
+    "share_random_state",
 ]
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -126,9 +134,14 @@ def shard_batch(batch: Any, rank: int, world: int, time_dim: int = 1) -> Any:
     ``time_dim`` is 0); tuples, lists and dicts are cut element by element, anything else
     (a state, a flag) is passed whole.
 
+    A batch with a ``shard(rank, world)`` method (a task's own batch class) cuts itself.
+
     >>> shard_batch((torch.arange(4), "x"), 1, 2)
     (tensor([2, 3]), 'x')
     """
+    own = None if isinstance(batch, torch.Tensor) else getattr(batch, "shard", None)
+    if callable(own):
+        return own(rank, world)
     if isinstance(batch, torch.Tensor):
         dim = 1 if time_dim == 0 and batch.dim() >= 2 else 0
         if batch.dim() == 0 or batch.shape[dim] < world:
@@ -137,6 +150,8 @@ def shard_batch(batch: Any, rank: int, world: int, time_dim: int = 1) -> Any:
                 f"{world} processes: use a batch size of at least {world}"
             )
         return torch.tensor_split(batch, world, dim=dim)[rank]
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # a namedtuple
+        return type(batch)(*(shard_batch(b, rank, world, time_dim) for b in batch))
     if isinstance(batch, (tuple, list)):
         return type(batch)(shard_batch(b, rank, world, time_dim) for b in batch)
     if isinstance(batch, dict):
@@ -144,18 +159,67 @@ def shard_batch(batch: Any, rank: int, world: int, time_dim: int = 1) -> Any:
     return batch
 
 
+def share_random_state() -> None:
+    """Give every rank rank 0's torch CPU generator state (a collective; alone: nothing).
+
+    Ranks start from one seed, but dropout draws as much as a rank's share is large, so
+    their generators part; an epoch's order drawn from them must not, or the ranks' shares
+    would come from different orders and overlap.
+    """
+    if not is_distributed():
+        return
+    state = [torch.get_rng_state()]
+    torch.distributed.broadcast_object_list(state, src=0)
+    torch.set_rng_state(state[0])
+
+
+def from_main_process(tensor: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``tensor`` on every rank (a broadcast; alone: ``tensor`` itself).
+
+    For a draw that every rank must share, such as a sampled softmax's negatives: each
+    rank draws (so that its generator moves as rank 0's does) and all keep rank 0's draw.
+    """
+    if not is_distributed():
+        return tensor
+    nccl = torch.distributed.get_backend() == "nccl"
+    shared = tensor.to("cuda" if nccl else tensor.device, copy=True)
+    torch.distributed.broadcast(shared, src=0)
+    return shared.to(tensor.device)
+
+
+class Shares:
+    """An epoch's shares of this rank, as long as the data said its epoch is (``len()``
+    raises TypeError where it says nothing), so a per-step schedule and the progress bar
+    count the steps as one process does, even where the data's length is an estimate."""
+
+    def __init__(self, shares: list[Any], length: int | None) -> None:
+        self.shares, self.length = shares, length
+
+    def __iter__(self) -> Any:
+        return iter(self.shares)
+
+    def __len__(self) -> int:
+        if self.length is None:
+            raise TypeError("the data of this epoch has no length")
+        return self.length
+
+
 class ShardedData:
-    """Epoch data whose every batch is cut to this rank's share (``epoch -> list``)."""
+    """Epoch data whose every batch is cut to this rank's share (``epoch -> Shares``)."""
 
     def __init__(self, data: Any, rank: int, world: int, time_dim: int) -> None:
         self.data, self.rank, self.world, self.time_dim = data, rank, world, time_dim
         self.generator = getattr(data, "generator", None)  # the loop saves it for resume
 
-    def __call__(self, epoch: int) -> list[Any]:
+    def __call__(self, epoch: int) -> Shares:
         from .batches import epoch_batches
+        from .log import batch_count
 
+        share_random_state()  # the epoch's order: one draw, the same on every rank
         batches = epoch_batches(self.data, epoch)
-        return [shard_batch(b, self.rank, self.world, self.time_dim) for b in batches]
+        length = batch_count(batches)
+        shares = [shard_batch(b, self.rank, self.world, self.time_dim) for b in batches]
+        return Shares(shares, length)
 
 
 def shard_data(data: Any, time_dim: int = 1) -> Any:
@@ -166,9 +230,12 @@ def shard_data(data: Any, time_dim: int = 1) -> Any:
     return ShardedData(data, dist.get_rank(), dist.get_world_size(), time_dim)
 
 
-def batch_rows(batch: Any, time_dim: int = 1) -> int:
+def batch_rows(batch: Any, time_dim: int = 1) -> float:
     """The rows of a batch as :func:`shard_batch` cuts them: its first tensor's batch size
-    (1 when it holds no tensor, which is not cut)."""
+    (1 when it holds no tensor, which is not cut), or its own ``loss_weight()``."""
+    weight = None if isinstance(batch, torch.Tensor) else getattr(batch, "loss_weight", None)
+    if callable(weight):
+        return float(weight())
     if isinstance(batch, torch.Tensor):
         if batch.dim() == 0:
             return 1
@@ -190,7 +257,9 @@ def ddp_objective(
     stay those of one process); DDP shares its parameters and broadcasts rank 0's at start.
     While training, a rank whose share of the batch has ``rows`` of the batch's ``total``
     scales its loss by ``world * rows / total`` (1 when the batch divides evenly), so that
-    DDP's average of the ranks' gradients is the gradient of the whole batch's mean loss.
+    DDP's average of the ranks' gradients is the gradient of the whole batch's mean loss;
+    a batch's own ``loss_weight()`` counts in place of its rows (0: a share that trains
+    nothing, whose loss must still reach every parameter, as DDP expects).
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -210,7 +279,7 @@ def ddp_objective(
             return out
         rows = batch_rows(batch, time_dim)
         (total,) = agree_sum(float(rows))
-        scale = world * rows / total
+        scale = world * rows / total if total else 0.0
         if scale == 1.0:
             return out
         if isinstance(out, tuple):
