@@ -14,12 +14,15 @@ import torch
 from lstmkit.io import atomic_write, json_safe
 from lstmkit.metrics.tagging import entity_report, format_entity_report
 from lstmkit.plots import plot_confusion_matrix
+from lstmkit.train.distributed import is_main_process
 
 from ..options import (
+    add_nproc_option,
     add_resume_option,
     add_run_options,
     apply_threads,
     checkpoint_folder,
+    launch_processes,
     resume_hint,
     run_directory,
     start_training,
@@ -116,12 +119,17 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     lm.add_argument("--lm-hidden", type=int, help="LM units (default 256)")
     add_run_options(p, task="tag", out_alias=False)
     add_resume_option(p)
+    add_nproc_option(p)
     p.set_defaults(handler=run_tag)
     return p
 
 
 def run_tag(args: argparse.Namespace) -> int:
     """Handler of `lstmkit tag`."""
+    if args.action == "train":
+        launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+        if launched is not None:
+            return launched
     apply_threads(args.threads)
     if args.action == "predict":
         return _predict(args)
@@ -182,7 +190,8 @@ def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> Str
     print(f"pretraining a forward and a backward character LM on {len(text):,} characters, "
           f"{settings.minutes:g} min each")  # fmt: skip
     embedder = StringEmbedder.pretrain(text, settings, progress=args.progress)
-    embedder.save(run / "lm")
+    if is_main_process():  # DDP: every rank trained the same LMs; rank 0 writes them
+        embedder.save(run / "lm")
     return embedder
 
 
@@ -203,6 +212,8 @@ def _train(args: argparse.Namespace) -> int:
         tagger = Tagger(config, strings).fit(
             train, dev, log_dir=run, checkpoint_dir=checkpoint_folder(run), resume=resume
         )
+    if not is_main_process():
+        return 0  # DDP: rank 0 writes the run and scores the test set
     seconds = time.perf_counter() - start
     tagger.save(run)
     report: dict[str, Any] = {"dataset": name, "seconds": round(seconds, 1), "config": values,

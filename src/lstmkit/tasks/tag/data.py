@@ -27,7 +27,8 @@ class TagBatch(NamedTuple):
     words (B, T) ids, 0 past each length; lengths (B,); chars (W, L) character ids of the
     distinct forms and char_lengths (W,); word_chars (B, T): each word's row in chars;
     tags (B, T) tag ids (0 past the lengths) or None; features (B, T, F) extra per-word
-    features (contextual string embeddings) or None; index (B,): the sentences' positions.
+    features (contextual string embeddings) or None; index (B,): the sentences' positions;
+    stand_in: True for a data-parallel rank's stand-in share that trains nothing (`shard`).
     """
 
     words: Tensor
@@ -38,6 +39,39 @@ class TagBatch(NamedTuple):
     tags: Tensor | None
     features: Tensor | None
     index: Tensor
+    stand_in: bool = False
+
+    def select(self, rows: Tensor) -> TagBatch:
+        """The batch of the sentences at ``rows`` alone: padded to their longest, with the
+        character rows of the forms they use (in id order) and ``word_chars`` pointing there."""
+        lengths = self.lengths[rows]
+        steps = int(lengths.max())
+        mask = torch.arange(steps)[None, :] < lengths[:, None]
+        forms, inverse = torch.unique(self.word_chars[rows, :steps][mask], return_inverse=True)
+        word_chars = torch.zeros(mask.shape, dtype=torch.long)
+        word_chars[mask] = inverse
+        char_lengths = self.char_lengths[forms]
+        chars = self.chars[forms, : int(char_lengths.max())]
+
+        def cut(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t[rows, :steps]
+
+        return TagBatch(cut(self.words), lengths, chars, char_lengths, word_chars,
+                        cut(self.tags), cut(self.features), self.index[rows])  # fmt: skip
+
+    def shard(self, rank: int, world: int) -> TagBatch:
+        """Rank ``rank``'s share of ``world`` for data-parallel training (the Trainer's DDP):
+        the ``rank``-th of near-equal blocks of sentences. A rank left without a sentence (a
+        batch smaller than the ranks) gets the first one as a stand-in that weighs nothing,
+        so that its backward pass still meets the others'."""
+        rows = torch.tensor_split(torch.arange(len(self.lengths)), world)[rank]
+        if len(rows) == 0:
+            return self.select(torch.arange(1))._replace(stand_in=True)
+        return self.select(rows)
+
+    def loss_weight(self) -> float:
+        """What the tagger's loss is a mean over: the batch's words (0 for a stand-in)."""
+        return 0.0 if self.stand_in else float(self.lengths.sum())
 
 
 @dataclass

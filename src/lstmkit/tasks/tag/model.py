@@ -86,6 +86,11 @@ class BiLSTMTagger(nn.Module):
         out = self.encoder(self.drop(torch.cat(parts, dim=-1)), batch.lengths)  # (B, T, 2H)
         return self.scores(self.drop(out))
 
+    def forward(self, batch: TagBatch, words: Tensor | None = None) -> Tensor:
+        """The training loss (`loss`): what the training objective calls, so that under DDP
+        the call goes through the wrapper that averages the gradients."""
+        return self.loss(batch, words)
+
     def loss(self, batch: TagBatch, words: Tensor | None = None) -> Tensor:
         """Mean loss per word: cross-entropy (softmax) or the CRF's NLL over the words."""
         if batch.tags is None:

@@ -191,7 +191,7 @@ class Tagger:
             if alpha and model.training:
                 rare = torch.rand(words.shape) < alpha / (alpha + counts[words])
                 words = words.masked_fill(rare & (words > 1), 1)  # 1 is the unknown word
-            return model.loss(batch, words)
+            return model(batch, words)  # forward is the loss: DDP's wrapper sees it
 
         return objective
 
