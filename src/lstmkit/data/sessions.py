@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["SessionChunk", "SessionParallelBatches", "session_layout"]
+__all__ = ["SessionChunk", "SessionParallelBatches", "SessionShare", "session_layout"]
 
 
 class SessionChunk(NamedTuple):
@@ -32,6 +32,43 @@ class SessionChunk(NamedTuple):
     targets: torch.Tensor
     starts: torch.Tensor
     mask: torch.Tensor
+
+    def shard(self, rank: int, world: int) -> SessionShare:
+        """Rank ``rank``'s slots of ``world`` (the ``rank``-th of near-equal blocks) for
+        data-parallel training: each rank carries its own slots' sessions and states, and
+        together they cover the chunk."""
+        slots = self.inputs.shape[0]
+        if slots < world:
+            raise ValueError(
+                f"{slots} session slots cannot be shared by {world} processes: use a batch "
+                f"size of at least {world}"
+            )
+        rows = torch.tensor_split(torch.arange(slots), world)[rank]
+        lo, hi = int(rows[0]), int(rows[-1]) + 1
+        parts = (t[lo:hi] for t in self)
+        return SessionShare(*parts, self.targets[self.mask], int(self.mask[:lo].sum()))
+
+    def loss_weight(self) -> float:
+        """What a next-item loss is a mean over: the chunk's real steps."""
+        return float(self.mask.sum())
+
+
+class SessionShare(NamedTuple):
+    """A data-parallel rank's slots of a `SessionChunk` (its fields, (B_r, T) each), with
+    the whole chunk's real targets (``targets[mask]`` of all slots) in ``batch_targets``
+    and, in ``offset``, where this share's come among them: for losses whose candidates
+    are the batch's targets, so that a share meets those of the whole chunk."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    starts: torch.Tensor
+    mask: torch.Tensor
+    batch_targets: torch.Tensor
+    offset: int
+
+    def loss_weight(self) -> float:
+        """What a next-item loss is a mean over: this share's real steps."""
+        return float(self.mask.sum())
 
 
 def session_layout(lengths: Sequence[int], batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -46,20 +46,28 @@ def candidate_scores(
     bias: Tensor,
     negatives: Tensor,
     log_q: Tensor | None = None,
+    *,
+    batch_targets: Tensor | None = None,
+    offset: int = 0,
 ) -> Tensor:
-    """Scores (N, N + M) of each row against the candidates [targets, negatives].
+    """Scores (N, N' + M) of each row against the candidates [batch targets, negatives].
 
-    Column i is row i's positive; a candidate equal to a row's target elsewhere in that
-    row (an accidental hit, or a repeated target) gets -inf, so it is neither a negative nor
-    a second positive. With ``log_q`` (V,) the log of each item's expected count among the
+    The batch's targets are ``targets`` (N' = N), or ``batch_targets`` (N',) when these N
+    rows are rows ``offset ..`` of a larger batch (a data-parallel rank's share), so that
+    each row meets the candidates it would meet in the whole batch. Column ``offset + i``
+    is row i's positive; a candidate equal to a row's target elsewhere in that row (an
+    accidental hit, or a repeated target) gets -inf, so it is neither a negative nor a
+    second positive. With ``log_q`` (V,) the log of each item's expected count among the
     candidates is subtracted (the sampled softmax's correction towards the full softmax).
     """
-    candidates = torch.cat([targets, negatives])  # (N + M,)
-    scores = hidden @ weight[candidates].T + bias[candidates]  # (N, N + M)
+    batch = targets if batch_targets is None else batch_targets
+    candidates = torch.cat([batch, negatives])  # (N' + M,)
+    scores = hidden @ weight[candidates].T + bias[candidates]  # (N, N' + M)
     if log_q is not None:
         scores = scores - log_q[candidates]
-    hits = targets.unsqueeze(1) == candidates.unsqueeze(0)  # (N, N + M)
-    hits[:, : len(targets)].fill_diagonal_(False)
+    hits = targets.unsqueeze(1) == candidates.unsqueeze(0)  # (N, N' + M)
+    rows = torch.arange(len(targets), device=hits.device)
+    hits[rows, offset + rows] = False
     return scores.masked_fill(hits, -torch.inf)
 
 
@@ -70,6 +78,9 @@ def sampled_softmax_loss(
     bias: Tensor,
     negatives: Tensor,
     log_q: Tensor | None = None,
+    *,
+    batch_targets: Tensor | None = None,
+    offset: int = 0,
 ) -> Tensor:
     """Mean cross-entropy of the softmax over [the batch's targets, shared ``negatives``].
 
@@ -77,12 +88,16 @@ def sampled_softmax_loss(
         hidden: (N, H). targets: (N,). weight: (V, H). bias: (V,).
         negatives: (M,) item indices drawn for the whole batch.
         log_q: (V,) log expected count of each item among the candidates, or None.
+        batch_targets, offset: the whole batch's targets when these rows are a share of
+            it, starting at row ``offset`` (see `candidate_scores`).
 
     Returns:
-        The scalar mean loss.
+        The scalar mean loss over the N rows.
     """
-    scores = candidate_scores(hidden, targets, weight, bias, negatives, log_q)
-    return F.cross_entropy(scores, torch.arange(len(targets), device=scores.device))
+    scores = candidate_scores(hidden, targets, weight, bias, negatives, log_q,
+                              batch_targets=batch_targets, offset=offset)  # fmt: skip
+    positives = offset + torch.arange(len(targets), device=scores.device)
+    return F.cross_entropy(scores, positives)
 
 
 def bpr_max_loss(
@@ -92,18 +107,23 @@ def bpr_max_loss(
     bias: Tensor,
     negatives: Tensor,
     reg: float = 1.0,
+    *,
+    batch_targets: Tensor | None = None,
+    offset: int = 0,
 ) -> Tensor:
     """BPR-max: ``-log sum_j s_j σ(r_i - r_j) + reg * sum_j s_j r_j²``, s = softmax of the
     negatives' scores r_j (Hidasi & Karatzoglou 2018), averaged over the rows.
 
     The candidates are the batch's other targets and ``negatives`` (as in
-    `sampled_softmax_loss`); a row with no negative left contributes zero.
+    `sampled_softmax_loss`, ``batch_targets`` and ``offset`` too); a row with no negative
+    left contributes zero.
     """
-    scores = candidate_scores(hidden, targets, weight, bias, negatives)  # (N, N + M)
+    scores = candidate_scores(hidden, targets, weight, bias, negatives,
+                              batch_targets=batch_targets, offset=offset)  # fmt: skip
     rows = torch.arange(len(targets), device=scores.device)
-    positive = scores[rows, rows].unsqueeze(1)  # (N, 1)
+    positive = scores[rows, offset + rows].unsqueeze(1)  # (N, 1)
     is_negative = torch.isfinite(scores)
-    is_negative[rows, rows] = False
+    is_negative[rows, offset + rows] = False
     negative = scores.masked_fill(~is_negative, -torch.inf)
     s = torch.softmax(negative, dim=1).nan_to_num(0.0)  # a row of all -inf gives NaN: no negative
     finite = negative.masked_fill(~is_negative, 0.0)

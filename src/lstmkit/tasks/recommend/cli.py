@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from lstmkit.tasks.options import (
+    add_nproc_option,
     add_resume_option,
     add_run_options,
     apply_threads,
     checkpoint_folder,
+    launch_processes,
     resume_hint,
     run_directory,
     start_training,
 )
+from lstmkit.train.distributed import is_main_process
 
 from .config import CELLS, LOSSES, REPEATS, RecommendConfig
 
@@ -127,6 +130,7 @@ def add_recommend_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     ev.add_argument("--top", type=int, default=10, help="predict: how many items (10)")
     add_run_options(p, task="recommend", seed=0)
     add_resume_option(p)
+    add_nproc_option(p)
     p.set_defaults(handler=run_recommend)
     return p
 
@@ -162,6 +166,10 @@ def _ks(text: str) -> tuple[int, ...]:
 
 def run_recommend(args: argparse.Namespace) -> int:
     """Handler of `lstmkit recommend`."""
+    if args.action == "train":
+        launched = launch_processes(args)  # --nproc N: this command again, under torchrun
+        if launched is not None:
+            return launched
     apply_threads(args.threads)
     if args.action == "predict":
         return _predict(args)
@@ -190,6 +198,8 @@ def _train(args: argparse.Namespace) -> int:
         rec = Recommender(config).fit(
             train, val, checkpoints=lambda phase: checkpoint_folder(run, phase), resume=resume
         )
+    if not is_main_process():
+        return 0  # DDP: rank 0 scores the test set and writes the run
     rec.descriptions = _descriptions(args, rec)
     report = score_run(rec, test, baselines=not args.no_baselines)
     write_run(rec, report, run, title=f"{name} (test: last {config.test_days:g} days)")

@@ -72,6 +72,11 @@ class SessionRNN(nn.Module):
         table = self.encoder.embedding if self.tie_embeddings else self.output
         return table.weight[1:]
 
+    def forward(self, inputs: Tensor, starts: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """`run_chunk`: what the training objective calls, so that under DDP the call goes
+        through the wrapper that averages the gradients."""
+        return self.run_chunk(inputs, starts, state)
+
     def run_chunk(self, inputs: Tensor, starts: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Session-parallel steps: before step t, slots with ``starts[:, t]`` restart from zero.
 

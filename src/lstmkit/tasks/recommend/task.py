@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from lstmkit.data.sessions import SessionChunk, SessionParallelBatches
+from lstmkit.data.sessions import SessionChunk, SessionParallelBatches, SessionShare
 from lstmkit.io import ArtifactError, load_artifact, save_artifact
 from lstmkit.metrics.ranking import RankingAccumulator
 from lstmkit.nn.item_losses import (
@@ -23,6 +23,7 @@ from lstmkit.nn.item_losses import (
 )
 from lstmkit.seed import seed_everything
 from lstmkit.train import TrainConfig, fit
+from lstmkit.train.distributed import from_main_process
 
 from .config import RecommendConfig
 from .data import ItemVocabulary, Sessions
@@ -179,17 +180,29 @@ class Recommender:
         positions = cfg.batch_size * cfg.steps
         probs, log_q = popularity_sampler(counts, cfg.sample_alpha, cfg.negatives, positions)
 
-        def objective(model: SessionRNN, chunk: SessionChunk, state: Any):
-            hidden, state = model.run_chunk(chunk.inputs, chunk.starts, state)
+        def objective(model: SessionRNN, chunk: SessionChunk | SessionShare, state: Any):
+            hidden, state = model(chunk.inputs, chunk.starts, state)
+            net = getattr(model, "module", model)  # under DDP: the SessionRNN it wraps
             h = hidden[chunk.mask]  # (N, H) the real steps only
             y = chunk.targets[chunk.mask] - 1  # rows of item_weight()
-            weight, bias = model.item_weight(), model.item_bias[1:]
+            weight, bias = net.item_weight(), net.item_bias[1:]
+            negatives = None
+            if cfg.loss != "ce":  # DDP: every rank keeps rank 0's draw, one candidate set
+                negatives = from_main_process(
+                    torch.multinomial(probs, cfg.negatives, replacement=True)
+                )
+            if len(h) == 0:  # DDP: this rank's slots idle all chunk; zero, reaching every weight
+                return (hidden.sum() + weight.sum() + bias.sum()) * 0.0, state
             if cfg.loss == "ce":
                 return full_softmax_loss(h, y, weight, bias), state
-            negatives = torch.multinomial(probs, cfg.negatives, replacement=True)
+            # A rank's share meets the whole chunk's targets as candidates, as one process does.
+            whole = getattr(chunk, "batch_targets", None)  # a SessionShare's (DDP)
+            share = {"batch_targets": None if whole is None else whole - 1,
+                     "offset": getattr(chunk, "offset", 0)}  # fmt: skip
             if cfg.loss == "sampled":
-                return sampled_softmax_loss(h, y, weight, bias, negatives, log_q), state
-            return bpr_max_loss(h, y, weight, bias, negatives, cfg.bpr_reg), state
+                loss = sampled_softmax_loss(h, y, weight, bias, negatives, log_q, **share)
+                return loss, state
+            return bpr_max_loss(h, y, weight, bias, negatives, cfg.bpr_reg, **share), state
 
         return objective
 
