@@ -7,9 +7,14 @@ Runs, one after another (each a fresh `lstmkit` process):
 - ``lstmkit forecast train --epochs E --patience E --ensemble 1 --nproc P --threads 2/P``
   for P = 1, 2 (two cores either way):
   wall time, the time per optimizer step (the run's training and validation seconds over
-  its steps, from rank 0's checkpoint) and the test MAE.
+  its steps, from rank 0's checkpoint) and the test MAE;
+- ``lstmkit tag train --epochs T --nproc P --threads 2/P`` (UD English EWT UPOS, T = 1 by
+  default, ~1 min a run) for P = 1, 2: a task whose step (a batch of 32 sentences through
+  a character and a word BiLSTM) is large enough to split; the same figures, with the dev
+  and test token accuracy.
 
-Usage: ``python benchmarks/parallel_speed.py [--trials 6] [--tune-epochs 5] [--epochs 30]``.
+Usage: ``python benchmarks/parallel_speed.py [--trials 6] [--tune-epochs 5] [--epochs 30]
+[--tag-epochs 1]`` (``--tag-epochs 0`` skips the tagger).
 Run it at normal priority under the measurement lock, and record the load beside it.
 """
 
@@ -81,12 +86,32 @@ def ddp_figures(out: Path, nproc: int, epochs: int) -> dict:
     return figures
 
 
+def tag_figures(out: Path, nproc: int, epochs: int) -> dict:
+    """Wall time, seconds per step, dev and test accuracy of one tagger training."""
+    from lstmkit.tasks.tag import Tagger
+    from lstmkit.train.checkpoint import read_checkpoint
+
+    run = out / f"tag-p{nproc}"
+    command = [sys.executable, "-m", "lstmkit", "tag", "train", "--epochs", str(epochs),
+               "--minutes", "60", "--threads", str(2 // nproc), "--run", str(run)]  # fmt: skip
+    wall = _run([*command, "--nproc", str(nproc)] if nproc > 1 else command)
+    spent = read_checkpoint(run / "checkpoint").meta["spent"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    history = Tagger.load(run).history
+    return {"wall_s": round(wall, 1), "epochs": len(history), "steps": spent["steps"],
+            "train_s": round(spent["seconds"], 2),
+            "ms_per_step": round(1000 * spent["seconds"] / spent["steps"], 2),
+            "dev_accuracy": round(history[-1]["dev_accuracy"], 4),
+            "test_accuracy": round(metrics["test"]["accuracy"], 4)}  # fmt: skip
+
+
 def main() -> None:
-    """Run the four commands and print their figures as JSON."""
+    """Run the commands one after another and print their figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--tune-epochs", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--tag-epochs", type=int, default=1, help="0: no tagger runs")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="parallel-speed-"))
     result = {"load_before": os.getloadavg()}
@@ -96,6 +121,8 @@ def main() -> None:
         )
     for nproc in (1, 2):
         result[f"forecast_nproc_{nproc}"] = ddp_figures(out, nproc, args.epochs)
+    for nproc in (1, 2) if args.tag_epochs else ():
+        result[f"tag_nproc_{nproc}"] = tag_figures(out, nproc, args.tag_epochs)
     result["load_after"] = os.getloadavg()
     print(json.dumps(result, indent=1))
 
