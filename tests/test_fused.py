@@ -170,6 +170,23 @@ def test_small_batches_split_the_hidden_units_across_threads(
         _compare(lstmkit.LSTM, variant | options, None, torch.float32, train, 6, 1, 3, 37)
 
 
+def test_large_weights_split_the_hidden_units(monkeypatch):
+    """Above UNITS_BYTES of [W_ih, U] per row of a thread the threads split the units, not
+    the rows (each streams its share of the weights); layer norm keeps the row split."""
+    monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
+    torch.set_num_threads(2)
+    plan = lstmkit.engines.fused._config
+    big = lstmkit.LSTM(32, 1024)  # 17.3 MB of weights: 2.2 MB a row at B=16, 0.54 at B=64
+    assert plan(big.spec(), 100, 16).units and not plan(big.spec(), 100, 64).units
+    assert not plan(lstmkit.LSTM(32, 512).spec(), 100, 16).units  # 0.56 MB a row
+    assert not plan(lstmkit.LSTM(32, 1024, layer_norm=True).spec(), 100, 16).units
+    monkeypatch.setattr(lstmkit.engines.fused, "UNITS_BYTES", 1)  # small layers take it too
+    variant = dict(peephole=True, zoneout=(0.2, 0.3), recurrent_dropout=0.3)
+    assert plan(lstmkit.LSTM(3, 40, **variant).spec(), 6, 5).units
+    for train in (True, False):
+        _compare(lstmkit.LSTM, variant, [5, 2, 4, 6, 1], torch.float64, train, 6, 5, 3, 40)
+
+
 def test_fused_accepts_packed_and_unbatched_input():
     oracle, fused = _twins(lstmkit.LSTM, 3, 5, torch.float32, layer_norm=True, bidirectional=True)
     x = torch.randn(6, 3, 3)

@@ -11,7 +11,8 @@ How it is fast (measurements in benchmarks/README.md):
   after the backward loop (engines/fused_ops.py);
 - what must run step by step is C (engines/kernels/): the recurrent GEMM on weights packed
   once per call, with the gate math fused after it in vectorised loops and preallocated
-  buffers; batch rows are split across threads, so a step needs no barrier;
+  buffers; batch rows are split across threads, so a step needs no barrier (small batches
+  and large weights split the hidden units instead: `UNITS_BYTES`);
 - reversed directions index each sequence's time in place (no gather), and steps past a
   sequence's length are skipped.
 
@@ -48,6 +49,19 @@ from lstmkit.engines.stack import TimeSteps, draw_masks, run_stack
 # Multiply-adds of the recurrent GEMMs per thread below which one more thread costs more
 # (waking it, and on a busy machine waiting for it to be scheduled) than it saves.
 MIN_WORK_PER_THREAD = 1 << 20
+# Weight bytes per row of a thread's share above which the LSTM's threads split the hidden
+# units, not the batch rows. Under the row split every thread streams the whole packed
+# [W_ih, U] (4H x (I + H) floats: 17 MB at H=1024) at every step and reuses it over its
+# own rows only; under the unit split each streams its 1/k share over all B rows. Measured
+# (benchmarks/probes/step_split.py, 2 threads, T=100, I=32, 2-core Zen 5 EPYC with 2 MB L2
+# per core and 32 MB L3, 2026-12-02 13:21 UTC at load 5-6 of niced neighbours; torch, rows,
+# units in ms): B=16 inference H=1024 47.3 / 66.9 / 47.5, H=2048 282 / 364 / 273; training
+# H=2048 774 / 942 / 782; B=4 (2 rows a thread) H=1024 inference 16.9 / 35.4 / 15.0,
+# training 69.2 / 85.2 / 62.9, H=512 5.4 / 6.8 / 4.8 and 16.8 / 20.1 / 15.8. The row split
+# stays ahead or level at 0.56 MB a row or less: B=16 H=512 (training 52.4 / 38.6 / 41.8),
+# B=64 H=1024 (training 697 / 522 / 547, inference 171 / 170 / 167). Units from 1 MiB a row
+# (B=16 H=1024: 2.2 MB a row, B=4 H=512: 2.3 MB).
+UNITS_BYTES = 1 << 20
 
 
 class FusedEngine:
@@ -131,12 +145,13 @@ def _config(spec: LayerSpec, steps: int, batch: int, directions: int = 0) -> ops
     threads = max(1, min(torch.get_num_threads(), work // MIN_WORK_PER_THREAD))
     concurrent = directions == 2 and threads >= 2
     per_direction = threads // 2 if concurrent else threads
-    # Fewer than two rows per thread: split the hidden units instead (one barrier per step);
+    # Split the hidden units instead of the rows (one barrier per step) when a thread would
+    # have fewer than two rows, or too few to pay for the weights it streams (below);
     # layer norm and the projection need whole rows, so they keep the row split.
     variant = spec.variant
     units = (
         per_direction >= 2
-        and batch < 2 * per_direction
+        and (batch < 2 * per_direction or _weight_bytes(spec) * per_direction > UNITS_BYTES * batch)
         and spec.mode == "LSTM"
         and not spec.proj_size
         and not (variant and variant.layer_norm)
@@ -153,6 +168,14 @@ def _config(spec: LayerSpec, steps: int, batch: int, directions: int = 0) -> ops
         threads=per_direction if units else min(per_direction, batch),
         concurrent=concurrent,
         units=units,
+    )
+
+
+def _weight_bytes(spec: LayerSpec) -> int:
+    """Bytes of the largest direction's [W_ih, U], what a row-split thread streams per step."""
+    return max(
+        (w.weight_ih.numel() + w.weight_hh.numel()) * w.weight_hh.element_size()
+        for w in spec.weights
     )
 
 

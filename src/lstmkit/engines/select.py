@@ -19,8 +19,10 @@ float32; benchmarks/README.md has the tables and `lstmkit bench speed` reruns th
   follows where the fused engine is structurally ahead (`lstmkit bench speed --rows plain
   --stat min`, quiet machine, torch time / fused time, inference / train):
     * 2+ threads: fused. oneDNN synchronises its threads at every step; the fused engine
-      splits batch rows (or, below two rows per thread, hidden units) with no per-step
-      barrier, and its weight gradients are one GEMM at ~95% of peak. 2 threads:
+      splits batch rows with no per-step barrier (or the hidden units, with one: below two
+      rows per thread, and where each thread's rows are too few for the weights it would
+      stream, engines/fused.py UNITS_BYTES), and its weight gradients are one GEMM at
+      ~95% of peak. 2 threads:
       (1,100,32,128) 1.29/1.33, (32,100,32,128) 0.98/1.10, (16,500,16,64) 2.82/1.77,
       (64,200,64,256) 1.27/1.64, (128,50,128,512) 1.08/1.26, L2 bidirectional
       (32,100,64,256) 1.06/1.33;
