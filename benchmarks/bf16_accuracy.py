@@ -135,13 +135,19 @@ def main() -> None:
     )
     for name in args.tasks:
         cells, reference = "", None
-        for scope in SCOPES.values():
+        metric, errors = "", []
+        for label, scope in SCOPES.items():
             start = time.perf_counter()
-            metric, value = tasks[name](scope)
+            try:
+                metric, value = tasks[name](scope)
+            except Exception as error:  # say it and go on with the other columns
+                errors.append(f"{name} {label} failed: {type(error).__name__}: {error}")
+                cells += f" {'failed':>11} {'':>8} {time.perf_counter() - start:6.1f}"
+                continue
             reference = value if reference is None else reference
             change = (value - reference) / abs(reference)
             cells += f" {value:11.4f} {change:+8.2%} {time.perf_counter() - start:6.1f}"
-        print(f"{name:<9} {metric:<24}{cells}", flush=True)
+        print(f"{name:<9} {metric:<24}{cells}", *errors, sep="\n", flush=True)
     print(f"load average after: {os.getloadavg()}")
 
 
