@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from lstmkit.cli import main
-from lstmkit.data.sessions import SessionChunk
+from lstmkit.data.sessions import SessionChunk, SessionParallelBatches
 from lstmkit.tasks.recommend import RecommendConfig, Recommender, Sessions
 from lstmkit.tasks.tag import TagConfig, Tagger
 from lstmkit.tasks.tag.data import EncodedSentences, Vocab
@@ -143,6 +143,50 @@ def test_recommender_on_two_processes_trains_the_one_process_weights(trained, lo
     _assert_same(single, out, f"rec-{loss}")
     assert (out / f"rec-{loss}-ckpt-rank0" / "checkpoint.json").is_file()
     assert not (out / f"rec-{loss}-ckpt-rank1").exists()
+
+
+def _resume_main(rank: int, world: int, port: int, seed: int, out: str, stop: int) -> None:
+    from test_distributed_more import CtrlCAt
+
+    from lstmkit.train import TrainingInterrupted
+    from lstmkit.train.scope import extra_callbacks
+
+    torch.set_default_dtype(torch.float64)
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    folder = Path(out) / "rec-resume-ckpt"  # rank 0 writes it, every rank reads it
+    rec = Recommender(rec_config("sampled", "lstm", seed))
+    try:
+        if stop:
+            with extra_callbacks(CtrlCAt(stop)), pytest.raises(TrainingInterrupted):
+                rec.fit(rec_sessions(seed), checkpoints=lambda phase: folder)
+            return
+        rec.fit(rec_sessions(seed), checkpoints=lambda phase: folder, resume=True)
+        save_file(weights(rec.model), f"{out}/rec-resumed-rank{rank}.safetensors")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # two more pairs of ranks: about 40 s at load 6
+def test_a_resumed_two_process_recommender_trains_the_one_process_weights(tmp_path):
+    seed = int(torch.randint(0, 10_000, ()))
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        rec = Recommender(rec_config("sampled", "lstm", seed))
+        single = weights(rec.fit(rec_sessions(seed)).model)
+    finally:
+        torch.set_default_dtype(dtype)
+    chunks = len(SessionParallelBatches(rec.vocab.encode_all(rec_sessions(seed)), 4, 3))
+    # Ctrl-C mid-epoch 2: rank 0 saves every rank's carried LSTM states of their own slots.
+    for stop in (chunks + chunks // 2, 0):
+        mp.spawn(_resume_main, args=(2, _free_port(), seed, str(tmp_path), stop), nprocs=2)
+    for rank in range(2):
+        got = load_file(str(tmp_path / f"rec-resumed-rank{rank}.safetensors"))
+        for key, value in single.items():
+            torch.testing.assert_close(got[key], value, atol=ATOL, rtol=0, msg=key)
 
 
 def test_a_tag_batch_shares_cover_the_batch():
