@@ -103,39 +103,18 @@ static inline void lk_tile_1(int64_t K, const real *restrict A, int64_t lda,
     }
 }
 
-/* Rows of the panel's tiles: MR at a time, but the last MR + r rows (r < MR) as two tiles of
- * about half each, not MR and r: a thin tile (2 rows x NV vectors) loads a vector of B per
- * 2 multiply-adds and runs bound by L2 bandwidth, where 4 + 4 rows load one per 4. */
-static void lk_rows_tile(int64_t K, int64_t rows, const real *A, int64_t lda, const real *b,
-                         real *c, int64_t ldc, int add) {
-    switch (rows) {
-    case 6: lk_tile_6(K, A, lda, b, c, ldc, add); break;
-    case 5: lk_tile_5(K, A, lda, b, c, ldc, add); break;
-    case 4: lk_tile_4(K, A, lda, b, c, ldc, add); break;
-    case 3: lk_tile_3(K, A, lda, b, c, ldc, add); break;
-    case 2: lk_tile_2(K, A, lda, b, c, ldc, add); break;
-    case 1: lk_tile_1(K, A, lda, b, c, ldc, add); break;
-    default: break;
-    }
-}
-
-/* K per block of a panel: KB x NR values of B (32 KB) stay in L1 while every row tile of
- * the block reads them; without the blocks each tile streams the whole K x NR panel from
- * L2 (or L3: 270 KB at H=1024), once per tile. */
-#define KB (32768 / (NR * (int64_t)sizeof(real)))
-
 /* C (M rows of one NR-wide panel) = or += A B. */
 static void lk_panel(int64_t M, int64_t K, const real *A, int64_t lda, const real *b, real *c,
                      int64_t ldc, int add) {
-    for (int64_t k0 = 0; k0 < K; k0 += KB) {
-        int64_t kc = K - k0 < KB ? K - k0 : KB, m = 0;
-        int acc = add || k0 > 0;
-        const real *a = A + k0, *bk = b + k0 * NR;
-        for (; M - m >= 2 * MR; m += MR) lk_tile_6(kc, a + m * lda, lda, bk, c + m * ldc, ldc, acc);
-        int64_t rest = M - m, first = rest > MR ? (rest + 1) / 2 : rest;
-        lk_rows_tile(kc, first, a + m * lda, lda, bk, c + m * ldc, ldc, acc);
-        m += first;
-        lk_rows_tile(kc, M - m, a + m * lda, lda, bk, c + m * ldc, ldc, acc);
+    int64_t m = 0;
+    for (; m + MR <= M; m += MR) lk_tile_6(K, A + m * lda, lda, b, c + m * ldc, ldc, add);
+    switch (M - m) {
+    case 5: lk_tile_5(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 4: lk_tile_4(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 3: lk_tile_3(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 2: lk_tile_2(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    case 1: lk_tile_1(K, A + m * lda, lda, b, c + m * ldc, ldc, add); break;
+    default: break;
     }
 }
 
