@@ -164,7 +164,9 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
     cuts = [n - s.horizon if v else n for n, s, v in zip(full, series, has_val)]
     val_rows = np.flatnonzero(has_val)
     static = group.static(series)
-    budget = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes / cfg.ensemble
+    # A member's share of the time budget follows its lookback (a step costs ~ L).
+    total = sum(group.member_lookback(k) for k in range(cfg.ensemble))
+    minutes = cfg.max_minutes
     weighted = cfg.model == "quantile" and cfg.loss_weight == "mase"
     weights = torch.from_numpy(mase_weights(series, cuts, scales)).float() if weighted else None
     held_out, data = [], {}
@@ -175,7 +177,12 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
         fit_win, full_win, val, windows = data[size]
         steps = cfg.max_steps or auto_steps(windows, cfg.batch_size)
         net, history, q_val = _train_member(
-            group, cfg, member, (fit_win, full_win, val, static, weights), steps, budget
+            group,
+            cfg,
+            member,
+            (fit_win, full_win, val, static, weights),
+            steps,
+            None if minutes is None else 60.0 * minutes * size / total,
         )
         group.nets.append(net)
         group.histories.append(history)

@@ -24,7 +24,10 @@ class PanelConfig:
         levels: quantile levels, sorted, including 0.5.
         lookback: input steps; None: max(2H, 2m) capped at the longest training part.
         lookback_scales: member k reads lookback x scales[k mod len] steps (diverse members,
-            as N-BEATS ensembles several lookbacks); (1.0,): every member the same.
+            as N-BEATS ensembles several lookbacks); (1.0,): every member the same. The
+            default (with 5 members: L, 1.5L, 2L, L, 1.5L) was chosen on the held-out last
+            horizon of tourism's monthly training parts (mean MASE 1.830 with 3 members of
+            L, 1.827 with 5, 1.815 with 5 mixed).
         log: model log values: True, False or "auto" (every training value positive).
         hidden_size, num_layers, dropout: the LSTM.
         embedding: width of a learned per-series embedding (0: none).
@@ -40,7 +43,8 @@ class PanelConfig:
             training part for the chosen number of steps.
         calibrate: rescale each central interval by its conformal factor on the held-out
             last horizon of the training parts (scaled CQR, see `calibration`), per group.
-        max_minutes: training time budget per group (all members and refits), or None.
+        max_minutes: training time budget per group (all members and refits; a member's
+            share is proportional to its lookback), or None.
         samples: deepar sample paths per series.
         seed: seed of the first member.
         progress: show progress bars.
@@ -50,7 +54,7 @@ class PanelConfig:
     likelihood: str = "student_t"
     levels: tuple[float, ...] = field(default=DEFAULT_LEVELS)
     lookback: int | None = None
-    lookback_scales: tuple[float, ...] = (1.0,)
+    lookback_scales: tuple[float, ...] = (1.0, 1.5, 2.0)
     log: bool | str = "auto"
     hidden_size: int = 64
     num_layers: int = 1
@@ -62,7 +66,7 @@ class PanelConfig:
     max_steps: int | None = None
     steps_per_epoch: int = 50
     patience: int = 8
-    ensemble: int = 3
+    ensemble: int = 5
     refit: bool = True
     calibrate: bool = True
     max_minutes: float | None = None
