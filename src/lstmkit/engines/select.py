@@ -38,9 +38,11 @@ in /proc/cpuinfo, torch's capability "AVX2") the kernels first ran 4-16x slower 
 inference / train: (1,100,32,128) 0.25/0.24, (32,100,32,128) 0.08/0.10, (64,200,64,256)
 0.06/0.11), because their tiles assumed 512-bit registers; built for the target's own
 register width (a tile that fits its register file, `-fno-trapping-math` so the gate math
-vectorises) they are faster than torch there too (benchmarks/README.md, "Scaling", 2
-threads, load 5-6, training torch/lstmkit: 1.20-1.87x over B = 1..256 at T=100, H=128;
-1.14-1.44x for H = 32..512, 0.90x at H=1024). `fused_is_fast` reads the built library's
+vectorises) they are faster than torch there too (scaling run on that host, 2026-12-02
+03:40 UTC, 2 threads, load 5-6, training torch/lstmkit: 1.20-1.87x over B = 1..256 at
+T=100, H=128; 1.14-1.44x for H = 32..512, 0.90x at H=1024, where every row-split thread
+streamed the whole weight matrix per step: the unit split of engines/fused.py UNITS_BYTES
+now takes that case). `fused_is_fast` reads the built library's
 vector width and FMA, so a build without them falls back to native, then autograd.
 
 bfloat16 and float16 (a layer `.to(torch.bfloat16)`, or a float32 layer under
@@ -50,12 +52,13 @@ which: engines/precision.py), unless "native" is asked for, which runs torch's o
 (on an AVX2 CPU torch.nn.LSTM under bfloat16 autocast raises: oneDNN creates no bfloat16
 LSTM primitive there). A kernel reading bfloat16 (vdpbf16ps) would apply only where
 `cpu_has_avx512_bf16()` (the avx512_bf16 CPUID flag in /proc/cpuinfo; LSTMKIT_NO_AVX512_BF16=1
-simulates its absence); none is built (`BF16_KERNEL_BUILT`): this work was done on an
-AVX2-only EPYC, where such a kernel could be neither run nor tested. `low_precision_plan()`
-is the one place that says which path runs and why (logged once per dtype at INFO).
-Measured on that machine (benchmarks/README.md, "bfloat16", 2 threads, load 5-6, the
-issue's three shapes): bfloat16 0.91-1.04x lstmkit float32 (the widening is overhead when
-the arithmetic stays float32) and 1.29-1.90x torch float32 in training.
+simulates its absence); none is built yet (`BF16_KERNEL_BUILT`): it was planned on an
+AVX2-only EPYC, where it could be neither run nor tested. `low_precision_plan()` is the one
+place that says which path runs and why (logged once per dtype at INFO). Measured on a Zen 5
+EPYC with AVX-512 BF16 (benchmarks/README.md, "bfloat16", 2 threads, load 6-7, the issue's
+three shapes): bfloat16 0.84-1.05x lstmkit float32 (the widening is overhead when the
+arithmetic stays float32), 1.00-2.44x torch float32 in training; torch's bfloat16 autocast
+LSTM (oneDNN, vdpbf16ps) runs there, 1.1-2.2x faster than lstmkit bfloat16 in inference.
 
 Export: while a tracer records the call (ONNX export, `torch.jit.trace`, `torch.compile`
 and `torch.export`: `exporting()`), "auto" runs the autograd engine, plain torch ops that
