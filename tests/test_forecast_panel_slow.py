@@ -1,7 +1,9 @@
 """The tourism benchmark run (benchmarks/tourism.py), asserting the figures reached here.
 
 The data are read from the shared folder (GPL-3 packaging: never embedded); the test is
-skipped where that folder does not exist. About 25 minutes on 2 cores.
+skipped where that folder does not exist. About 3 minutes on 2 cores (the measured run:
+170 s wall at load 5, training 93 s; the --max-minutes cap never bound, so the run is
+step-budgeted and deterministic).
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import pytest
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "tourism"
 ROOT = Path(__file__).resolve().parents[1]
 
-# Mean MASE and 95% coverage reached by the README's run (runs/tourism/summary.json), with
-# a margin for another machine's timing (the run is time-budgeted).
-REACHED = {"monthly": 1.540, "quarterly": 1.523, "yearly": 2.650}
+# Mean MASE reached by the README's run (commit 307cc45, the measurement queue, 13:54 UTC
+# 2026-12-02), with a 5% margin for another machine's arithmetic.
+REACHED = {"monthly": 1.528, "quarterly": 1.520, "yearly": 2.641}
 
 
 @pytest.mark.slow
@@ -33,6 +35,13 @@ def test_tourism_run_reaches_the_readme_figures(tmp_path):
     rows = {(r["frequency"], r["method"]): r for r in result["pooled"]}
     for freq, reached in REACHED.items():
         assert rows[(freq, "lstmkit")]["MASE"] <= reached * 1.05, freq
+    # The issue's targets, reached by that run: below seasonal naive and AutoETS of the same
+    # run (monthly 1.528 vs 1.531, quarterly 1.520 vs 1.599), below naive on yearly, and the
+    # 95% intervals within 90-97% (monthly 96.8%, quarterly 95.8%).
     for freq in ("monthly", "quarterly"):
-        assert 0.85 <= rows[(freq, "lstmkit")]["coverage95"] <= 0.99, freq
-    assert result["wall_seconds"] <= 30 * 60 * 1.2
+        ours = rows[(freq, "lstmkit")]["MASE"]
+        assert ours < rows[(freq, "seasonal_naive")]["MASE"], freq
+        assert ours < rows[(freq, "auto_ets")]["MASE"], freq
+        assert 0.90 <= rows[(freq, "lstmkit")]["coverage95"] <= 0.97, freq
+    assert rows[("yearly", "lstmkit")]["MASE"] < rows[("yearly", "naive")]["MASE"]
+    assert result["wall_seconds"] <= 30 * 60

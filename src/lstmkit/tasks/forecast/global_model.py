@@ -192,7 +192,9 @@ def fit_group(series: list[PanelSeries], cfg: PanelConfig) -> GroupModel:
     return group
 
 
-def member_lookbacks(lookback: int, scales: tuple[float, ...], members: int, longest: int):
+def member_lookbacks(
+    lookback: int, scales: tuple[float, ...], members: int, longest: int
+) -> list[int]:
     """Each member's input steps: ``lookback`` times the scales in turn, at most the longest
     training part, never under ``lookback`` (N-BEATS ensembles lookbacks the same way)."""
     return [
