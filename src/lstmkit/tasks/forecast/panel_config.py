@@ -34,7 +34,8 @@ class PanelConfig:
         batch_size: windows per step (series drawn uniformly, then a window in each).
         lr: Adam learning rate.
         loss_weight: "mase": the direct model's pinball loss weighted per series by 1 / its
-            in-sample seasonal-naive error (the MASE scale); "none": unweighted.
+            in-sample seasonal-naive error (the MASE scale); "none": unweighted (the
+            default: on tourism monthly's held-out window "mase" scored 1.839, "none" 1.830).
         max_steps: most optimizer steps per model; None: from the number of windows.
         steps_per_epoch: steps between validations (the early-stopping clock).
         patience: validations without improvement before stopping.
