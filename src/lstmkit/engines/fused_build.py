@@ -31,13 +31,18 @@ from pathlib import Path
 import torch
 
 KERNEL_DIR = Path(__file__).with_name("kernels")
-SOURCES = {"lstm": "lstm.c", "gru": "gru.c"}
+SOURCES = {"lstm": "lstm.c", "gru": "gru.c", "lstm_bf16": "lstm_bf16.c"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 _FLAG_SETS = (  # tried in order: the fast build, then builds for less capable compilers
     ["-O3", "-march=native", "-fopenmp"],
     ["-O3", "-fopenmp"],
     ["-O3"],
 )
+# The bfloat16 kernel (engines/bf16_kernel.py) needs AVX-512 BF16: one flag set, no fallback
+# (without it there is no such kernel), built only where the CPU has the instruction.
+_FAMILY_FLAG_SETS = {
+    "lstm_bf16": (["-O3", "-march=native", "-mavx512bf16", "-mavx512f", "-mavx512bw", "-fopenmp"],),
+}
 # -fno-trapping-math: without it GCC threads the clamp in lk_expm1 into branches holding the
 # arithmetic after it, refuses to if-convert ("could trap") and leaves the gate math scalar
 # wherever there are no AVX-512 masked instructions (3x the GEMM's time per step on AVX2).
@@ -186,7 +191,8 @@ def _fingerprint(cc: str, family: str, suffix: str) -> str:
         h.update(name.encode() + (KERNEL_DIR / name).read_bytes())
     stat = os.stat(cc)
     h.update(f"{cc}:{stat.st_size}:{stat.st_mtime_ns}:{family}:{suffix}".encode())
-    h.update(f"{platform.machine()}:{_cpu_flags()}:{_FLAG_SETS}:{_COMMON}".encode())
+    flags = _FAMILY_FLAG_SETS.get(family, _FLAG_SETS)
+    h.update(f"{platform.machine()}:{_cpu_flags()}:{flags}:{_COMMON}".encode())
     return h.hexdigest()[:16]
 
 
@@ -214,7 +220,7 @@ def _build(family: str, suffix: str) -> Path:
     source = KERNEL_DIR / SOURCES[family]
     defines = ["-DLK_DOUBLE"] if suffix == "f64" else []
     errors = []
-    for flags in _FLAG_SETS:
+    for flags in _FAMILY_FLAG_SETS.get(family, _FLAG_SETS):
         # Build beside the target and rename: concurrent processes never load half a file.
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)

@@ -1,7 +1,24 @@
-"""bfloat16 (and float16) layers: low-precision storage, float32 arithmetic.
+"""bfloat16 (and float16) layers: low-precision storage; float32 arithmetic, or bfloat16
+products accumulated in float32 (the bfloat16 kernel).
 
 A layer whose parameters are bfloat16 (`lstmkit.LSTM(...).to(torch.bfloat16)`), or a float32
-layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs as follows:
+layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs one of two ways, and
+`select.low_precision_plan()` says which applies on the running CPU and why.
+
+The bfloat16 kernel (engines/bf16_kernel.py): the plain LSTM's inference (no gradient
+wanted; any number of layers, either direction, lengths), on a CPU with AVX-512 BF16
+where the kernel compiled. Its tensors:
+
+- bfloat16: the weights W_ih and W_hh (as stored; under autocast rounded at each call), each
+  layer's input x_t (rounded under autocast; for layers 2+ the previous layer's float32
+  output, rounded), h_{t-1} as the step product's operand (a rounded copy), and at the end
+  the output and the final states (h_n, c_n), rounded once;
+- float32: the products' accumulation (vdpbf16ps sums pairs of bfloat16 products into
+  float32 lanes), b_ih + b_hh (each rounded, then summed in float32), the pre-activations,
+  the gates, c_t and the carried h_t at every step, and h_0, c_0 (rounded first).
+
+Everything else (training steps, the LSTM variants, projection, training noise, the GRU
+and RNN, float16, and every call on other CPUs) widens, as follows:
 
 - bfloat16: the parameters as stored (under autocast: rounded to bfloat16 at each call, as
   autocast rounds a matmul's operands), the input (rounded under autocast), the output and
@@ -12,15 +29,16 @@ layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs as follow
   float32 at every step, and each weight gradient is summed over all steps (and segments,
   under checkpoint_every) in float32 and rounded to bfloat16 once, by the widening's backward.
 
-`layers_in(torch.bfloat16)` runs every lstmkit layer called inside it this way while the rest
-of a float32 model stays float32 (autocast would run its Linear layers in bfloat16 too):
-the layer's results are rounded to bfloat16 and handed back as float32, so that the float32
-ops after it accept them. benchmarks/bf16_accuracy.py uses it to measure what bfloat16
-LSTM layers alone cost a task, apart from what bfloat16 heads cost.
+`layers_in(torch.bfloat16)` runs every lstmkit layer called inside it as a bfloat16 layer
+(either way above) while the rest of a float32 model stays float32 (autocast would run its
+Linear layers in bfloat16 too): the layer's results are rounded to bfloat16 and handed back
+as float32, so that the float32 ops after it accept them. benchmarks/bf16_accuracy.py uses
+it to measure what bfloat16 LSTM layers alone cost a task, apart from what bfloat16 heads
+cost.
 
-No kernel reads bfloat16 directly (none is built yet; `select.low_precision_plan` says which
-reason applies on the running CPU); the widening costs one pass over the weights and the
-input per call.
+On this path no kernel reads bfloat16: the widening costs one pass over the weights and
+the input per call, and the arithmetic is float32 throughout (what the bfloat16 kernel
+saves in inference: twice the multiply-adds per instruction, half the bytes streamed).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lstmkit.engines import Engine, LayerSpec, fused_build, precision
+from lstmkit.engines import Engine, LayerSpec, bf16_kernel, fused_build, precision
 from lstmkit.engines.autograd import AUTOGRAD
 from lstmkit.engines.fused import FUSED
 from lstmkit.engines.native import NATIVE
@@ -87,7 +87,6 @@ AUTO_ORDER: tuple[Engine, ...] = (FUSED, NATIVE, AUTOGRAD)
 SLOW_FUSED_ORDER: tuple[Engine, ...] = (NATIVE, AUTOGRAD, FUSED)
 ENGINE_NAMES = ("auto", *ENGINES)
 SMALL_WORK = 1 << 20  # recurrent multiply-adds below which the plain equations stay native
-BF16_KERNEL_BUILT = False  # no kernel reads bfloat16 yet (see the module docstring)
 _LOG = logging.getLogger(__name__)
 
 
@@ -180,10 +179,19 @@ def native_is_faster(spec: LayerSpec, x: Tensor, lengths: Tensor | None = None) 
 def _low_precision(
     spec: LayerSpec, x: Tensor, record: bool, lengths: Tensor | None, dtype: torch.dtype
 ) -> Engine:
-    """A bfloat16/float16 call: the engine the float32 layer would get, widening around it."""
+    """A bfloat16/float16 call: the bfloat16 kernel where it applies (`low_precision_plan`),
+    else the engine the float32 layer would get, widening around it."""
     if dtype not in _TOLD:
         _TOLD.add(dtype)
         _LOG.info(low_precision_plan(dtype))
+    kernel = bf16_kernel.BF16_KERNEL
+    if (
+        spec.engine in ("auto", "fused")
+        and not exporting()
+        and cpu_has_avx512_bf16()
+        and kernel.unsupported(spec, x, record) is None
+    ):
+        return kernel
     probe = torch.empty(x.shape, dtype=torch.float32).requires_grad_(x.requires_grad)
     with precision.full_width():
         inner = engine_for(precision.widened(spec, dtype), probe, record, lengths)
@@ -195,18 +203,39 @@ _TOLD: set[torch.dtype] = set()
 
 def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
     """How a `dtype` layer runs here, and why: the one place that says so."""
+    name = str(dtype).removeprefix("torch.")
+    wide = f"lstmkit: {name} layers store {name} and compute in float32"
     if not cpu_has_avx512_bf16():
         reason = (
             "LSTMKIT_NO_AVX512_BF16 is set"
             if os.environ.get("LSTMKIT_NO_AVX512_BF16")
             else "this CPU has no AVX-512 BF16 (no avx512_bf16 flag in /proc/cpuinfo)"
         )
-    elif not BF16_KERNEL_BUILT:
-        reason = "the CPU has AVX-512 BF16, but no bfloat16 kernel is built yet"
-    else:
-        reason = "a bfloat16 kernel is built and the CPU has AVX-512 BF16"
-    name = str(dtype).removeprefix("torch.")
-    return f"lstmkit: {name} layers store {name} and compute in float32: {reason}"
+        return f"{wide}: {reason}"
+    if dtype != torch.bfloat16:
+        return f"{wide}: the AVX-512 BF16 kernel reads bfloat16 only"
+    failure = bf16_kernel.built()
+    if failure is not None:
+        return f"{wide}: the CPU has AVX-512 BF16, but {failure}"
+    return (
+        "lstmkit: bfloat16 plain-LSTM inference runs the bfloat16 kernel (bfloat16 products "
+        "on vdpbf16ps, float32 accumulation, gates and states): the CPU has AVX-512 BF16 and "
+        "the kernel compiled; training steps, the LSTM variants, the GRU and the RNN store "
+        "bfloat16 and compute in float32 (no bfloat16 kernel for them yet)"
+    )
+
+
+def bf16_kernel_built() -> bool:
+    """Whether the bfloat16 kernel runs here: the CPU has AVX-512 BF16 (`cpu_has_avx512_bf16`)
+    and its library compiled and passed its self-test (built on the first call)."""
+    return cpu_has_avx512_bf16() and bf16_kernel.built() is None
+
+
+def __getattr__(name: str) -> bool:
+    """`BF16_KERNEL_BUILT`, computed when read (a constant would compile at import)."""
+    if name == "BF16_KERNEL_BUILT":
+        return bf16_kernel_built()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cpu_has_avx512_bf16() -> bool:

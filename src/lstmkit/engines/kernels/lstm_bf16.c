@@ -1,0 +1,213 @@
+/* The plain LSTM's forward with bfloat16 products (AVX-512 BF16, vdpbf16ps), float32 gates.
+ *
+ * Built as its own library (engines/fused_build.py, family "lstm_bf16", with -mavx512bf16)
+ * and loaded only where /proc/cpuinfo has avx512_bf16 (engines/select.py): nothing here is
+ * reachable on other CPUs, and the float32/float64 libraries are compiled as before.
+ *
+ * Each step is one GEMM of [x_t, h_{t-1}] (bfloat16) with [W_ih, U]^T (bfloat16, packed once
+ * per call), accumulated in float32: vdpbf16ps multiplies pairs of bfloat16 along K and adds
+ * both products into one float32 lane, so the weights are packed pair-interleaved,
+ * Bp[panel][k / 2][column][k % 2], and a row of the input is broadcast a (k, k + 1) pair at a
+ * time (one 32-bit lane). The input part of the product is x_t as given (already bfloat16);
+ * h_{t-1} is rounded to bfloat16 (round to nearest even, torch's rounding) for the product
+ * only: the carried h and c, the bias, the pre-activations and the gate math (lstm_cell.h's
+ * cell_forward, the float32 engine's own code) stay float32.
+ *
+ * RecArgs as for lk_lstm_forward_f32 (common.h), except: x (T,B,I), wih (G*H,I) and U (G*H,H)
+ * point to bfloat16 (uint16) data; everything else is float32. Plain equations only (no
+ * peephole, CIFG, layer norm, projection, recurrent dropout or zoneout: the caller checks);
+ * lengths and reversed directions as in lstm.c; `save` writes the activations (xw), hin as
+ * float32 copies of the bfloat16 values the product used, and cseq, for the float32 BPTT.
+ * Threads split the batch rows only.
+ */
+#if !defined(__AVX512BF16__) || !defined(__AVX512F__) || !defined(__AVX512BW__)
+#error "lstm_bf16.c needs AVX-512 BF16 (compile with -mavx512bf16 -mavx512f -mavx512bw)"
+#endif
+#include <immintrin.h>
+
+#include "lstm_cell.h"
+
+typedef uint16_t bf16;
+#define BNV 4             /* zmm accumulators per tile row: 4 x 16 float32 columns */
+#define BNR (BNV * 16)    /* columns per packed panel */
+#define BMR 6             /* rows per tile: 24 accumulators + 4 of B + 1 broadcast */
+
+typedef struct {
+    Packs base; /* only `zero` is used: the absent peepholes and bias read it */
+    bf16 *w;    /* [W_ih, U]^T, pair-interleaved panels */
+    int64_t K2; /* pairs along K: ceil((I + H) / 2) */
+} BfPacks;
+
+/* float32 -> bfloat16, round to nearest even; NaN stays a (quiet) NaN. */
+static inline bf16 bf16_round(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1);
+    return (bf16)(u >> 16);
+}
+
+static inline float bf16_widen(bf16 v) {
+    uint32_t u = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* Panels p = part, part + parts, ...: Bp[p][k2][c][e] = W[p * BNR + c][2 * k2 + e], zero
+ * beyond N = G*H columns and K = I + H. */
+static void bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
+    BfPacks *pk = pkv;
+    int64_t I = a->I, P = a->P, K = I + P, N = a->G * a->H, K2 = pk->K2;
+    const bf16 *wih = a->wih, *U = a->U;
+    for (int64_t p = part; p < lk_pad(N, BNR) / BNR; p += parts)
+        for (int64_t k2 = 0; k2 < K2; k2++)
+            for (int64_t c = 0; c < BNR; c++)
+                for (int64_t e = 0; e < 2; e++) {
+                    int64_t n = p * BNR + c, k = 2 * k2 + e;
+                    bf16 v = n >= N || k >= K ? 0 : k < I ? wih[n * I + k] : U[n * P + k - I];
+                    pk->w[((p * K2 + k2) * BNR + c) * 2 + e] = v;
+                }
+}
+
+/* One register tile: ROWS rows of C (float32, row stride ldc) = A (bfloat16 pairs, row
+ * stride lda elements, even) times one packed panel, over K2 pairs. */
+#define BF_TILE(ROWS)                                                                     \
+    static inline void bf_tile_##ROWS(int64_t K2, const bf16 *restrict A, int64_t lda,    \
+                                      const bf16 *restrict bp, float *restrict C,         \
+                                      int64_t ldc) {                                      \
+        __m512 acc[ROWS][BNV];                                                            \
+        for (int r = 0; r < ROWS; r++)                                                    \
+            for (int v = 0; v < BNV; v++) acc[r][v] = _mm512_setzero_ps();                \
+        for (int64_t k = 0; k < K2; k++) {                                                \
+            __m512i b[BNV];                                                               \
+            for (int v = 0; v < BNV; v++)                                                 \
+                b[v] = _mm512_loadu_si512((const void *)(bp + (k * BNR + v * 16) * 2));   \
+            for (int r = 0; r < ROWS; r++) {                                              \
+                int32_t pair;                                                             \
+                memcpy(&pair, A + r * lda + 2 * k, 4);                                    \
+                __m512i x = _mm512_set1_epi32(pair);                                      \
+                for (int v = 0; v < BNV; v++)                                             \
+                    acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)x, (__m512bh)b[v]); \
+            }                                                                             \
+        }                                                                                 \
+        for (int r = 0; r < ROWS; r++)                                                    \
+            for (int v = 0; v < BNV; v++) _mm512_storeu_ps(C + r * ldc + v * 16, acc[r][v]); \
+    }
+BF_TILE(1)
+BF_TILE(2)
+BF_TILE(3)
+BF_TILE(4)
+BF_TILE(5)
+BF_TILE(6)
+
+/* C (M x pad(N, BNR), row stride ldc) = A (M x 2*K2 bfloat16, row stride lda) B. */
+static void bf_gemm(int64_t M, int64_t N, int64_t K2, const bf16 *A, int64_t lda,
+                    const bf16 *bp, float *C, int64_t ldc) {
+    for (int64_t p = 0; p < lk_pad(N, BNR) / BNR; p++) {
+        const bf16 *b = bp + p * K2 * BNR * 2;
+        float *c = C + p * BNR;
+        int64_t m = 0;
+        for (; m + BMR <= M; m += BMR) bf_tile_6(K2, A + m * lda, lda, b, c + m * ldc, ldc);
+        const bf16 *am = A + m * lda;
+        float *cm = c + m * ldc;
+        switch (M - m) {
+        case 5: bf_tile_5(K2, am, lda, b, cm, ldc); break;
+        case 4: bf_tile_4(K2, am, lda, b, cm, ldc); break;
+        case 3: bf_tile_3(K2, am, lda, b, cm, ldc); break;
+        case 2: bf_tile_2(K2, am, lda, b, cm, ldc); break;
+        case 1: bf_tile_1(K2, am, lda, b, cm, ldc); break;
+        default: break;
+        }
+    }
+}
+
+/* The step GEMM's input rows [x_t, bf16(h)] for rows [b0, b0 + M) at processing step s;
+ * the pad column (odd I + H) stays zero from the allocation. */
+static void bf_step_input(const RecArgs *a, bf16 *in, int64_t ld, const float *h, int64_t s,
+                          int64_t b0, int64_t M) {
+    int64_t B = a->B, I = a->I, P = a->P;
+    for (int64_t r = 0; r < M; r++) {
+        int64_t b = b0 + r, len = lk_len(a, b), t = s < len ? lk_time(a, s, len) : s;
+        memcpy(in + r * ld, (const bf16 *)a->x + (t * B + b) * I, I * sizeof(bf16));
+        for (int64_t j = 0; j < P; j++) in[r * ld + I + j] = bf16_round(h[r * P + j]);
+    }
+}
+
+/* After the gates of step s: outputs, carried states and (with save) the buffers. */
+static void bf_step_out(const RecArgs *a, const bf16 *in, int64_t ld, float *h, float *c,
+                        const float *m, const float *cn, int64_t s, int64_t b0, int64_t M) {
+    int64_t B = a->B, H = a->H, K = a->I + a->P;
+    for (int64_t r = 0; r < M; r++) {
+        int64_t b = b0 + r, len = lk_len(a, b);
+        if (s >= len) { /* past the end: output zero, states kept */
+            memset(R(a->out) + (s * B + b) * a->out_rs, 0, H * sizeof(float));
+            if (a->save) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(float));
+            continue;
+        }
+        int64_t row = lk_time(a, s, len) * B + b;
+        memcpy(h + r * H, m + r * H, H * sizeof(float));
+        memcpy(c + r * H, cn + r * H, H * sizeof(float));
+        memcpy(R(a->out) + row * a->out_rs, h + r * H, H * sizeof(float));
+        if (!a->save) continue;
+        for (int64_t k = 0; k < K; k++) R(a->hin)[row * K + k] = bf16_widen(in[r * ld + k]);
+        memcpy(R(a->cseq) + ((s + 1) * B + b) * H, c + r * H, H * sizeof(float));
+    }
+}
+
+static void bf_forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, float *unused) {
+    (void)unused;
+    const BfPacks *pk = pkv;
+    int64_t b0, b1;
+    lk_rows(a, local, k, &b0, &b1);
+    if (b1 <= b0) return;
+    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H, ld = 2 * pk->K2;
+    int64_t GHp = lk_pad(GH, BNR);
+    float *h = lk_alloc(M * H), *c = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
+    float *m = lk_alloc(M * H), *cn = lk_alloc(M * H);
+    bf16 *in = lk_alloc((M * ld + 1) / 2);
+    memcpy(h, CR(a->h0) + b0 * H, M * H * sizeof(float));
+    memcpy(c, CR(a->c0) + b0 * H, M * H * sizeof(float));
+    if (a->save) memcpy(R(a->cseq) + b0 * H, c, M * H * sizeof(float));
+    for (int64_t s = 0; s < T; s++) {
+        bf_step_input(a, in, ld, h, s, b0, M);
+        bf_gemm(M, GH, pk->K2, in, ld, pk->w, acc, GHp);
+        for (int64_t r = 0; r < M; r++) {
+            int64_t b = b0 + r, len = lk_len(a, b);
+            if (s >= len) continue;
+            int64_t row = lk_time(a, s, len) * B + b;
+            cell_forward(a, &pk->base, acc + r * GHp, H, a->save ? R(a->xw) + row * a->xw_rs : NULL,
+                         0, H, c + r * H, cn + r * H, m + r * H, row);
+        }
+        bf_step_out(a, in, ld, h, c, m, cn, s, b0, M);
+    }
+    memcpy(R(a->hT) + b0 * H, h, M * H * sizeof(float));
+    memcpy(R(a->cT) + b0 * H, c, M * H * sizeof(float));
+    free(h), free(c), free(acc), free(m), free(cn), free(in);
+}
+
+/* Entry point: `a` holds the n directions (1 or 2) of one layer, as lk_lstm_forward_f32. */
+void lk_lstm_bf16_forward(const RecArgs *a, int64_t n, int64_t concurrent) {
+    BfPacks pk[2];
+    void *pkv[2] = {&pk[0], &pk[1]};
+    for (int64_t d = 0; d < n; d++) {
+        memset(&pk[d], 0, sizeof(BfPacks));
+        pk[d].base.zero = lk_alloc(a[d].H);
+        pk[d].K2 = (a[d].I + a[d].P + 1) / 2;
+        pk[d].w = lk_alloc(lk_pad(a[d].G * a[d].H, BNR) * pk[d].K2); /* 2 bf16 per float */
+    }
+    lk_layer(a, n, (int)concurrent, pkv, bf_pack, bf_forward_rows, NULL, 0);
+    for (int64_t d = 0; d < n; d++) free(pk[d].base.zero), free(pk[d].w);
+}
+
+/* 1 when vdpbf16ps computes 1.5 * 2 + 0.5 * 4 + 1 = 6 in every lane (a check at load). */
+int64_t lk_bf16_selftest(void) {
+    __m512i x = _mm512_set1_epi32((int32_t)(0x3fc0u | (0x3f00u << 16))); /* (1.5, 0.5) */
+    __m512i y = _mm512_set1_epi32((int32_t)(0x4000u | (0x4080u << 16))); /* (2, 4) */
+    __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), (__m512bh)x, (__m512bh)y);
+    float out[16];
+    _mm512_storeu_ps(out, r);
+    for (int i = 0; i < 16; i++)
+        if (out[i] != 6.0f) return 0;
+    return 1;
+}

@@ -1,0 +1,188 @@
+"""The bfloat16 kernel (engines/bf16_kernel.py): plain-LSTM inference on AVX-512 BF16.
+
+On a CPU with avx512_bf16 these test the kernel; on one without it (or where it did not
+compile) the same tests check the fallback instead: the plan says why, and the results are
+exactly the float32-compute path's (the float32 fused layer rounded once, tests/test_bf16.py).
+
+Tolerances. The kernel computes what the float32 engine computes on the bfloat16-rounded
+weights and input, except that h_{t-1} is rounded to bfloat16 (relative error <= 2^-9) for
+the step product, and the products are summed in another order (float32, ~2^-24 each).
+A pre-activation thus moves by at most 2^-9 sum_k |U_jk h_k| (|h| < 1; with these weights,
+|U_jk| < 1/sqrt(H), about 2^-9 sqrt(H) ~ 0.006 at H = 12, typically sqrt(H) times less), the
+gates pass it on with derivative <= 1, and the final rounding to bfloat16 can land one
+bfloat16 ulp apart (2^-8 relative). So the outputs agree to atol 4e-3 plus rtol 2^-7: the
+largest gap measured here is one such ulp, 2^-8 at an output in [0.5, 1), under half the
+bound there; the float64 oracle alike.
+"""
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit.engines import bf16_kernel, precision, select
+
+BF16 = torch.bfloat16
+STEPS, BATCH, INPUT, HIDDEN = 11, 5, 7, 12  # odd I + H: the kernel's pad column
+LENGTHS = [11, 4, 1, 9, 11]
+CONFIGS = [
+    dict(),
+    dict(bias=False),
+    dict(num_layers=2),
+    dict(bidirectional=True),
+    dict(num_layers=2, bidirectional=True),
+    dict(batch_first=True),
+]
+ATOL, RTOL = 4e-3, 2**-7
+KERNEL = select.bf16_kernel_built()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _twins(options, dtype=torch.float32):
+    """A bfloat16 layer (eval mode) and a `dtype` copy holding the same weights."""
+    torch.manual_seed(0)
+    low = lstmkit.LSTM(INPUT, HIDDEN, **options).to(BF16).eval()
+    wide = lstmkit.LSTM(INPUT, HIDDEN, **options).to(dtype).eval()
+    wide.load_state_dict({k: v.to(dtype) for k, v in low.state_dict().items()})
+    return low, wide
+
+
+def _input(options, lengths=True):
+    torch.manual_seed(1)
+    shape = (BATCH, STEPS, INPUT) if options.get("batch_first") else (STEPS, BATCH, INPUT)
+    return torch.randn(shape).to(BF16), (LENGTHS if lengths else None)
+
+
+def _results(layer, x, lengths, hx=None):
+    with torch.no_grad():
+        out, (h, c) = layer(x, hx, lengths=lengths)
+    return [out, h, c]
+
+
+def _float32_compute(low, x, lengths, hx=None):
+    """Today's path (bfloat16 storage, float32 arithmetic): the float32 fused layer on the
+    same weights and input, rounded once (tests/test_bf16.py shows the two are equal)."""
+    _, wide = _twins(_options_of(low))
+    wide.engine = "fused"
+    hx = None if hx is None else tuple(s.float() for s in hx)
+    return [t.to(BF16) for t in _results(wide, x.float(), lengths, hx)]
+
+
+def _options_of(layer):
+    return dict(
+        bias=layer.bias, num_layers=layer.num_layers, batch_first=layer.batch_first,
+        bidirectional=layer.bidirectional,
+    )  # fmt: skip
+
+
+def _close(got, want):
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g.double(), w.double(), atol=ATOL, rtol=RTOL)
+
+
+def test_the_plan_says_which_path_runs():
+    plan = select.low_precision_plan(BF16)
+    if KERNEL:
+        assert "runs the bfloat16 kernel" in plan and "training steps" in plan
+        assert select.BF16_KERNEL_BUILT
+    else:
+        assert "compute in float32" in plan
+        why = ("no AVX-512 BF16", "LSTMKIT_NO_AVX512_BF16 is set", "but the bfloat16 kernel")
+        assert any(reason in plan for reason in why)
+        assert not select.BF16_KERNEL_BUILT
+    assert "compute in float32" in select.low_precision_plan(torch.float16)
+
+
+@pytest.mark.parametrize("options", CONFIGS)
+@pytest.mark.parametrize("lengths", [True, False])
+def test_against_the_float32_fused_engine(options, lengths):
+    """Kernel (or fallback) against the float32 fused engine on the rounded weights and
+    input: the stated tolerance with the kernel, exact equality without it."""
+    low, _ = _twins(options)
+    x, lens = _input(options, lengths)
+    got, want = _results(low, x, lens), _float32_compute(low, x, lens)
+    assert all(g.dtype == BF16 for g in got)
+    with torch.no_grad():
+        name = select.engine_for(low.spec(), x, False).name
+    if not KERNEL:
+        assert name.endswith("storage, float32 compute)")
+        assert all(torch.equal(g, w) for g, w in zip(got, want))
+        return
+    assert name == bf16_kernel.BF16_KERNEL.name
+    _close(got, want)
+    assert not all(torch.equal(g, w) for g, w in zip(got, want))  # h was rounded: it ran
+    if lens is not None:  # steps past a length: zero output
+        out = got[0].transpose(0, 1) if options.get("batch_first") else got[0]
+        assert not out[LENGTHS[1] :, 1].any()
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_layers=2, bidirectional=True)])
+def test_against_float64_autograd(options):
+    """Against the float64 autograd engine on the same rounded weights and input (and the
+    layer-2 input, which the kernel rounds to bfloat16: within the same tolerance)."""
+    low, wide = _twins(options, torch.float64)
+    wide.engine = "autograd"
+    x, lens = _input(options)
+    h0 = torch.randn(low.num_layers * low.num_directions, BATCH, HIDDEN).to(BF16)
+    hx = (h0, (h0 * 2).to(BF16))
+    want = _results(wide, x.double(), lens, tuple(s.double() for s in hx))
+    _close(_results(low, x, lens, hx), want)
+
+
+def test_autocast_and_layers_in_run_the_same_kernel():
+    """A float32 layer under autocast (bfloat16 results) and inside layers_in (float32
+    results holding them) computes exactly what its bfloat16 copy computes."""
+    low, wide = _twins(dict(num_layers=2))
+    x, lens = _input({})
+    expected = _results(low, x, lens)
+    with torch.autocast("cpu", dtype=BF16):
+        under = _results(wide, x.float(), lens)
+    with precision.layers_in(BF16):
+        inside = _results(wide, x.float(), lens)
+    for e, u, i in zip(expected, under, inside):
+        assert u.dtype == BF16 and torch.equal(u, e)
+        assert i.dtype == torch.float32 and torch.equal(i, e.float())
+
+
+def test_the_switch_falls_back_to_todays_path(monkeypatch):
+    """LSTMKIT_NO_AVX512_BF16=1: the plan names the switch and the results are exactly the
+    float32-compute path's."""
+    monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")
+    assert "LSTMKIT_NO_AVX512_BF16 is set" in select.low_precision_plan(BF16)
+    assert not select.bf16_kernel_built()
+    low, _ = _twins(dict(bidirectional=True))
+    x, lens = _input({})
+    with torch.no_grad():
+        assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")
+    got, want = _results(low, x, lens), _float32_compute(low, x, lens)
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+
+
+def test_training_and_variants_keep_the_float32_compute_path():
+    low, _ = _twins({})
+    x, _ = _input({})
+    assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")  # grad
+    peephole = lstmkit.LSTM(INPUT, HIDDEN, peephole=True).to(BF16).eval()
+    gru = lstmkit.GRU(INPUT, HIDDEN).to(BF16).eval()
+    with torch.no_grad():
+        for layer in (peephole, gru):
+            assert select.engine_for(layer.spec(), x, False).name.endswith("float32 compute)")
+        low.engine = "autograd"
+        assert select.engine_for(low.spec(), x, False).name.startswith("autograd")
+
+
+@pytest.mark.skipif(not KERNEL, reason="the thread split is the kernel's (no kernel here)")
+def test_results_do_not_depend_on_the_thread_count():
+    """Rows are independent sequences: two threads give the one-thread result bitwise."""
+    low = lstmkit.LSTM(INPUT, 64).to(BF16).eval()
+    x = torch.randn(40, 64, INPUT).to(BF16)
+    one = _results(low, x, None)
+    torch.set_num_threads(2)
+    two = _results(low, x, None)
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
