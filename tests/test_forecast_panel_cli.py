@@ -67,6 +67,32 @@ def test_backtest_scores_each_origin_and_pools_them(long_csv, tmp_path, capsys):
     assert set(pooled["origin"]) == {"0", "1", "all"}
 
 
+def test_backtest_of_one_series_equals_the_panel_of_that_series(tmp_path):
+    one = seasonal_panel(1)
+    single, panel = tmp_path / "one.csv", tmp_path / "panel.csv"
+    one.drop(columns=["sid"]).to_csv(single, index=False)
+    one.to_csv(panel, index=False)
+    common = ["--target", "y", "--horizon", "4", "--origins", "2", "--no-baselines", *FAST]
+    assert main(["forecast", "backtest", "--csv", str(single), "--run",
+                 str(tmp_path / "a"), *common]) == 0  # fmt: skip
+    assert main(["forecast", "backtest", "--csv", str(panel), "--id-col", "sid", "--time-col",
+                 "date", "--run", str(tmp_path / "b"), *common]) == 0  # fmt: skip
+    a = pd.read_csv(tmp_path / "a" / "backtest_by_series.csv")
+    b = pd.read_csv(tmp_path / "b" / "backtest_by_series.csv")
+    assert len(a) == 2 and set(a["series"]) == {"one"}
+    numeric = a.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(a[numeric], b[numeric])
+
+
+def test_backtest_of_one_series_refuses_a_table_with_a_series_column(tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    seasonal_panel(1).rename(columns={"sid": "series"}).to_csv(path, index=False)
+    args = ["forecast", "backtest", "--csv", str(path), "--target", "y", "--horizon", "4"]
+    assert main([*args, "--run", str(tmp_path / "r"), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--id-col series" in err[0]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

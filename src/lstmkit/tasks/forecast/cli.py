@@ -59,7 +59,7 @@ def add_forecast_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
         default="train",
         choices=("train", "predict", "evaluate", "backtest"),
         help="train (default) fits and scores; predict and evaluate load --run/--out; "
-        "backtest (panels, --id-col) refits at --origins forecast origins",
+        "backtest refits at --origins forecast origins (one series, or a panel with --id-col)",
     )
     _add_data_options(p.add_argument_group("data"))
     _add_model_options(p.add_argument_group("model"))
@@ -129,13 +129,8 @@ def run_forecast(args: argparse.Namespace) -> int:
     # threads of one tiny LSTM step mostly wait on each other (airline: 13 s vs 62 s).
     apply_threads(args.threads)
     out = run_directory(args.run, "forecast", Path(args.csv).stem if args.csv else args.dataset)
-    if is_panel_run(args, out):
-        return run_panel(args, out)
-    if args.action == "backtest":
-        raise ValueError(
-            "backtest reads a long-format panel: give --id-col (one series: a "
-            "CSV with a constant id column)"
-        )
+    if is_panel_run(args, out) or args.action == "backtest":
+        return run_panel(args, out)  # a single series is backtested as a panel of one
     defaults = ForecastConfig()
     for dest in SINGLE_DEFAULTS:
         if getattr(args, dest) is None:

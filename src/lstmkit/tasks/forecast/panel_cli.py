@@ -84,10 +84,39 @@ def _config(args: argparse.Namespace) -> PanelConfig:
     )
 
 
+SINGLE_ID = "series"  # the id a single-series backtest gives its one series
+
+
+def _single_series(args: argparse.Namespace) -> pd.DataFrame:
+    """A one-column-per-time CSV (or the embedded dataset) as a panel of one series, so that
+    ``forecast backtest`` without --id-col backtests the single-series case the same way."""
+    from lstmkit.tasks.forecast.data import DATASETS, TIME_NAMES, dataset_path
+
+    embedded = None if args.csv else DATASETS[args.dataset]
+    frame = pd.read_csv(args.csv or dataset_path(args.dataset), float_precision="round_trip")
+    if not args.time_column:
+        named = [c for c in frame.columns if str(c).lower() in TIME_NAMES]
+        if not named:
+            raise ValueError("backtest of one series: give --time-column COL (none is named "
+                             f"like a time among {list(frame.columns)})")  # fmt: skip
+        args.time_column = named[0]
+    if not args.target and embedded:
+        args.target = embedded["targets"]
+    if args.horizon is None and embedded and not (args.horizon_col or args.horizons):
+        args.horizon = embedded["horizon"]
+    if SINGLE_ID in frame.columns:
+        raise ValueError(f"the CSV has a column {SINGLE_ID!r}: give it as --id-col {SINGLE_ID}")
+    args.id_col = SINGLE_ID
+    return frame.assign(**{SINGLE_ID: Path(args.csv).stem if args.csv else args.dataset})
+
+
 def _panel(args: argparse.Namespace):
     from lstmkit.tasks.forecast.panel import read_panel
 
-    if not args.csv:
+    source = args.csv
+    if not args.id_col and args.action == "backtest":
+        source = _single_series(args)
+    if source is None:
         raise ValueError(
             "the panel path needs --csv LONG.csv (with --id-col, --time-col, --target)"
         )
@@ -96,7 +125,7 @@ def _panel(args: argparse.Namespace):
     if args.horizon is None and not (args.horizon_col or args.horizons):
         raise ValueError("give --horizon H, --horizon-col COL or --horizons FILE")
     return read_panel(
-        args.csv,
+        source,
         id_col=args.id_col,
         time_col=args.time_column,
         target=args.target[0],
