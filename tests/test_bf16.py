@@ -53,10 +53,12 @@ def _step(layer, x, seed=5):
 
 
 @pytest.mark.parametrize(("cls", "options"), LAYERS)
-def test_bf16_is_the_float32_fused_layer_rounded_once(cls, options):
+def test_bf16_is_the_float32_fused_layer_rounded_once(cls, options, monkeypatch):
     """Same weights, input, seed and output gradients: every bfloat16 result (outputs,
     states, the input's and every parameter's gradient) is the float32 engine's result
-    rounded to bfloat16 once, exactly: the arithmetic in between is float32 throughout."""
+    rounded to bfloat16 once, exactly: the arithmetic in between is float32 throughout.
+    (The float32-compute path: the bfloat16 kernel, tests/test_bf16_kernel.py, is off.)"""
+    monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")
     low, wide = _twins(cls, options, torch.float32)
     low.engine = wide.engine = "fused"
     low.train(), wide.train()
@@ -96,7 +98,8 @@ def test_autocast_runs_the_bf16_layer(cls, options):
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in wide.parameters())
 
 
-def test_bf16_with_bounded_memory_matches():
+def test_bf16_with_bounded_memory_matches(monkeypatch):
+    monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")  # both on the float32-compute path
     low, _ = _twins(lstmkit.LSTM, dict(num_layers=2), torch.float32)
     x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
     expected = _step(low, x)
@@ -128,7 +131,7 @@ def test_the_flag_check_reads_cpuid_flags(monkeypatch):
     monkeypatch.setattr(select, "_cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
     assert select.cpu_has_avx512_bf16()
     plan = select.low_precision_plan(BF16)  # the kernel runs, or the plan says why not
-    assert "runs the bfloat16 kernel" in plan or "but the bfloat16 kernel" in plan
+    assert "run the bfloat16 kernel" in plan or "but the bfloat16 kernel" in plan
     monkeypatch.setattr(select, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
     assert "no AVX-512 BF16" in select.low_precision_plan(BF16)
 

@@ -89,7 +89,7 @@ def _close(got, want):
 def test_the_plan_says_which_path_runs():
     plan = select.low_precision_plan(BF16)
     if KERNEL:
-        assert "runs the bfloat16 kernel" in plan and "training steps" in plan
+        assert "run the bfloat16 kernel" in plan and "the GRU" in plan
         assert select.BF16_KERNEL_BUILT
     else:
         assert "compute in float32" in plan
@@ -164,10 +164,59 @@ def test_the_switch_falls_back_to_todays_path(monkeypatch):
     assert all(torch.equal(g, w) for g, w in zip(got, want))
 
 
-def test_training_and_variants_keep_the_float32_compute_path():
+def _train_step(layer, x, lengths, seed=5):
+    """Output, final states and the gradients of the input and every parameter."""
+    x = x.detach().requires_grad_()
+    torch.manual_seed(seed)
+    out, states = layer(x, lengths=lengths)
+    weights = torch.linspace(-1, 1, out.numel()).view_as(out).to(BF16).to(out.dtype)
+    loss = (out * weights).float().sum() + sum(s.float().sum() for s in states)
+    return [out, *states, *torch.autograd.grad(loss, [x, *layer.parameters()])]
+
+
+def _close_scaled(got, want):
+    """Gradients: each sums T*B products of the backward's float32 chain with the forward's
+    gates, which moved by the bfloat16 rounding of h (above), then is rounded to bfloat16;
+    so within 2^-6 of the tensor's largest magnitude plus rtol 2^-6 (largest gap measured
+    here: 2^-7.5 of the largest magnitude, against float64 autograd)."""
+    for g, w in zip(got, want, strict=True):
+        scale = w.double().abs().max().item()
+        torch.testing.assert_close(g.double(), w.double(), atol=2**-6 * scale, rtol=2**-6)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(num_layers=2, bidirectional=True, dropout=0.3)])
+def test_training_against_the_float32_compute_path(monkeypatch, options):
+    """A training step (train mode, inter-layer dropout under one seed): the forward on the
+    kernel and the float32 fused backward, against the whole step in float32 compute."""
+    low, _ = _twins(options)
+    low.train()
+    low.engine = "fused"  # both paths draw the dropout masks in run_stack's order
+    x, lens = _input(options)
+    name = select.engine_for(low.spec(), x, False).name
+    got = _train_step(low, x, lens)
+    monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")
+    want = _train_step(low, x, lens)
+    assert all(g.dtype == BF16 for g in got)
+    if not KERNEL:
+        assert name.endswith("float32 compute)")
+        assert all(torch.equal(g, w) for g, w in zip(got, want))
+        return
+    assert name == bf16_kernel.BF16_KERNEL.name
+    _close_scaled(got, want)
+
+
+def test_training_against_float64_autograd():
+    low, wide = _twins(dict(num_layers=2), torch.float64)
+    low.train(), wide.train()
+    wide.engine = "autograd"
+    x, lens = _input({})
+    _close_scaled(_train_step(low, x, lens), _train_step(wide, x.double(), lens))
+
+
+def test_what_keeps_the_float32_compute_path():
+    """Variants, the GRU, an engine named other than fused, bounded-memory training."""
     low, _ = _twins({})
     x, _ = _input({})
-    assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")  # grad
     peephole = lstmkit.LSTM(INPUT, HIDDEN, peephole=True).to(BF16).eval()
     gru = lstmkit.GRU(INPUT, HIDDEN).to(BF16).eval()
     with torch.no_grad():
@@ -175,6 +224,8 @@ def test_training_and_variants_keep_the_float32_compute_path():
             assert select.engine_for(layer.spec(), x, False).name.endswith("float32 compute)")
         low.engine = "autograd"
         assert select.engine_for(low.spec(), x, False).name.startswith("autograd")
+    low.engine, low.checkpoint_every = "auto", 3
+    assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")
 
 
 @pytest.mark.skipif(not KERNEL, reason="the thread split is the kernel's (no kernel here)")

@@ -14,11 +14,15 @@ picture, this engine is its "bfloat16 kernel" case):
 - bfloat16 again: the output and the final states, rounded once at the end (under
   `precision.layers_in`, handed back as float32 holding the rounded values).
 
-It runs the plain LSTM's forward without gradients (inference: `torch.no_grad()`, or
-parameters and input that require none), one or more layers, either direction, lengths
-or padded batches; everything else (training steps, the variants, projection, noise,
-GRU and RNN, float16) keeps `precision.Float32Compute`. `select` takes it only where the
-CPU has AVX-512 BF16 and the library compiled (`built`), so other CPUs never load it.
+It runs the plain LSTM (one or more layers, either direction, lengths or padded batches,
+inter-layer dropout): inference entirely, and a training step's forward (`TrainLayer`),
+which also saves the activations, [x_t, h_{t-1}] as the product used them (widened to
+float32) and the cells; the backward is the float32 fused engine's (fused_ops), straight
+through the rounding of h: the BPTT and every weight gradient in float32, those of
+bfloat16 parameters rounded once by the widening's backward. Everything else (the
+variants, projection, recurrent noise, bounded-memory training, GRU and RNN, float16)
+keeps `precision.Float32Compute`. `select` takes this engine only where the CPU has
+AVX-512 BF16 and the library compiled (`built`), so other CPUs never load it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from torch import Tensor
 
 from lstmkit.cells import State
 from lstmkit.engines import EngineOutput, LayerSpec, fused_build, precision
+from lstmkit.engines import fused_ops as ops
 from lstmkit.engines.fused import MIN_WORK_PER_THREAD
+from lstmkit.engines.fused_memory import WORKSPACE
 from lstmkit.engines.stack import TimeSteps, run_stack
 
 FAMILY, SUFFIX = "lstm_bf16", "bf16"
@@ -73,17 +79,21 @@ def unsupported(spec: LayerSpec, x: Tensor, record: bool, dtype: torch.dtype) ->
         return f"the kernel reads bfloat16, not {dtype}"
     if spec.mode != "LSTM" or spec.proj_size or (variant and variant != type(variant)()):
         return "it runs the plain LSTM only (no variant, projection, GRU or RNN)"
-    if spec.noise.active(spec.training) or (spec.training and spec.dropout):
-        return "it runs no training noise (recurrent dropout, zoneout, weight drop, dropout)"
+    if spec.noise.active(spec.training):
+        return "it runs no recurrent noise (recurrent dropout, zoneout, weight drop)"
     if record or x.device.type != "cpu" or x.shape[1] == 0:
         return "it runs CPU batches without gate recording"
-    if torch.is_grad_enabled() and (x.requires_grad or spec.weights_require_grad()):
-        return "training steps keep the float32-compute path (no bfloat16 backward yet)"
+    if spec.checkpoint_every and _training(spec, x):
+        return "bounded-memory training (checkpoint_every) keeps the float32-compute path"
     return None
 
 
+def _training(spec: LayerSpec, x: Tensor) -> bool:
+    return torch.is_grad_enabled() and (x.requires_grad or spec.weights_require_grad())
+
+
 class Bf16Kernel:
-    """The plain LSTM's inference on the bfloat16 kernel (module docstring)."""
+    """The plain LSTM on the bfloat16 kernel (module docstring)."""
 
     name = "fused (bfloat16 kernel: bfloat16 products, float32 accumulation, gates and states)"
 
@@ -103,6 +113,8 @@ class Bf16Kernel:
         layers_in = x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
         back = torch.float32 if layers_in else BF16
         with precision.full_width():
+            if _training(spec, x):  # float32 weights and input whose gradients the casts round
+                spec, x = precision.widened(spec, BF16), x.to(BF16).float()
             hx = tuple(s.to(BF16).float() for s in hx)
             result = run_stack(spec, x, lengths, hx, False, _run_layer)
 
@@ -115,47 +127,100 @@ class Bf16Kernel:
 def _run_layer(
     spec: LayerSpec, index: int, x: Tensor, time: TimeSteps, hx: State, record: bool
 ) -> tuple[Tensor, State, list]:
-    """One layer, every direction in one kernel call (as the float32 fused engine)."""
-    steps, batch, size = x.shape
-    D, H = spec.num_directions, spec.hidden_size
-    x16 = x.to(BF16).contiguous()
-    out = torch.empty(steps, batch, D * H)
-    finals = tuple(torch.empty(D, batch, H) for _ in hx)
-    h0, c0 = (s.contiguous() for s in hx)
+    """One layer, every direction in one kernel call (as the float32 fused engine); with a
+    gradient wanted, through `TrainLayer` (the float32 fused engine's backward)."""
+    D = spec.num_directions
+    cfg = _config(spec, *x.shape[:2])
     lengths = None if time.lengths is None else time.lengths.contiguous()
-    threads, concurrent = _threads(spec, steps, batch)
-    keep, args = [x16, out, *finals, h0, c0, lengths], []
+    weights = []
     for d in range(D):
         w = spec.direction(index, d)
-        wih, U = w.weight_ih.to(BF16).contiguous(), w.weight_hh.to(BF16).contiguous()
-        bias = None
-        if w.bias_ih is not None:
-            bias = (w.bias_ih.to(BF16).float() + w.bias_hh.to(BF16).float()).contiguous()
+        weights.append((w.weight_ih, w.bias_ih, w.weight_hh, w.bias_hh, *w.params))
+    flat = [t for direction in weights for t in direction]
+    tensors = (x, *hx, *flat)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
+        masks = ((None, None, None),) * D
+        out, *finals = TrainLayer.apply(cfg, lengths, masks, len(hx), *tensors)
+    else:
+        out, *finals = _kernel_forward(cfg, lengths, x, hx, weights, save=False)[0]
+    return out, tuple(finals), []
+
+
+def _kernel_forward(
+    cfg: ops.Config,
+    lengths: Tensor | None,
+    x: Tensor,
+    hx: tuple[Tensor, ...],
+    weights: list[tuple[Tensor | None, ...]],
+    save: bool,
+) -> tuple[tuple[Tensor, ...], dict | None]:
+    """(out, h_T, c_T), and with `save` the state the float32 backward reads (fused_ops)."""
+    steps, batch, size = x.shape
+    D, H, GH = cfg.directions, cfg.hidden, 4 * cfg.hidden
+    x16 = x.detach().to(BF16).contiguous()
+    out = torch.empty(steps, batch, D * H)
+    finals = tuple(torch.empty(D, batch, H) for _ in hx)
+    h0, c0 = (s.detach().contiguous() for s in hx)
+    xw = WORKSPACE.empty(steps, batch, D * GH, dtype=torch.float32) if save else None
+    keep, args, directions = [x16, out, *finals, h0, c0, lengths, xw], [], []
+    for d, (w_ih, b_ih, w_hh, b_hh, *_) in enumerate(weights):
+        wih, U = w_ih.detach().to(BF16).contiguous(), w_hh.detach().to(BF16).contiguous()
+        bias = None if b_ih is None else (b_ih.to(BF16).float() + b_hh.to(BF16).float()).detach()
+        buffers = {}
+        if save:
+            buffers = dict(
+                hin=WORKSPACE.empty(steps, batch, size + H, dtype=torch.float32),
+                cseq=WORKSPACE.empty(steps + 1, batch, H, dtype=torch.float32),
+            )
         keep += [wih, U, bias]
-        ptrs = dict(
-            x=x16.data_ptr(), wih=wih.data_ptr(), U=U.data_ptr(),
-            bias=None if bias is None else bias.data_ptr(),
-            h0=h0[d].data_ptr(), c0=c0[d].data_ptr(), out=out.data_ptr() + 4 * d * H,
-            hT=finals[0][d].data_ptr(), cT=finals[1][d].data_ptr(),
-            lengths=None if lengths is None else lengths.data_ptr(),
+        tensors = dict(
+            x=x16, wih=wih, U=U, bias=bias, h0=(h0, d * batch * H), c0=(c0, d * batch * H),
+            out=(out, d * H), hT=(finals[0], d * batch * H), cT=(finals[1], d * batch * H),
+            lengths=lengths, xw=(xw, d * GH), **buffers,
         )  # fmt: skip
-        sizes = dict(cell=0, T=steps, B=batch, H=H, P=H, G=4, I=size, reverse=d)
-        rows = dict(nthreads=threads, xw_rs=D * 4 * H, out_rs=D * H)
-        args.append(fused_build.RecArgs(**sizes, **rows, **ptrs))
+        args.append(ops._args(cfg, x, d, save, ops._pointers(tensors)))
+        if save:
+            static = dict(U=w_hh.detach().float().contiguous(), lengths=lengths)
+            fields = dict(zip(ops.FIELDS, weights[d]))
+            directions.append(dict(w=fields, static=static, buffers=buffers))
     array = (fused_build.RecArgs * D)(*args)
-    _forward[0](array, D, int(concurrent))
+    _forward[0](array, D, int(cfg.concurrent))
     del keep  # the tensors above lived over the call
-    return out, finals, []
+    if not save:
+        return (out, *finals), None
+    w_all = torch.cat([w[0].detach().float() for w in weights]) if D > 1 else weights[0][0]
+    state = dict(xw=xw, w_ih=w_all.detach().float(), directions=directions, lengths=lengths)
+    return (out, *finals), state
 
 
-def _threads(spec: LayerSpec, steps: int, batch: int) -> tuple[int, bool]:
-    """Threads per direction and whether the directions run at once: the float32 engine's
-    rule (engines/fused.py), rows only (the kernel has no unit split)."""
+class TrainLayer(ops.LayerFunction):
+    """The training forward on the bfloat16 kernel, saving what the float32 fused engine's
+    backward reads (its activations, [x_t, h_{t-1}] as the product used them, the cells),
+    then that backward (inherited): the gradients of the widened float32 weights, summed
+    over all steps in float32."""
+
+    @staticmethod
+    def forward(ctx, cfg, lengths, masks, num_states, x, *rest):
+        hx, flat = rest[:num_states], rest[num_states:]
+        n = len(ops.FIELDS)
+        weights = [flat[k : k + n] for k in range(0, len(flat), n)]
+        outputs, state = _kernel_forward(cfg, lengths, x, hx, weights, save=True)
+        ctx.cfg, ctx.state = cfg, state
+        ctx.save_for_backward(x)
+        return outputs
+
+
+def _config(spec: LayerSpec, steps: int, batch: int) -> ops.Config:
+    """Sizes and the threads per direction: the float32 engine's rule (engines/fused.py),
+    rows only (the kernel has no unit split)."""
     work = steps * batch * 4 * spec.hidden_size * spec.hidden_size
     threads = max(1, min(torch.get_num_threads(), work // MIN_WORK_PER_THREAD))
     concurrent = spec.num_directions == 2 and threads >= 2
     per_direction = threads // 2 if concurrent else threads
-    return min(per_direction, batch), concurrent
+    return ops.Config(
+        mode="LSTM", hidden=spec.hidden_size, out=spec.hidden_size, gates=4,
+        directions=spec.num_directions, threads=min(per_direction, batch), concurrent=concurrent,
+    )  # fmt: skip
 
 
 BF16_KERNEL = Bf16Kernel()

@@ -218,10 +218,11 @@ def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
     if failure is not None:
         return f"{wide}: the CPU has AVX-512 BF16, but {failure}"
     return (
-        "lstmkit: bfloat16 plain-LSTM inference runs the bfloat16 kernel (bfloat16 products "
-        "on vdpbf16ps, float32 accumulation, gates and states): the CPU has AVX-512 BF16 and "
-        "the kernel compiled; training steps, the LSTM variants, the GRU and the RNN store "
-        "bfloat16 and compute in float32 (no bfloat16 kernel for them yet)"
+        "lstmkit: bfloat16 plain-LSTM layers run the bfloat16 kernel (bfloat16 products on "
+        "vdpbf16ps, float32 accumulation, gates and states) in inference and in a training "
+        "step's forward, whose backward is float32: the CPU has AVX-512 BF16 and the kernel "
+        "compiled; the LSTM variants, recurrent noise, bounded-memory training, the GRU and "
+        "the RNN store bfloat16 and compute in float32 (no bfloat16 kernel for them yet)"
     )
 
 
