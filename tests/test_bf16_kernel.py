@@ -66,10 +66,10 @@ def _results(layer, x, lengths, hx=None):
 
 
 def _float32_compute(low, x, lengths, hx=None):
-    """Today's path (bfloat16 storage, float32 arithmetic): the float32 fused layer on the
-    same weights and input, rounded once (tests/test_bf16.py shows the two are equal)."""
+    """Today's path (bfloat16 storage, float32 arithmetic): the float32 layer on the same
+    weights and input, rounded once (tests/test_bf16.py shows the two are equal); "auto"
+    picks the engine the float32-compute path's own choice would (the same rule)."""
     _, wide = _twins(_options_of(low))
-    wide.engine = "fused"
     hx = None if hx is None else tuple(s.float() for s in hx)
     return [t.to(BF16) for t in _results(wide, x.float(), lengths, hx)]
 
