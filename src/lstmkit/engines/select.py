@@ -50,15 +50,16 @@ bfloat16 and float16 (a layer `.to(torch.bfloat16)`, or a float32 layer under
 inside `precision.Float32Compute` (bfloat16 storage, float32 arithmetic; which tensors are
 which: engines/precision.py), unless "native" is asked for, which runs torch's own kernels
 (on an AVX2 CPU torch.nn.LSTM under bfloat16 autocast raises: oneDNN creates no bfloat16
-LSTM primitive there). A kernel reading bfloat16 (vdpbf16ps) would apply only where
+LSTM primitive there). The plain LSTM in bfloat16 (inference and a training step's forward,
+with "auto" or "fused", not while exporting) runs the bfloat16 kernel (engines/bf16_kernel.py:
+vdpbf16ps products, float32 accumulation, gates and states; float32 backward) where
 `cpu_has_avx512_bf16()` (the avx512_bf16 CPUID flag in /proc/cpuinfo; LSTMKIT_NO_AVX512_BF16=1
-simulates its absence); none is built yet (`BF16_KERNEL_BUILT`): it was planned on an
-AVX2-only EPYC, where it could be neither run nor tested. `low_precision_plan()` is the one
-place that says which path runs and why (logged once per dtype at INFO). Measured on a Zen 5
-EPYC with AVX-512 BF16 (benchmarks/README.md, "bfloat16", 2 threads, load 6-7, the issue's
-three shapes): bfloat16 0.84-1.05x lstmkit float32 (the widening is overhead when the
-arithmetic stays float32), 1.00-2.44x torch float32 in training; torch's bfloat16 autocast
-LSTM (oneDNN, vdpbf16ps) runs there, 1.1-2.2x faster than lstmkit bfloat16 in inference.
+simulates its absence) and its library compiled (`bf16_kernel_built()`, also read as
+`BF16_KERNEL_BUILT`); the variants, GRU, RNN, float16 and bounded-memory training keep the
+float32-compute path. Queue run on a Zen 5 EPYC, 14:50 UTC, 2 threads, the issue's three
+shapes (benchmarks/README.md, "bfloat16"): kernel inference 1.42-1.78x lstmkit float32 and
+0.84-0.91x torch's bfloat16 autocast; training 1.07-1.09x float32. `low_precision_plan()` is
+the one place that says which path runs and why (logged once per dtype at INFO).
 
 Export: while a tracer records the call (ONNX export, `torch.jit.trace`, `torch.compile`
 and `torch.export`: `exporting()`), "auto" runs the autograd engine, plain torch ops that
