@@ -6,14 +6,7 @@ import torch
 from lstmkit.nn.attention import ATTENTIONS, Attention
 from lstmkit.nn.seq2seq import Seq2Seq
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny ops on two threads of a busy machine wait on each other (~20 ms per op here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mask(lengths, steps):

@@ -11,13 +11,7 @@ from lstmkit.nn.seq2seq import Seq2Seq
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny ops on two threads of a busy machine wait on each other (~20 ms per op here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(seed, target_vocab=12, sharpen=3.0, **kw):

@@ -22,12 +22,7 @@ LENGTHS = [9, 4, 6]
 BF16 = torch.bfloat16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _twins(cls, options, dtype):

@@ -36,12 +36,7 @@ ATOL, RTOL = 4e-3, 2**-7
 KERNEL = select.bf16_kernel_built()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _twins(options, dtype=torch.float32):
@@ -90,12 +85,12 @@ def test_the_plan_says_which_path_runs():
     plan = select.low_precision_plan(BF16)
     if KERNEL:
         assert "run the bfloat16 kernel" in plan and "the GRU" in plan
-        assert select.BF16_KERNEL_BUILT
+        assert select.bf16_kernel_built()
     else:
         assert "compute in float32" in plan
         why = ("no AVX-512 BF16", "LSTMKIT_NO_AVX512_BF16 is set", "but the bfloat16 kernel")
         assert any(reason in plan for reason in why)
-        assert not select.BF16_KERNEL_BUILT
+        assert not select.bf16_kernel_built()
     assert "compute in float32" in select.low_precision_plan(torch.float16)
 
 

@@ -34,14 +34,7 @@ from lstmkit.tasks.classify import (
     read_text_csv,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small models gain nothing from threads; on a busy machine OpenMP's waiting slows them.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 # -- batching -------------------------------------------------------------------------------
@@ -243,7 +236,7 @@ def long_form(rng, n, labels=("class0", "class1")):
 
 
 @pytest.fixture(scope="module")
-def numeric_run(tmp_path_factory, one_thread):
+def numeric_run(tmp_path_factory, one_thread_module):
     """A tiny run trained through the CLI on a long-form CSV with a renamed id column."""
     folder = tmp_path_factory.mktemp("numeric")
     csv = folder / "train.csv"

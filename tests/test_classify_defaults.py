@@ -10,13 +10,7 @@ from lstmkit.tasks.classify import Classifier, ClassifyConfig, LabelledSequences
 from lstmkit.tasks.classify.inputs import validation_split
 from lstmkit.tasks.classify.task import AUTO_EPOCHS
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def numeric(n: int, seed: int) -> LabelledSequences:

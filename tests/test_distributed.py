@@ -4,11 +4,10 @@ writes files."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import torch
 import torch.multiprocessing as mp
+from loopback import free_port
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -102,19 +101,13 @@ def _rank_main(rank: int, world: int, port: int, kind: str, seed: int, out: str)
         torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("kind", ["forecast", "lm"])
 def test_two_processes_train_the_weights_of_one(kind, tmp_path):
     seed = int(torch.randint(0, 10_000, ()))
     model, objective, batches, config = make_problem(kind, seed)
     single = fit(model, objective, batches, config)
     world = 2
-    mp.spawn(_rank_main, args=(world, _free_port(), kind, seed, str(tmp_path)), nprocs=world)
+    mp.spawn(_rank_main, args=(world, free_port(), kind, seed, str(tmp_path)), nprocs=world)
     for rank in range(world):
         got = load_file(str(tmp_path / f"weights-rank{rank}.safetensors"))
         for name, value in single.model.state_dict().items():
@@ -172,7 +165,7 @@ def test_a_dead_rank_makes_the_other_fail_within_the_timeout(tmp_path):
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     procs = [
         context.Process(target=_dying_rank_main, args=(rank, port, str(tmp_path)))
         for rank in range(2)

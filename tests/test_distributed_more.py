@@ -8,11 +8,11 @@ import dataclasses
 import json
 import multiprocessing
 import signal
-import socket
 import time
 
 import pytest
 import torch
+from loopback import free_port
 from safetensors.torch import load_file, save_file
 from test_distributed import make_problem, regression_loss
 
@@ -30,12 +30,6 @@ class CtrlCAt(Callback):
     def on_step_end(self, trainer, step) -> None:
         if step.global_step == self.global_step:
             signal.raise_signal(signal.SIGINT)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _init(rank: int, world: int, port: int) -> None:
@@ -73,7 +67,7 @@ def _resume_main(rank: int, world: int, port: int, job: dict) -> None:
 
 
 def _spawn(target, world: int, job: dict) -> None:
-    torch.multiprocessing.spawn(target, args=(world, _free_port(), job), nprocs=world)
+    torch.multiprocessing.spawn(target, args=(world, free_port(), job), nprocs=world)
 
 
 @pytest.mark.parametrize("kind", ["forecast", "lm"])
@@ -195,7 +189,7 @@ def _dies_mid_epoch(rank: int, port: int, out: str) -> None:
 
 def test_a_rank_dying_mid_epoch_stops_the_other_before_the_timeout(tmp_path):
     context = multiprocessing.get_context("spawn")
-    port = _free_port()
+    port = free_port()
     procs = [
         context.Process(target=_dies_mid_epoch, args=(rank, port, str(tmp_path)))
         for rank in range(2)

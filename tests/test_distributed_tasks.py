@@ -7,13 +7,13 @@ writes files, and `lstmkit tag|recommend train --nproc 2` runs end to end."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from loopback import free_port
 from safetensors.torch import load_file, save_file
 
 from lstmkit.cli import main
@@ -94,12 +94,6 @@ def _rank_main(rank: int, world: int, port: int, seed: int, out: str) -> None:
         torch.distributed.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(one process's weights, the folder where two ranks left theirs and their files)."""
@@ -113,7 +107,7 @@ def trained(tmp_path_factory):
     finally:
         torch.set_default_dtype(dtype)
         torch.set_num_threads(threads)
-    mp.spawn(_rank_main, args=(2, _free_port(), seed, str(out)), nprocs=2)
+    mp.spawn(_rank_main, args=(2, free_port(), seed, str(out)), nprocs=2)
     return single, out
 
 
@@ -182,7 +176,7 @@ def test_a_resumed_two_process_recommender_trains_the_one_process_weights(tmp_pa
     chunks = len(SessionParallelBatches(rec.vocab.encode_all(rec_sessions(seed)), 4, 3))
     # Ctrl-C mid-epoch 2: rank 0 saves every rank's carried LSTM states of their own slots.
     for stop in (chunks + chunks // 2, 0):
-        mp.spawn(_resume_main, args=(2, _free_port(), seed, str(tmp_path), stop), nprocs=2)
+        mp.spawn(_resume_main, args=(2, free_port(), seed, str(tmp_path), stop), nprocs=2)
     for rank in range(2):
         got = load_file(str(tmp_path / f"rec-resumed-rank{rank}.safetensors"))
         for key, value in single.items():

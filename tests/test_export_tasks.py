@@ -23,12 +23,7 @@ TAGGED = [[("the", "DET"), ("cat", "NOUN"), ("sat", "VERB")],
           [("a", "DET"), ("dog", "NOUN"), ("ran", "VERB"), ("far", "ADV")]] * 6  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _forecast(tmp) -> list[str]:

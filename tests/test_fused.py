@@ -48,13 +48,7 @@ SINGLE_STATE = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The comparisons are tiny; one thread keeps them fast on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _twins(cls, input_size, hidden_size, dtype, **options):

@@ -28,18 +28,11 @@ VERSE = (
 TINY = dict(embedding_dim=16, hidden_size=48, num_layers=1, dropout=0.0, batch_size=8, bptt=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models gain nothing from threads, and on a busy machine OpenMP's waiting made
-    # these tests 5-10 times slower.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 @pytest.fixture(scope="module")
-def trained(one_thread) -> TextGenerator:
+def trained(one_thread_module) -> TextGenerator:
     """A tiny character model on a few KB of verse, trained for a few seconds."""
     torch.manual_seed(0)
     config = GenerateConfig(**TINY, lr=1e-2, epochs=40, minutes=None, eval_every=40)

@@ -8,18 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from inspect_checks import check_report, check_summary
 
 from lstmkit.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def test_tag_run_with_both_bilstms_in_sentence_order(tmp_path, capsys):

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from inspect_checks import check_report, check_summary
 
 from lstmkit.cli import main
@@ -19,12 +18,7 @@ VERSE = (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def test_forecast_run_on_its_validation_windows_and_on_a_csv(tmp_path, capsys):

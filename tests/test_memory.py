@@ -42,12 +42,7 @@ SHAPES = [  # (layer options, lengths)
 STEPS, BATCH, INPUT, HIDDEN = 13, 3, 5, 7
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

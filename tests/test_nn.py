@@ -20,13 +20,7 @@ from lstmkit.nn import (
     valid_mask,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_batch(batch=4, steps=7, width=5, seed=None):

@@ -11,13 +11,7 @@ from lstmkit.tasks.reproduce.cli import plan_runs
 from lstmkit.tasks.reproduce.experiments import SequenceNet
 from lstmkit.tasks.reproduce.paper import lstm_sequences_to_beat
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_lstm_solves_a_small_adding_problem() -> None:

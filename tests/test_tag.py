@@ -15,13 +15,7 @@ from lstmkit.tasks.tag import LMSettings, StringEmbedder, TagConfig, TaggedSente
 from lstmkit.tasks.tag.data import EncodedSentences, Vocab, make_batches
 from lstmkit.tasks.tag.vectors import read_vectors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def pos_like(n: int, seed: int) -> TaggedSentences:

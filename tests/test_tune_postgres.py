@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from loopback import free_port
 
 optuna = pytest.importorskip("optuna", reason="lstmkit[tune] is not installed")
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -37,12 +37,6 @@ def _server_binaries() -> Path:
     pytest.skip(message)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL cluster on a loopback port; yields its SQLAlchemy URL."""
@@ -54,7 +48,7 @@ def postgres_url():
             pytest.fail("running as root without runuser: cannot start PostgreSQL as non-root")
         shutil.chown(root, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
     run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "lstmkit", "--no-sync")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
