@@ -54,12 +54,12 @@ LSTM primitive there). The plain LSTM in bfloat16 (inference and a training step
 with "auto" or "fused", not while exporting) runs the bfloat16 kernel (engines/bf16_kernel.py:
 vdpbf16ps products, float32 accumulation, gates and states; float32 backward) where
 `cpu_has_avx512_bf16()` (the avx512_bf16 CPUID flag in /proc/cpuinfo; LSTMKIT_NO_AVX512_BF16=1
-simulates its absence) and its library compiled (`bf16_kernel_built()`, also read as
-`BF16_KERNEL_BUILT`); the variants, GRU, RNN, float16 and bounded-memory training keep the
-float32-compute path. Queue run on a Zen 5 EPYC, 14:50 UTC, 2 threads, the issue's three
-shapes (benchmarks/README.md, "bfloat16"): kernel inference 1.42-1.78x lstmkit float32 and
-0.84-0.91x torch's bfloat16 autocast; training 1.07-1.09x float32. `low_precision_plan()` is
-the one place that says which path runs and why (logged once per dtype at INFO).
+simulates its absence) and its library compiled (`bf16_kernel_built()`); the variants,
+GRU, RNN, float16 and bounded-memory training keep the float32-compute path. Queue run on
+a Zen 5 EPYC, 14:50 UTC, 2 threads, the issue's three shapes (benchmarks/README.md,
+"bfloat16"): kernel inference 1.42-1.78x lstmkit float32 and 0.84-0.91x torch's bfloat16
+autocast; training 1.07-1.09x float32. `low_precision_plan()` is the one place that says
+which path runs and why (logged once per dtype at INFO).
 
 Export: while a tracer records the call (ONNX export, `torch.jit.trace`, `torch.compile`
 and `torch.export`: `exporting()`), "auto" runs the autograd engine, plain torch ops that
@@ -231,13 +231,6 @@ def bf16_kernel_built() -> bool:
     """Whether the bfloat16 kernel runs here: the CPU has AVX-512 BF16 (`cpu_has_avx512_bf16`)
     and its library compiled and passed its self-test (built on the first call)."""
     return cpu_has_avx512_bf16() and bf16_kernel.built() is None
-
-
-def __getattr__(name: str) -> bool:
-    """`BF16_KERNEL_BUILT`, computed when read (a constant would compile at import)."""
-    if name == "BF16_KERNEL_BUILT":
-        return bf16_kernel_built()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cpu_has_avx512_bf16() -> bool:
