@@ -34,6 +34,7 @@ from .readers import FORMATS, TaggedSentences, read_lines, read_tagged, write_co
 from .schemes import SCHEMES
 from .strings import LMSettings, StringEmbedder
 from .task import Tagger
+from .text_vectors import text_vectors
 
 __all__ = [
     "PRESETS",
@@ -48,7 +49,7 @@ __all__ = [
 # flags given on the command line override them. User files start from TagConfig's.
 PRESETS: dict[str, dict[str, Any]] = {
     "ud_english_ewt": {"minutes": 12.0},
-    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 12.0},
+    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 12.0, "text_vectors": True},
 }
 _MODEL_FLAGS = ("word_dim", "char_dim", "char_hidden", "hidden_size", "num_layers", "dropout",
                 "output", "min_freq", "word_dropout", "max_length", "epochs", "batch_size",
@@ -105,6 +106,10 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     for flag, kind, text in _MODEL_HELP:
         m.add_argument(f"--{flag}", type=kind, help=text)
     m.add_argument("--pretrained", metavar="FILE", help="word vectors (word2vec/GloVe text)")
+    m.add_argument("--text-vectors", action=argparse.BooleanOptionalAction, default=None,
+                   help="learn word vectors from the raw text (--lm-text, default wnut17's) "
+                   "and the training sentences, to start the word embeddings from "
+                   "(on for wnut17)")  # fmt: skip
     lm = p.add_argument_group("contextual string embeddings (character LMs)")
     lm.add_argument(
         "--lm-pretrain",
@@ -146,13 +151,15 @@ def settings_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     for key in _MODEL_FLAGS:
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
-    for key in ("lm_minutes", "lm_hidden", "lm_text", "lm_from"):
+    for key in ("lm_minutes", "lm_hidden", "lm_text", "lm_from", "text_vectors"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.lm_pretrain or args.lm_from or args.lm_text:
         values["lm_pretrain"] = True
     if args.no_lm:
         values["lm_pretrain"] = False
+    if args.pretrained and args.text_vectors is None:
+        values.pop("text_vectors", None)  # the user's vectors over the preset's own
     return values, name
 
 
@@ -182,7 +189,7 @@ def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> Str
         return None
     if values.get("lm_from"):
         return StringEmbedder.load(values["lm_from"])
-    text = "\n".join(read_lines(values["lm_text"])) if values.get("lm_text") else load_raw_text()
+    text = _raw_text(values)
     settings = LMSettings(seed=args.seed or 0)
     for key, field in (("lm_minutes", "minutes"), ("lm_hidden", "hidden_size")):
         if key in values:
@@ -193,6 +200,23 @@ def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> Str
     if is_main_process():  # DDP: every rank trained the same LMs; rank 0 writes them
         embedder.save(run / "lm")
     return embedder
+
+
+def _raw_text(values: dict[str, Any]) -> str:
+    """The unlabelled text of the LMs and the text vectors: --lm-text, else wnut17's."""
+    return "\n".join(read_lines(values["lm_text"])) if values.get("lm_text") else load_raw_text()
+
+
+def _vectors(values: dict[str, Any], train: TaggedSentences, config: TagConfig
+             ) -> dict[str, torch.Tensor] | None:  # fmt: skip
+    """Word vectors learnt from the raw text and the training sentences, if asked for."""
+    if not values.get("text_vectors"):
+        return None
+    if values.get("pretrained"):
+        raise ValueError("--pretrained FILE and --text-vectors both give word vectors; drop one")
+    lines = [*_raw_text(values).split("\n"), *(" ".join(s) for s in train.words)]
+    print(f"learning {config.word_dim}-wide word vectors from {len(lines):,} lines of raw text")
+    return text_vectors(lines, dim=config.word_dim, lowercase=config.lowercase, seed=config.seed)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -209,7 +233,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         strings = _strings(values, args, run)
     with resume_hint("tag", run, args, resume):
-        tagger = Tagger(config, strings).fit(
+        tagger = Tagger(config, strings, _vectors(values, train, config)).fit(
             train, dev, log_dir=run, checkpoint_dir=checkpoint_folder(run), resume=resume
         )
     if not is_main_process():

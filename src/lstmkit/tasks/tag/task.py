@@ -44,6 +44,8 @@ class Tagger:
         config: a TagConfig (default settings if None).
         strings: an optional trained `StringEmbedder` (contextual string embeddings from
             character LMs) whose per-word features join the word and character features.
+        vectors: optional word -> vector initial embeddings (such as `text_vectors` of raw
+            text), instead of reading ``config.pretrained``; their words join the vocabulary.
 
     Example:
         >>> from lstmkit.tasks.tag import Tagger, TagConfig, load_dataset
@@ -54,9 +56,11 @@ class Tagger:
 
     kind: ClassVar[str] = "tag"
 
-    def __init__(self, config: TagConfig | None = None, strings: StringEmbedder | None = None):
+    def __init__(self, config: TagConfig | None = None, strings: StringEmbedder | None = None,
+                 vectors: dict[str, torch.Tensor] | None = None) -> None:  # fmt: skip
         self.config = config or TagConfig()
         self.strings = strings
+        self.vectors = vectors
         self.vocab: Vocab | None = None
         self.model: BiLSTMTagger | None = None
         self.scheme = "none"  # of the training data; predictions are written in it
@@ -119,7 +123,9 @@ class Tagger:
         if not isinstance(train, TaggedSentences) or not train.labelled:
             raise ValueError("fit needs labelled TaggedSentences (read with read_conllu/conll)")
         self.scheme = detect_scheme(train.tags) if cfg.scheme == "auto" else cfg.scheme
-        vectors = read_vectors(cfg.pretrained) if cfg.pretrained else {}
+        if self.vectors and cfg.pretrained:
+            raise ValueError("give word vectors as a file (pretrained) or directly, not both")
+        vectors = self.vectors or (read_vectors(cfg.pretrained) if cfg.pretrained else {})
         internal_tags = [convert(t, self.internal) for t in train.tags]
         self.vocab = Vocab.build(train.words, internal_tags, min_freq=cfg.min_freq,
                                  lowercase=cfg.lowercase, extra_words=list(vectors))  # fmt: skip
