@@ -48,7 +48,7 @@ __all__ = [
 # Settings of the embedded datasets' default runs (chosen on their dev sets; README);
 # flags given on the command line override them. User files start from TagConfig's.
 PRESETS: dict[str, dict[str, Any]] = {
-    "ud_english_ewt": {"minutes": 12.0},
+    "ud_english_ewt": {"minutes": 12.0, "text_vectors": True},
     "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 12.0, "text_vectors": True},
 }
 _MODEL_FLAGS = ("word_dim", "char_dim", "char_hidden", "hidden_size", "num_layers", "dropout",
@@ -109,7 +109,7 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     m.add_argument("--text-vectors", action=argparse.BooleanOptionalAction, default=None,
                    help="learn word vectors from the raw text (--lm-text, default wnut17's) "
                    "and the training sentences, to start the word embeddings from "
-                   "(on for wnut17)")  # fmt: skip
+                   "(on for the embedded datasets)")  # fmt: skip
     lm = p.add_argument_group("contextual string embeddings (character LMs)")
     lm.add_argument(
         "--lm-pretrain",
