@@ -116,3 +116,38 @@ def test_lm_pretraining_saves_the_lms_and_a_later_run_reuses_them(tmp_path):
     reused = load_artifact(second, "tag").tensors
     for name, tensor in load_artifact(first / "lm", "tag-lm").tensors.items():
         assert torch.equal(reused[name], tensor), name  # the same LMs, not new ones
+
+
+def test_train_with_dev_refits_on_train_and_dev_for_the_best_epochs(tmp_path):
+    train = conllu_file(tmp_path / "train.conllu", SENTENCES)
+    dev = conllu_file(tmp_path / "dev.conllu", [[("the", "DET"), ("emu", "NOUN"), ("hid", "VERB")]])
+    run = tmp_path / "run"
+    argv = ["tag", "train", "--train", str(train), "--dev", str(dev), "--test", str(train),
+            *FAST, "--patience", "10", "--train-with-dev", "--run", str(run)]  # fmt: skip
+    assert main(argv) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"test", "test_train_only"} <= set(metrics)
+    artifact = load_artifact(run, "tag")
+    history = artifact.config["history"]
+    assert all("dev_accuracy" not in row for row in history)  # the final model trained on dev
+    assert 1 <= len(history) == metrics["refit_epochs"] == artifact.config["tagger"]["epochs"] <= 3
+    assert {"emu", "hid"} <= set(json.loads(artifact.text("vocab.json"))["words"])
+    assert (run / "confusion_train_only.png").is_file()
+
+
+def test_train_with_dev_needs_a_dev_set(tmp_path, capsys):
+    train = conllu_file(tmp_path / "train.conllu", SENTENCES)
+    assert main(["tag", "train", "--train", str(train), *FAST, "--train-with-dev"]) == 2
+    assert "--train-with-dev needs a dev set" in capsys.readouterr().err
+
+
+def test_best_epoch_is_the_first_of_the_best_dev_scores():
+    from lstmkit.tasks.tag import Tagger
+
+    tagger = Tagger()
+    scores = [0.5, 0.7, 0.7, 0.6]
+    tagger.history = [{"epoch": e, "dev_accuracy": s} for e, s in enumerate(scores, start=1)]
+    assert tagger.best_epoch() == 2
+    tagger.history = [{"epoch": 1, "train_loss": 1.0}]
+    with pytest.raises(ValueError, match="no dev scores"):
+        tagger.best_epoch()

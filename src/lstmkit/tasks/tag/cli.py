@@ -49,7 +49,13 @@ __all__ = [
 # flags given on the command line override them. User files start from TagConfig's.
 PRESETS: dict[str, dict[str, Any]] = {
     "ud_english_ewt": {"minutes": 12.0, "text_vectors": True},
-    "wnut17": {"minutes": 20.0, "lm_pretrain": True, "lm_minutes": 12.0, "text_vectors": True},
+    "wnut17": {
+        "minutes": 12.0,
+        "lm_pretrain": True,
+        "lm_minutes": 14.0,
+        "text_vectors": True,
+        "train_with_dev": True,
+    },
 }
 _MODEL_FLAGS = ("word_dim", "char_dim", "char_hidden", "hidden_size", "num_layers", "dropout",
                 "output", "min_freq", "word_dropout", "max_length", "epochs", "batch_size",
@@ -110,6 +116,9 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
                    help="learn word vectors from the raw text (--lm-text, default wnut17's) "
                    "and the training sentences, to start the word embeddings from "
                    "(on for the embedded datasets)")  # fmt: skip
+    m.add_argument("--train-with-dev", action=argparse.BooleanOptionalAction, default=None,
+                   help="after early stopping on --dev, train a fresh tagger on train + dev "
+                   "for the best epoch's number of epochs (on for wnut17)")  # fmt: skip
     lm = p.add_argument_group("contextual string embeddings (character LMs)")
     lm.add_argument(
         "--lm-pretrain",
@@ -151,7 +160,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     for key in _MODEL_FLAGS:
         if getattr(args, key, None) is not None:
             values[key] = getattr(args, key)
-    for key in ("lm_minutes", "lm_hidden", "lm_text", "lm_from", "text_vectors"):
+    for key in ("lm_minutes", "lm_hidden", "lm_text", "lm_from", "text_vectors", "train_with_dev"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
     if args.lm_pretrain or args.lm_from or args.lm_text:
@@ -228,22 +237,33 @@ def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     print(f"tag {name}: {len(train)} training, {len(dev) if dev else 0} dev and "
           f"{len(test) if test else 0} test sentences")  # fmt: skip
+    if values.get("train_with_dev") and dev is None:
+        raise ValueError("--train-with-dev needs a dev set (--dev FILE) to choose the epochs")
     if resume and values.get("lm_pretrain") and (run / "lm").is_dir():
         strings = StringEmbedder.load(run / "lm")  # pretrained before the interruption
     else:
         strings = _strings(values, args, run)
+    selected = None  # with --train-with-dev: the tagger trained on train only
     with resume_hint("tag", run, args, resume):
         tagger = Tagger(config, strings, _vectors(values, train, config)).fit(
             train, dev, log_dir=run, checkpoint_dir=checkpoint_folder(run), resume=resume
         )
+        if values.get("train_with_dev"):
+            selected, tagger = tagger, _refit(tagger, train, dev, run, resume)
     if not is_main_process():
         return 0  # DDP: rank 0 writes the run and scores the test set
     seconds = time.perf_counter() - start
     tagger.save(run)
+    first = selected or tagger
     report: dict[str, Any] = {"dataset": name, "seconds": round(seconds, 1), "config": values,
-                              "scheme": tagger.scheme, "epochs": len(tagger.history)}  # fmt: skip
-    print(f"trained {len(tagger.history)} epochs; {seconds:.0f} s so far, scheme {tagger.scheme}")
+                              "scheme": tagger.scheme, "epochs": len(first.history)}  # fmt: skip
+    print(f"trained {len(first.history)} epochs; {seconds:.0f} s so far, scheme {tagger.scheme}")
+    if selected is not None:
+        report["refit_epochs"] = selected.best_epoch()
     if test is not None:
+        if selected is not None:
+            report["test_train_only"] = _score(selected, test, run, f"{name} test, train only",
+                                               "confusion_train_only.png")  # fmt: skip
         report["test"] = _score(tagger, test, run, f"{name} test")
         if name == "wnut17" and args.train is None:
             report["shared_task"] = _shared_task(test)
@@ -253,14 +273,25 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _score(tagger: Tagger, data: TaggedSentences, run: Path, title: str) -> dict[str, Any]:
+def _refit(tagger: Tagger, train: TaggedSentences, dev: TaggedSentences, run: Path,
+           resume: bool) -> Tagger:  # fmt: skip
+    """--train-with-dev: a fresh tagger on train + dev for the epochs the dev set chose."""
+    folder = checkpoint_folder(run, member=1)
+    print(f"training again on train + dev ({len(train) + len(dev)} sentences) for "
+          f"{tagger.best_epoch()} epochs, the best on dev")  # fmt: skip
+    return tagger.refit(train, dev, log_dir=run / "with_dev", checkpoint_dir=folder,
+                        resume=resume and folder.is_dir())  # fmt: skip
+
+
+def _score(tagger: Tagger, data: TaggedSentences, run: Path, title: str,
+           png_name: str = "confusion.png") -> dict[str, Any]:  # fmt: skip
     """Evaluate, print the scores, draw the per-tag confusion matrix; the report."""
     report = tagger.evaluate(data)
     print(f"{title}: token accuracy {100 * report['accuracy']:.2f}% on {report['tokens']} tokens")
     if "entities" in report:
         print(format_entity_report(report["entities"]))
     confusion = report["confusion"]
-    png = plot_confusion_matrix(confusion["matrix"], confusion["tags"], run / "confusion.png",
+    png = plot_confusion_matrix(confusion["matrix"], confusion["tags"], run / png_name,
                                 title=f"{title} (rows: gold)")  # fmt: skip
     print(f"confusion matrix: {png}")
     return report

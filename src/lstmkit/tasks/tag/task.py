@@ -162,6 +162,27 @@ class Tagger:
         self.history = result.history
         return self
 
+    def best_epoch(self) -> int:
+        """The epoch of the best dev score in the training history (the first of ties)."""
+        key = "dev_accuracy" if self.internal == "none" else "dev_f1"
+        rows = [row for row in self.history if row.get(key) is not None]
+        if not rows:
+            raise ValueError("the training history has no dev scores: fit with a dev set first")
+        return int(max(rows, key=lambda row: (row[key], -row["epoch"]))["epoch"])
+
+    def refit(self, train: TaggedSentences, dev: TaggedSentences, **fit_options: Any) -> Tagger:
+        """A fresh tagger trained on train + dev for `best_epoch` epochs, with no dev set.
+
+        The second half of a common protocol (Akbik et al. 2018 train their final models so):
+        the dev set picks the number of epochs, then joins the training data. The rate
+        follows its cosine over those epochs; ``fit_options`` go to `fit`.
+        """
+        epochs = self.best_epoch()
+        config = dataclasses.replace(self.config, epochs=epochs, minutes=None, patience=None)
+        both = TaggedSentences(train.words + dev.words, train.tags + dev.tags,
+                               source=f"{train.source} + {dev.source}")  # fmt: skip
+        return Tagger(config, self.strings, self.vectors).fit(both, None, **fit_options)
+
     def _new_model(self, vector_dim: int | None = None) -> BiLSTMTagger:
         cfg, vocab = self.config, self.vocab
         allowed = None
