@@ -48,11 +48,12 @@ __all__ = [
 # Settings of the embedded datasets' default runs (chosen on their dev sets; README);
 # flags given on the command line override them. User files start from TagConfig's.
 PRESETS: dict[str, dict[str, Any]] = {
-    "ud_english_ewt": {"minutes": 12.0, "text_vectors": True},
+    "ud_english_ewt": {"minutes": 12.0, "text_vectors": True, "patience": None},
     "wnut17": {
         "minutes": 12.0,
+        "patience": 10,
         "lm_pretrain": True,
-        "lm_minutes": 14.0,
+        "lm_minutes": 13.0,
         "text_vectors": True,
         "train_with_dev": True,
     },
