@@ -40,6 +40,7 @@ __all__ = [
     "PRESETS",
     "add_tag_parser",
     "config_from_args",
+    "learn_vectors",
     "read_splits",
     "run_tag",
     "settings_from_args",
@@ -217,7 +218,7 @@ def _raw_text(values: dict[str, Any]) -> str:
     return "\n".join(read_lines(values["lm_text"])) if values.get("lm_text") else load_raw_text()
 
 
-def _vectors(values: dict[str, Any], train: TaggedSentences, config: TagConfig
+def learn_vectors(values: dict[str, Any], train: TaggedSentences, config: TagConfig
              ) -> dict[str, torch.Tensor] | None:  # fmt: skip
     """Word vectors learnt from the raw text and the training sentences, if asked for."""
     if not values.get("text_vectors"):
@@ -246,7 +247,7 @@ def _train(args: argparse.Namespace) -> int:
         strings = _strings(values, args, run)
     selected = None  # with --train-with-dev: the tagger trained on train only
     with resume_hint("tag", run, args, resume):
-        tagger = Tagger(config, strings, _vectors(values, train, config)).fit(
+        tagger = Tagger(config, strings, learn_vectors(values, train, config)).fit(
             train, dev, log_dir=run, checkpoint_dir=checkpoint_folder(run), resume=resume
         )
         if values.get("train_with_dev"):

@@ -4,6 +4,7 @@
 The dev set is the embedded dataset's, or ``--dev``; without one, a seeded tenth of the
 training sentences is held out. The test set is never used. Contextual string embeddings
 are not pretrained per trial: give ``--lm-from DIR`` (the LMs of an earlier `tag train`).
+Text vectors (``--text-vectors``, the presets' default) are learnt once for all trials.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def _prepare(args: argparse.Namespace) -> Any:
     if dev is None:
         train, dev = _hold_out(train, 0.1, args.seed or 0)
     strings = StringEmbedder.load(args.lm_from) if args.lm_from else None
-    return train, dev, strings
+    # the text vectors (the presets' default) are learnt once, from the training part
+    vectors = tag_cli.learn_vectors(settings, train, tag_cli.config_from_args(args))
+    return train, dev, strings, vectors
 
 
 def _hold_out(data: Any, fraction: float, seed: int) -> tuple[Any, Any]:
@@ -76,9 +79,9 @@ def _hold_out(data: Any, fraction: float, seed: int) -> tuple[Any, Any]:
 def _run_trial(args: argparse.Namespace, data: Any, trial: Any) -> float:
     from lstmkit.tasks.tag.task import Tagger
 
-    train, dev, strings = data
+    train, dev, strings, vectors = data
     with reporting(trial, dev_score, "maximize") as report:
-        Tagger(tag_cli.config_from_args(args), strings).fit(train, dev)
+        Tagger(tag_cli.config_from_args(args), strings, vectors).fit(train, dev)
     return report.value()
 
 
