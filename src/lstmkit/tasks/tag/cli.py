@@ -129,7 +129,11 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
         help="pretrain forward/backward character LMs and feed their states",
     )
     lm.add_argument("--no-lm", action="store_true", help="no LM features (wnut17 has them)")
-    lm.add_argument("--lm-text", metavar="FILE", help="raw text for the LMs (default: wnut17's)")
+    lm.add_argument(
+        "--lm-text",
+        metavar="FILE",
+        help="raw text for the LMs and the text vectors (default: wnut17's)",
+    )
     lm.add_argument("--lm-from", metavar="DIR", help="reuse the LMs saved in DIR (RUN/lm)")
     lm.add_argument("--lm-minutes", type=float, help="training minutes per LM")
     lm.add_argument("--lm-hidden", type=int, help="LM units (default 256)")
@@ -219,7 +223,7 @@ def _raw_text(values: dict[str, Any]) -> str:
 
 
 def learn_vectors(values: dict[str, Any], train: TaggedSentences, config: TagConfig
-             ) -> dict[str, torch.Tensor] | None:  # fmt: skip
+                  ) -> dict[str, torch.Tensor] | None:  # fmt: skip
     """Word vectors learnt from the raw text and the training sentences, if asked for."""
     if not values.get("text_vectors"):
         return None
