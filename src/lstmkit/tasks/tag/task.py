@@ -143,14 +143,13 @@ class Tagger:
             batches = make_batches(self._encode(dev, False), cfg.batch_size, shuffle=False,
                                    tokens=_EVAL_TOKENS)  # fmt: skip
             dev_batches = [(batch, [gold[i] for i in batch.index.tolist()]) for batch in batches]
-        chunked = self.internal != "none"
         curves = [] if log_dir is None else [LearningCurves(Path(log_dir) / "learning_curve.png")]
         result = fit(
             self.model,
             self._objective(),
             lambda epoch: make_batches(train_data, cfg.batch_size, shuffle=True),
             dataclasses.replace(
-                self._train_config(dev is not None, chunked, log_dir),
+                self._train_config(dev is not None, log_dir),
                 checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
             ),
             val_data=dev_batches,
@@ -162,9 +161,14 @@ class Tagger:
         self.history = result.history
         return self
 
+    @property
+    def dev_metric(self) -> str:
+        """The dev score training monitors: entity F1 for chunk tags, else token accuracy."""
+        return "dev_accuracy" if self.internal == "none" else "dev_f1"
+
     def best_epoch(self) -> int:
         """The epoch of the best dev score in the training history (the first of ties)."""
-        key = "dev_accuracy" if self.internal == "none" else "dev_f1"
+        key = self.dev_metric
         rows = [row for row in self.history if row.get(key) is not None]
         if not rows:
             raise ValueError("the training history has no dev scores: fit with a dev set first")
@@ -222,7 +226,7 @@ class Tagger:
 
         return objective
 
-    def _train_config(self, has_dev: bool, chunked: bool, log_dir: Any) -> TrainConfig:
+    def _train_config(self, has_dev: bool, log_dir: Any) -> TrainConfig:
         cfg = self.config
         folder = None if log_dir is None else Path(log_dir)
         return TrainConfig(
@@ -231,7 +235,7 @@ class Tagger:
             # that holds; otherwise per epoch over `epochs` (early stopping may cut it).
             schedule_per="step" if cfg.minutes else "epoch", clip_norm=cfg.clip_norm,
             patience=cfg.patience if has_dev else None,
-            monitor=("dev_f1" if chunked else "dev_accuracy") if has_dev else "val_loss",
+            monitor=self.dev_metric if has_dev else "val_loss",
             mode="max" if has_dev else "min", seed=cfg.seed, progress=cfg.progress,
             max_seconds=None if cfg.minutes is None else 60 * cfg.minutes,
             log_path=None if folder is None else str(folder / "history.csv"),
