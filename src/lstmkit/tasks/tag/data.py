@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from lstmkit.data.batching import bucket_batches
 
@@ -164,15 +165,20 @@ class EncodedSentences:
             self.tag_ids = [torch.tensor([vocab.tag_ids[t] for t in s]) for s in tags]
         self.features = None if features is None else list(features)
         self.lengths = [len(s) for s in self.forms]
+        self._spellings: dict[str, Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.forms)
 
-    def char_ids(self, word: str) -> list[int]:
-        half = self.max_chars // 2
-        if len(word) > self.max_chars:
-            word = word[:half] + word[-half:]
-        return [self.vocab.char_ids.get(c, 1) for c in word]
+    def char_ids(self, word: str) -> Tensor:
+        """The character ids of ``word`` (at most ``max_chars``), computed once per form."""
+        ids = self._spellings.get(word)
+        if ids is None:
+            half = self.max_chars // 2
+            kept = word[:half] + word[-half:] if len(word) > self.max_chars else word
+            ids = torch.tensor([self.vocab.char_ids.get(c, 1) for c in kept], dtype=torch.long)
+            self._spellings[word] = ids
+        return ids
 
     def batch(self, index: Sequence[int]) -> TagBatch:
         """The padded batch of the sentences at ``index``."""
@@ -191,9 +197,7 @@ class EncodedSentences:
                 tags[b, :length] = self.tag_ids[i]
         spelled = [self.char_ids(w) for w in rows]  # dicts keep insertion order
         char_lengths = torch.tensor([len(c) for c in spelled])
-        chars = torch.zeros(len(spelled), int(char_lengths.max()), dtype=torch.long)
-        for r, ids in enumerate(spelled):
-            chars[r, : len(ids)] = torch.tensor(ids)
+        chars = pad_sequence(spelled, batch_first=True)
         features = None
         if self.features is not None:
             width = self.features[index[0]].shape[1]
