@@ -87,6 +87,27 @@ def test_each_optimizer_trains(name, cls):
     assert result.history[-1]["train_loss"] < 0.1 * result.history[0]["train_loss"]
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_adam_is_fused_and_matches_the_per_tensor_update(name):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(50, 8), nn.Linear(8, 3))
+    reference, initial = copy.deepcopy(model), copy.deepcopy(model)
+    cfg = quiet(epochs=1, optimizer=name, lr=0.01, weight_decay=1e-2, clip_norm=None)
+    fused = Trainer(model, linear_objective, cfg).optimizer
+    assert fused.param_groups[0]["fused"] is True
+    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+    plain = cls(reference.parameters(), lr=0.01, weight_decay=1e-2, foreach=False)
+    words = torch.randint(0, 50, (200,))
+    for _ in range(20):
+        for net, optimizer in ((model, fused), (reference, plain)):
+            optimizer.zero_grad()
+            net(words).pow(2).mean().backward()
+            optimizer.step()
+    for p, q, p0 in zip(model.parameters(), reference.parameters(), initial.parameters()):
+        assert not torch.equal(p, p0)  # the steps moved it
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
 def _lrs(**kw):
     cfg = quiet(epochs=kw.pop("epochs", 6), lr=1.0, optimizer="sgd", **kw)
     history = fit(nn.Linear(3, 1), linear_objective, linear_data(), cfg).history
