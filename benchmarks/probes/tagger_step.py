@@ -16,16 +16,7 @@ import torch
 
 from lstmkit.tasks.tag import TagConfig, Tagger, load_dataset
 from lstmkit.tasks.tag.cli import PRESETS, learn_vectors
-from lstmkit.tasks.tag.data import Vocab, make_batches
-
-
-def tagger(train, vectors) -> Tagger:
-    """A fresh UPOS tagger as `Tagger.fit` builds it, without training."""
-    tagger = Tagger(TagConfig(), vectors=vectors)
-    tagger.vocab = Vocab.build(train.words, train.tags, extra_words=list(vectors))
-    tagger.model = tagger._new_model(next(iter(vectors.values())).numel())
-    tagger._load_vectors(vectors)
-    return tagger
+from lstmkit.tasks.tag.data import make_batches
 
 
 def seconds(steps, step) -> float:
@@ -44,7 +35,8 @@ def main() -> None:
     torch.manual_seed(0)
     train = load_dataset("ud_english_ewt", "train")
     vectors = learn_vectors(dict(PRESETS["ud_english_ewt"]), train, TagConfig())
-    t = tagger(train, vectors)
+    t = Tagger(TagConfig(), vectors=vectors)
+    t.prepare(train)  # fit's set-up: vocabularies, a fresh model with the vectors
     data = t._encode(train, labelled=True)
     start = time.perf_counter()
     batches = make_batches(data, 32, shuffle=True)

@@ -120,20 +120,7 @@ class Tagger:
             self.
         """
         cfg = self.config
-        if not isinstance(train, TaggedSentences) or not train.labelled:
-            raise ValueError("fit needs labelled TaggedSentences (read with read_conllu/conll)")
-        self.scheme = detect_scheme(train.tags) if cfg.scheme == "auto" else cfg.scheme
-        if self.vectors and cfg.pretrained:
-            raise ValueError("give word vectors as a file (pretrained) or directly, not both")
-        vectors = self.vectors or (read_vectors(cfg.pretrained) if cfg.pretrained else {})
-        internal_tags = [convert(t, self.internal) for t in train.tags]
-        self.vocab = Vocab.build(train.words, internal_tags, min_freq=cfg.min_freq,
-                                 lowercase=cfg.lowercase, extra_words=list(vectors))  # fmt: skip
-        if len(self.vocab.tags) < 2:
-            raise ValueError(f"the training data has one tag only ({self.vocab.tags})")
-        torch.manual_seed(cfg.seed)  # the initial weights too come from the run's seed
-        self.model = self._new_model(next(iter(vectors.values())).numel() if vectors else None)
-        self._load_vectors(vectors)
+        self.prepare(train)
         train_data = self._encode(train, labelled=True)
         dev_batches = None
         if dev is not None:  # scored on tag strings, so a tag unseen in training is an error
@@ -160,6 +147,25 @@ class Tagger:
         self.model = result.model.eval()
         self.history = result.history
         return self
+
+    def prepare(self, train: TaggedSentences) -> None:
+        """What `fit` sets up before training: the scheme, the vocabularies and a fresh model
+        (seeded, word vectors loaded)."""
+        cfg = self.config
+        if not isinstance(train, TaggedSentences) or not train.labelled:
+            raise ValueError("fit needs labelled TaggedSentences (read with read_conllu/conll)")
+        self.scheme = detect_scheme(train.tags) if cfg.scheme == "auto" else cfg.scheme
+        if self.vectors and cfg.pretrained:
+            raise ValueError("give word vectors as a file (pretrained) or directly, not both")
+        vectors = self.vectors or (read_vectors(cfg.pretrained) if cfg.pretrained else {})
+        internal_tags = [convert(t, self.internal) for t in train.tags]
+        self.vocab = Vocab.build(train.words, internal_tags, min_freq=cfg.min_freq,
+                                 lowercase=cfg.lowercase, extra_words=list(vectors))  # fmt: skip
+        if len(self.vocab.tags) < 2:
+            raise ValueError(f"the training data has one tag only ({self.vocab.tags})")
+        torch.manual_seed(cfg.seed)  # the initial weights too come from the run's seed
+        self.model = self._new_model(next(iter(vectors.values())).numel() if vectors else None)
+        self._load_vectors(vectors)
 
     @property
     def dev_metric(self) -> str:
