@@ -8,7 +8,14 @@ import random
 import pytest
 
 from lstmkit.metrics.tagging import entity_spans
-from lstmkit.tasks.tag.readers import read_conll, read_conllu, read_text, write_conll
+from lstmkit.tasks.tag.readers import (
+    read_conll,
+    read_conllu,
+    read_tagged,
+    read_text,
+    sniff_format,
+    write_conll,
+)
 from lstmkit.tasks.tag.schemes import convert, detect_scheme, spans_to_labels
 
 CONLLU = """\
@@ -102,7 +109,9 @@ def test_conll_column_files(tmp_path):
     assert read_conll(wnut).words == [["@paul", "Empire State"], ["ok"]]  # tab separates
     with pytest.raises(ValueError, match=r"c2.conll:2: expected a token and a tag"):
         read_conll(write(tmp_path, "c2.conll", "a\tO\nlonely\n"))
-    with pytest.raises(ValueError, match=r"c3.conll:2: 3 columns where the file's first line"):
+    with pytest.raises(
+        ValueError, match=r"c3.conll:2: 3 columns where the file's token lines have 2"
+    ):
         read_conll(write(tmp_path, "c3.conll", "a\tO\nb\tX\tO\n"))
 
 
@@ -110,8 +119,45 @@ def test_plain_text_and_two_column_output(tmp_path):
     data = read_text(write(tmp_path, "t.txt", "Hello world !\n\n  Bye  \n"))
     assert data.words == [["Hello", "world", "!"], ["Bye"]]
     out = write_conll(tmp_path / "p.conll", data, [["A", "B", "C"], ["D"]])
-    assert out.read_text() == "Hello\tA\nworld\tB\n!\tC\n\nBye\tD\n"
+    # every sentence ends with a blank line, the last too
+    assert out.read_text() == "Hello\tA\nworld\tB\n!\tC\n\nBye\tD\n\n"
     assert read_conll(out).tags == [["A", "B", "C"], ["D"]]
+    with pytest.raises(ValueError, match="is a directory; give a file name"):
+        write_conll(tmp_path, data, [["A", "B", "C"], ["D"]])
+
+
+def test_the_format_is_told_by_regular_columns(tmp_path):
+    # CoNLL-2003 as distributed: space-separated columns, CRLF, -DOCSTART- lines
+    spaced = "-DOCSTART- -X- -X- O\r\n\r\nEU NNP B-NP I-ORG\r\nrejects VBZ B-VP O\r\n\r\n"
+    spaced += "Peter NNP B-NP I-PER\r\n"
+    path = write(tmp_path, "eng.testb", spaced)
+    assert sniff_format(path) == "conll"
+    assert read_tagged(path).tags == [["I-ORG", "O"], ["I-PER"]]
+    # a stray tab in a sentence does not make a text file a column file
+    text = write(tmp_path, "t.txt", "Elle\tparle vite .\nIl dort .\n")
+    assert sniff_format(text) == "text"
+    assert read_tagged(text, labelled=False).words == [["Elle", "parle", "vite", "."],
+                                                       ["Il", "dort", "."]]  # fmt: skip
+    # sentences of equal lengths, a line each, are text too
+    assert sniff_format(write(tmp_path, "e.txt", "a b\nc d\n")) == "text"
+    with pytest.raises(ValueError, match="looks like plain text.*--format conll"):
+        read_tagged(text)
+
+
+def test_byte_order_marks_trailing_blanks_and_comment_lines(tmp_path):
+    bom = write(tmp_path, "b.conllu", "\ufeff# text = Hi\n" + CONLLU.split("\n", 1)[1])
+    assert read_conllu(bom).words == read_conllu(write(tmp_path, "a.conllu", CONLLU)).words
+    assert read_text(write(tmp_path, "b.txt", "\ufeffLe chat\n")).words == [["Le", "chat"]]
+    trailing = write(tmp_path, "t.conll", "EU \tB-ORG \t \nsays\tO  \n")
+    assert read_conll(trailing).tags == [["B-ORG", "O"]]
+    # GermEval: '#' comment lines of other columns skipped; CoNLL-2000's token '#' kept
+    germeval = "#\thttp://x\t[2009]\n1\tEU\tB-ORG\tO\n2\tsagt\tO\tO\n"
+    data = read_conll(write(tmp_path, "g.tsv", germeval), 3, word_column=2)
+    assert data.words == [["EU", "sagt"]] and data.tags == [["B-ORG", "O"]]
+    chunks = read_conll(write(tmp_path, "c.txt", "# # B-NP\n100 CD I-NP\n"))
+    assert chunks.words == [["#", "100"]] and chunks.tags == [["B-NP", "I-NP"]]
+    with pytest.raises(ValueError, match="column 0 does not exist: columns are numbered from 1"):
+        read_conll(trailing, 0)
 
 
 def random_spans(rng: random.Random, length: int) -> list[tuple[str, int, int]]:

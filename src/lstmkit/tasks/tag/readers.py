@@ -3,9 +3,10 @@
 - CoNLL-U (Universal Dependencies): ten tab-separated columns per word line; ``#``
   comments; multi-word token ranges (``3-4``) and empty nodes (``5.1``) are not words and
   are skipped for tagging, as UD specifies, but kept for writing the file back.
-- CoNLL column files (CoNLL-2000/2003, WNUT): a token per line, columns separated by a tab
-  (or, on lines without one, by spaces), a whitespace-only line between sentences,
-  ``-DOCSTART-`` lines skipped.
+- CoNLL column files (CoNLL-2000/2003, WNUT, GermEval): a token per line, columns separated
+  by a tab (or, on lines without one, by spaces), a whitespace-only line between sentences,
+  ``-DOCSTART-`` lines skipped, and so are ``#`` lines that do not have the token lines'
+  columns (GermEval's comments; CoNLL-2000's token ``#`` is a word).
 - Plain text: one tokenised sentence per line, tokens separated by spaces.
 
 Files may be compressed (``.xz``, ``.gz``, ``.bz2``). A malformed line raises ValueError
@@ -63,7 +64,8 @@ class TaggedSentences:
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """The lines of a UTF-8 text file (possibly compressed), without their line ends."""
+    """The lines of a UTF-8 text file (possibly compressed), without their line ends
+    (nor a byte-order mark at the start)."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a directory, not a file: give a CoNLL(-U) or text file")
@@ -72,7 +74,7 @@ def read_lines(path: str | os.PathLike[str]) -> list[str]:
     opener = _OPENERS.get(path.suffix, open)
     try:
         # newline="\n": a bare carriage return inside a line is text, not a line break.
-        with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", newline="\n") as handle:
             return [line.rstrip("\r\n") for line in handle]
     except UnicodeDecodeError as err:
         raise ValueError(f"{path} is not UTF-8 text: {err}") from None
@@ -90,7 +92,9 @@ def _column_index(column: str | int, width: int | None, where: str) -> int:
         raise ValueError(
             f"unknown column {column!r}: give upos, xpos or a column number (1 is the first)"
         ) from None
-    if number < 1 or (width is not None and number > width):
+    if number < 1:
+        raise ValueError(f"column {number} does not exist: columns are numbered from 1")
+    if width is not None and number > width:
         raise ValueError(f"{where}: column {number} does not exist (lines have {width} columns)")
     return number - 1
 
@@ -181,19 +185,18 @@ def read_conll(
     tags: list[list[str]] = []
     forms: list[str] = []
     labels: list[str] = []
-    width = None
-    for number, line in enumerate([*read_lines(path), ""], start=1):
+    lines = read_lines(path)
+    width = _token_columns(lines)
+    for number, line in enumerate([*lines, ""], start=1):
         if not line.strip():
             if forms:
                 words.append(forms)
                 tags.append(labels)
             forms, labels = [], []
             continue
-        cells = line.split("\t") if "\t" in line else line.split()
-        cells = [c.strip() for c in cells]
-        if cells[0] == "-DOCSTART-":
+        cells = _cells(line)
+        if cells[0] == "-DOCSTART-" or (cells[0].startswith("#") and len(cells) != width):
             continue
-        width = width or len(cells)
         where = f"{path}:{number}"
         tag_at = len(cells) - 1 if column is None else _column_index(column, None, where)
         word_at = word_column - 1
@@ -205,7 +208,7 @@ def read_conll(
             )
         if labelled and len(cells) != width:
             raise ValueError(
-                f"{where}: {len(cells)} columns where the file's first line has {width}"
+                f"{where}: {len(cells)} columns where the file's token lines have {width}"
             )
         if not cells[word_at]:
             raise ValueError(f"{where}: empty token")
@@ -214,6 +217,23 @@ def read_conll(
     if not words:
         raise ValueError(f"{path} holds no sentences")
     return TaggedSentences(words, tags if labelled else [], str(path))
+
+
+def _cells(line: str) -> list[str]:
+    """A column line's cells: tab-separated, or space-separated on a line without a tab;
+    whitespace around the line and around each cell is not part of it."""
+    line = line.strip()
+    return [c.strip() for c in line.split("\t")] if "\t" in line else line.split()
+
+
+def _token_columns(lines: list[str]) -> int | None:
+    """How many columns the token lines have: those of the first line that is not blank, a
+    ``-DOCSTART-`` line or a ``#`` line (None if every line is one of those)."""
+    for line in lines:
+        cells = _cells(line) if line.strip() else []
+        if cells and cells[0] != "-DOCSTART-" and not cells[0].startswith("#"):
+            return len(cells)
+    return None
 
 
 def read_text(path: str | os.PathLike[str]) -> TaggedSentences:
@@ -246,8 +266,11 @@ def write_conll(
         for forms, tags in zip(sentences.words, predicted):
             out.extend([*(f"{w}\t{t}" for w, t in zip(forms, tags)), ""])
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name to write the predictions to")
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, "\n".join(out).encode("utf-8"))
+    # Every sentence, the last too, ends with a blank line (CoNLL-U requires it).
+    atomic_write(path, ("\n".join(out) + "\n").encode("utf-8"))
     return path
 
 
@@ -255,11 +278,13 @@ FORMATS = ("auto", "conllu", "conll", "text")
 
 
 def sniff_format(path: str | os.PathLike[str]) -> str:
-    """ "conllu", "conll" or "text" from a file's name and first lines.
+    """ "conllu", "conll" or "text" from a file's name and first 200 lines.
 
     ``.conllu`` names, or a first word line of 10 tab-separated cells starting with a
-    number, are CoNLL-U; a line with a tab, or a file of one token per line with blank
-    lines between sentences, is CoNLL; anything else is plain text.
+    number, are CoNLL-U. CoNLL column files: every token line has a tab, or every one has
+    the same number of space-separated cells and blank lines (or ``-DOCSTART-``) separate
+    the sentences. Anything else is plain text: a stray tab in a sentence, or sentences of
+    equal lengths a line each, keep it text.
     """
     name = Path(path).name
     if ".conllu" in name:
@@ -271,10 +296,11 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
     cells = words[0].split("\t")
     if len(cells) == 10 and cells[0].split("-")[0].split(".")[0].isdigit():
         return "conllu"
-    if any("\t" in line for line in words):
-        return "conll"
-    single = all(len(line.split()) == 1 for line in words)
-    return "conll" if single and len(words) < len(lines) else "text"
+    tokens = [line for line in words if _cells(line)[0] != "-DOCSTART-"]
+    widths = {len(_cells(line)) for line in tokens}
+    separated = len(words) < len(lines) or len(tokens) < len(words)
+    tabbed = bool(tokens) and all("\t" in line.strip() for line in tokens)
+    return "conll" if tabbed or (len(widths) == 1 and separated) else "text"
 
 
 def read_tagged(
@@ -301,5 +327,9 @@ def read_tagged(
             column = None  # a CoNLL-U column name means nothing here: the last column
         return read_conll(path, column, labelled=labelled)
     if labelled:
-        raise ValueError(f"{path} is plain text, which has no tags; give a CoNLL or CoNLL-U file")
+        raise ValueError(
+            f"{path} looks like plain text (a sentence per line), which has no tags: give a "
+            "CoNLL-U file or a CoNLL column file (a token per line; --format conll reads it "
+            "as one and names any line that does not fit)"
+        )
     return read_text(path)
