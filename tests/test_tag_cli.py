@@ -59,6 +59,31 @@ def test_train_predict_evaluate_round_trip(tmp_path, capsys):
     assert len(read_conllu(out_file)) == len(SENTENCES)  # CoNLL-U in, CoNLL-U out
     assert main(["tag", "evaluate", "--run", str(run), "--test", str(data)]) == 0
     assert json.loads((run / "evaluation.json").read_text())["tokens"] == 42
+    assert (run / "confusion_tiny.png").is_file()  # the training run's confusion.png stays
+
+
+def test_predict_max_length_column_names_and_foreign_tags(tmp_path, capsys):
+    data = conllu_file(tmp_path / "tiny.conllu", SENTENCES)
+    run = tmp_path / "run"
+    assert main(["tag", "train", "--train", str(data), *FAST, "--run", str(run)]) == 0
+    long = tmp_path / "long.txt"
+    long.write_text(" ".join(["the", "cat", "sat"] * 400) + "\n")  # 1,200 > max_length 1000
+    out = tmp_path / "long.conll"
+    assert main(["tag", "predict", "--run", str(run), "--input", str(long),
+                 "--output-file", str(out)]) == 2  # fmt: skip
+    assert "raise --max-length" in capsys.readouterr().err
+    assert main(["tag", "predict", "--run", str(run), "--input", str(long),
+                 "--output-file", str(out), "--max-length", "2000"]) == 0  # fmt: skip
+    assert len(read_conll(out).words[0]) == 1200
+    ner = tmp_path / "ner.conll"
+    ner.write_text("Ann\tB-PER\nsat\tO\n\nRome\tB-LOC\n")
+    capsys.readouterr()
+    assert main(["tag", "evaluate", "--run", str(run), "--test", str(ner)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: most of" in err and "tags this model never learnt (B-LOC, B-PER, O)" in err
+    assert main(["tag", "train", "--train", str(ner), "--column", "xpos", *FAST,
+                 "--run", str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "--column xpos names a CoNLL-U column" in capsys.readouterr().err
 
 
 def test_bio_column_file_with_xpos_style_column(tmp_path):

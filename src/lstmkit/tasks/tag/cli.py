@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from ..options import (
 from .config import TagConfig
 from .datasets import DATASETS, SYSTEMS, load_dataset, load_raw_text, load_submission
 from .model import OUTPUTS
-from .readers import FORMATS, TaggedSentences, read_lines, read_tagged, write_conll
+from .readers import CONLLU_COLUMNS, FORMATS, TaggedSentences, read_lines, read_tagged, write_conll
 from .schemes import SCHEMES
 from .strings import LMSettings, StringEmbedder
 from .task import Tagger
@@ -196,8 +197,20 @@ def read_splits(args: argparse.Namespace) -> tuple[TaggedSentences | None, ...]:
             raise ValueError("--dev and --test go with --train FILE; the embedded sets have theirs")
         column = args.column or "upos"
         return tuple(load_dataset(args.dataset, s, column) for s in ("train", "dev", "test"))
-    paths = (args.train, args.dev, args.test)
-    return tuple(read_tagged(p, args.format, args.column) if p else None for p in paths)
+    splits = tuple(read_tagged(p, args.format, args.column) if p else None
+                   for p in (args.train, args.dev, args.test))  # fmt: skip
+    for data in splits:
+        _check_column(args.column, data)
+    return splits
+
+
+def _check_column(column: str | None, data: TaggedSentences | None) -> None:
+    """A CoNLL-U column name given for a CoNLL column file is a mistake, not "the last"."""
+    if data is not None and data.conllu is None and str(column).lower() in CONLLU_COLUMNS:
+        raise ValueError(
+            f"--column {column} names a CoNLL-U column, but {data.source} is a CoNLL column "
+            "file: give the tag column's number (1 is the first; default the last)"
+        )
 
 
 def _strings(values: dict[str, Any], args: argparse.Namespace, run: Path) -> StringEmbedder | None:
@@ -326,6 +339,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("tag predict needs --input FILE: tokenised text or a CoNLL(-U) file")
     run = _run_dir(args)
     tagger = Tagger.load(run)
+    if args.max_length:  # a longer limit for this input; the model has no length limit
+        tagger.config.max_length = args.max_length
     column = args.column or tagger.config.column
     data = read_tagged(args.input, args.format, column, labelled=False)
     predicted = tagger.predict(data)
@@ -343,8 +358,27 @@ def _evaluate(args: argparse.Namespace) -> int:
     run = _run_dir(args)
     tagger = Tagger.load(run)
     data = read_tagged(args.test, args.format, args.column or tagger.config.column)
+    _warn_unseen_tags(tagger, data)
     torch.manual_seed(0)
-    report = _score(tagger, data, run, Path(args.test).name)
+    name = Path(args.test).name
+    # Named after the test file: the training run's own confusion.png stays.
+    report = _score(tagger, data, run, name, f"confusion_{name.split('.')[0]}.png")
     atomic_write(run / "evaluation.json", json.dumps(json_safe(report, "scores")).encode())
     print(f"scores: {run / 'evaluation.json'}")
     return 0
+
+
+def _warn_unseen_tags(tagger: Tagger, data: TaggedSentences) -> None:
+    """Say so when most test tokens carry tags (entity types, for chunk tags) the model never
+    learnt: a wrong --column or model, which would otherwise show only as a low score."""
+
+    def kind(tag: str) -> str:
+        return tag if tagger.scheme == "none" else tag.split("-", 1)[-1]
+
+    known = {kind(t) for t in tagger.vocab.tags}
+    tokens = [kind(t) for sentence in data.tags for t in sentence]
+    unseen = sorted({t for t in tokens if t not in known})
+    if sum(t not in known for t in tokens) > len(tokens) / 2:
+        print(f"lstmkit: warning: most of {data.source}'s tokens have tags this model never "
+              f"learnt ({', '.join(unseen[:5])}{', ...' if len(unseen) > 5 else ''}); "
+              "check --column and --run", file=sys.stderr)  # fmt: skip
