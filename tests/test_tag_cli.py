@@ -62,6 +62,21 @@ def test_train_predict_evaluate_round_trip(tmp_path, capsys):
     assert (run / "confusion_tiny.png").is_file()  # the training run's confusion.png stays
 
 
+def test_word_column_for_numbered_tokens(tmp_path):
+    # GermEval 2014's layout: number, token, outer tag, inner tag; a '#' comment per sentence
+    lines = "#\tsource\t[2009]\n1\tAnn\tB-PER\tO\n2\tsang\tO\tO\n\n"
+    lines += "#\tsource\t[2010]\n1\tin\tO\tO\n2\tRome\tB-LOC\tO\n\n"
+    data = tmp_path / "ge.tsv"
+    data.write_text(lines * 4)
+    run = tmp_path / "ge"
+    assert main(["tag", "train", "--train", str(data), "--column", "3", "--word-column", "2",
+                 *FAST, "--run", str(run)]) == 0  # fmt: skip
+    vocab = json.loads(load_artifact(run, "tag").files["vocab.json"])
+    assert {"ann", "rome"} <= set(vocab["words"]) and "1" not in vocab["words"]
+    assert main(["tag", "predict", "--run", str(run), "--input", str(data)]) == 0
+    assert read_conll(run / "predictions.conll").words[:2] == [["Ann", "sang"], ["in", "Rome"]]
+
+
 def test_predict_max_length_column_names_and_foreign_tags(tmp_path, capsys):
     data = conllu_file(tmp_path / "tiny.conllu", SENTENCES)
     run = tmp_path / "run"

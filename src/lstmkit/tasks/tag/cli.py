@@ -111,6 +111,12 @@ def add_tag_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentP
     data.add_argument("--format", choices=FORMATS, default="auto", help="file format")
     data.add_argument("--column", help="tag column: upos, xpos (CoNLL-U) or a 1-based number "
                       "(default upos / the last column)")  # fmt: skip
+    data.add_argument(
+        "--word-column",
+        type=int,
+        metavar="N",
+        help="CoNLL column files: the token column, 1-based (default 1)",
+    )
     data.add_argument("--scheme", choices=("auto", *SCHEMES), help="the tags' chunk scheme")
     m = p.add_argument_group("model and training (defaults: the dataset's preset)")
     m.add_argument("--output", choices=OUTPUTS, help="output layer (default crf)")
@@ -186,7 +192,8 @@ def config_from_args(args: argparse.Namespace) -> TagConfig:
     values, _name = settings_from_args(args)
     tag_fields = {f.name for f in dataclasses.fields(TagConfig)}
     return TagConfig(**{k: v for k, v in values.items() if k in tag_fields},
-                     column=args.column or "upos", seed=args.seed or 0,
+                     column=args.column or "upos",
+                     word_column=getattr(args, "word_column", None) or 1, seed=args.seed or 0,
                      progress=args.progress)  # fmt: skip
 
 
@@ -197,8 +204,10 @@ def read_splits(args: argparse.Namespace) -> tuple[TaggedSentences | None, ...]:
             raise ValueError("--dev and --test go with --train FILE; the embedded sets have theirs")
         column = args.column or "upos"
         return tuple(load_dataset(args.dataset, s, column) for s in ("train", "dev", "test"))
-    splits = tuple(read_tagged(p, args.format, args.column) if p else None
-                   for p in (args.train, args.dev, args.test))  # fmt: skip
+    word_column = getattr(args, "word_column", None) or 1
+    paths = (args.train, args.dev, args.test)
+    splits = tuple(read_tagged(p, args.format, args.column, word_column=word_column)
+                   if p else None for p in paths)  # fmt: skip
     for data in splits:
         _check_column(args.column, data)
     return splits
@@ -342,7 +351,8 @@ def _predict(args: argparse.Namespace) -> int:
     if args.max_length:  # a longer limit for this input; the model has no length limit
         tagger.config.max_length = args.max_length
     column = args.column or tagger.config.column
-    data = read_tagged(args.input, args.format, column, labelled=False)
+    data = read_tagged(args.input, args.format, column, labelled=False,
+                       word_column=args.word_column or tagger.config.word_column)  # fmt: skip
     predicted = tagger.predict(data)
     suffix = ".conllu" if data.conllu is not None else ".conll"
     out = Path(args.output_file) if args.output_file else run / f"predictions{suffix}"
@@ -357,7 +367,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError("tag evaluate needs --test FILE: a labelled CoNLL or CoNLL-U file")
     run = _run_dir(args)
     tagger = Tagger.load(run)
-    data = read_tagged(args.test, args.format, args.column or tagger.config.column)
+    data = read_tagged(args.test, args.format, args.column or tagger.config.column,
+                       word_column=args.word_column or tagger.config.word_column)  # fmt: skip
     _warn_unseen_tags(tagger, data)
     torch.manual_seed(0)
     name = Path(args.test).name

@@ -18,6 +18,8 @@ class TagConfig:
         column: the tag column the data was read from ("upos", "xpos" or a 1-based number);
             kept so that `predict` writes CoNLL-U predictions into the same column.
             Default "upos".
+        word_column: CoNLL column files: the token column's 1-based number (GermEval's
+            files number their tokens in column 1); kept for `predict`. Default 1.
         scheme: the training tags' scheme: "auto" (detected: "none" for plain classes such
             as parts of speech, else "iob1", "bio" or "bioes"), or one of those. Chunk tags
             are learnt in BIOES and predicted in the training file's scheme. Default "auto".
@@ -58,6 +60,7 @@ class TagConfig:
     """
 
     column: str = "upos"
+    word_column: int = 1
     scheme: str = "auto"
     word_dim: int = 100
     char_dim: int = 32
@@ -88,7 +91,7 @@ class TagConfig:
             raise ValueError(f"scheme must be auto or one of {SCHEMES}, got {self.scheme!r}")
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        positive = ("word_dim", "hidden_size", "num_layers", "min_freq", "max_chars")
+        positive = ("word_column", "word_dim", "hidden_size", "num_layers", "min_freq", "max_chars")
         for name in (*positive, "max_length", "epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -206,6 +206,9 @@ def read_conll(
                 f"{where}: expected a token and a tag (at least {max(needed, 2)} columns), "
                 f"found {len(cells)}: {line[:60]!r}"
             )
+        if labelled and word_at == tag_at:
+            raise ValueError(f"{where}: the token and the tag are both column {word_column}; "
+                             "choose another --column or --word-column")  # fmt: skip
         if labelled and len(cells) != width:
             raise ValueError(
                 f"{where}: {len(cells)} columns where the file's token lines have {width}"
@@ -308,6 +311,7 @@ def read_tagged(
     fmt: str = "auto",
     column: str | int | None = None,
     *,
+    word_column: int = 1,
     labelled: bool = True,
 ) -> TaggedSentences:
     """Read any supported file: ``fmt`` "auto" sniffs it (`sniff_format`).
@@ -315,6 +319,7 @@ def read_tagged(
     Args:
         column: CoNLL-U: "upos" (default), "xpos" or a number; CoNLL: the tag column's
             number (default the last).
+        word_column: CoNLL: the token column's number (CoNLL-U's is FORM). Default 1.
         labelled: read the tags (plain text never has them).
     """
     if fmt not in FORMATS:
@@ -325,7 +330,7 @@ def read_tagged(
     if fmt == "conll":
         if isinstance(column, str) and column.lower() in CONLLU_COLUMNS:
             column = None  # a CoNLL-U column name means nothing here: the last column
-        return read_conll(path, column, labelled=labelled)
+        return read_conll(path, column, word_column=word_column, labelled=labelled)
     if labelled:
         raise ValueError(
             f"{path} looks like plain text (a sentence per line), which has no tags: give a "
