@@ -158,6 +158,10 @@ def test_byte_order_marks_trailing_blanks_and_comment_lines(tmp_path):
     assert chunks.words == [["#", "100"]] and chunks.tags == [["B-NP", "I-NP"]]
     with pytest.raises(ValueError, match="column 0 does not exist: columns are numbered from 1"):
         read_conll(trailing, 0)
+    with pytest.raises(ValueError, match="the token and the tag are both column 1"):
+        read_conll(trailing, 1)
+    with pytest.raises(ValueError, match="column 2 of CoNLL-U is the word's FORM, not a tag"):
+        read_conllu(bom, 2)
 
 
 def random_spans(rng: random.Random, length: int) -> list[tuple[str, int, int]]:

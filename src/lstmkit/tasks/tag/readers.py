@@ -114,6 +114,9 @@ def read_conllu(
         TaggedSentences with ``conllu`` set for writing predictions back.
     """
     index = _column_index(column, 10, f"{path}")
+    if index < 2:
+        raise ValueError(f"column {index + 1} of CoNLL-U is the word's {('ID', 'FORM')[index]}, "
+                         "not a tag: give upos, xpos or another column")  # fmt: skip
     words: list[list[str]] = []
     tags: list[list[str]] = []
     layout: list[tuple[list[str], list[int]]] = []
