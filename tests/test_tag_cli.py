@@ -96,6 +96,12 @@ def test_predict_max_length_column_names_and_foreign_tags(tmp_path, capsys):
     assert main(["tag", "evaluate", "--run", str(run), "--test", str(ner)]) == 0
     err = capsys.readouterr().err
     assert "warning: most of" in err and "tags this model never learnt (B-LOC, B-PER, O)" in err
+    assert main(["tag", "evaluate", "--run", str(run), "--test", str(ner), "--column", "upos"]) == 2
+    assert "--column upos names a CoNLL-U column" in capsys.readouterr().err
+    assert main(["tag", "predict", "--run", str(run), "--input", str(long),
+                 "--output-file", str(tmp_path), "--max-length", "2000"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstmkit: error:") and "is a directory" in err and "\n" not in err
     assert main(["tag", "train", "--train", str(ner), "--column", "xpos", *FAST,
                  "--run", str(tmp_path / "x")]) == 2  # fmt: skip
     assert "--column xpos names a CoNLL-U column" in capsys.readouterr().err

@@ -122,7 +122,7 @@ def test_plain_text_and_two_column_output(tmp_path):
     # every sentence ends with a blank line, the last too
     assert out.read_text() == "Hello\tA\nworld\tB\n!\tC\n\nBye\tD\n\n"
     assert read_conll(out).tags == [["A", "B", "C"], ["D"]]
-    with pytest.raises(ValueError, match="is a directory; give a file name"):
+    with pytest.raises(IsADirectoryError, match="is a directory; give a file name"):
         write_conll(tmp_path, data, [["A", "B", "C"], ["D"]])
 
 

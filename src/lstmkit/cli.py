@@ -37,7 +37,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 # What bad input raises; anything else is a bug and keeps its traceback.
-BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError)
+# A path of the wrong kind (a directory to write to, a file as a folder) is bad input too.
+BAD_INPUT = (ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
+             NotADirectoryError)  # fmt: skip
 
 
 class UsageError(Exception):

@@ -193,7 +193,7 @@ def config_from_args(args: argparse.Namespace) -> TagConfig:
     tag_fields = {f.name for f in dataclasses.fields(TagConfig)}
     return TagConfig(**{k: v for k, v in values.items() if k in tag_fields},
                      column=args.column or "upos",
-                     word_column=getattr(args, "word_column", None) or 1, seed=args.seed or 0,
+                     word_column=args.word_column or 1, seed=args.seed or 0,
                      progress=args.progress)  # fmt: skip
 
 
@@ -204,9 +204,8 @@ def read_splits(args: argparse.Namespace) -> tuple[TaggedSentences | None, ...]:
             raise ValueError("--dev and --test go with --train FILE; the embedded sets have theirs")
         column = args.column or "upos"
         return tuple(load_dataset(args.dataset, s, column) for s in ("train", "dev", "test"))
-    word_column = getattr(args, "word_column", None) or 1
     paths = (args.train, args.dev, args.test)
-    splits = tuple(read_tagged(p, args.format, args.column, word_column=word_column)
+    splits = tuple(read_tagged(p, args.format, args.column, word_column=args.word_column or 1)
                    if p else None for p in paths)  # fmt: skip
     for data in splits:
         _check_column(args.column, data)
@@ -369,6 +368,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     tagger = Tagger.load(run)
     data = read_tagged(args.test, args.format, args.column or tagger.config.column,
                        word_column=args.word_column or tagger.config.word_column)  # fmt: skip
+    _check_column(args.column, data)
     _warn_unseen_tags(tagger, data)
     torch.manual_seed(0)
     name = Path(args.test).name
@@ -388,8 +388,9 @@ def _warn_unseen_tags(tagger: Tagger, data: TaggedSentences) -> None:
 
     known = {kind(t) for t in tagger.vocab.tags}
     tokens = [kind(t) for sentence in data.tags for t in sentence]
-    unseen = sorted({t for t in tokens if t not in known})
-    if sum(t not in known for t in tokens) > len(tokens) / 2:
+    unknown = [t for t in tokens if t not in known]
+    if len(unknown) > len(tokens) / 2:
+        unseen = sorted(set(unknown))
         print(f"lstmkit: warning: most of {data.source}'s tokens have tags this model never "
               f"learnt ({', '.join(unseen[:5])}{', ...' if len(unseen) > 5 else ''}); "
               "check --column and --run", file=sys.stderr)  # fmt: skip

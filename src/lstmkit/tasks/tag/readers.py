@@ -272,8 +272,6 @@ def write_conll(
         for forms, tags in zip(sentences.words, predicted):
             out.extend([*(f"{w}\t{t}" for w, t in zip(forms, tags)), ""])
     path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{path} is a directory; give a file name to write the predictions to")
     path.parent.mkdir(parents=True, exist_ok=True)
     # Every sentence, the last too, ends with a blank line (CoNLL-U requires it).
     atomic_write(path, ("\n".join(out) + "\n").encode("utf-8"))
@@ -304,7 +302,7 @@ def sniff_format(path: str | os.PathLike[str]) -> str:
         return "conllu"
     tokens = [line for line in words if _cells(line)[0] != "-DOCSTART-"]
     widths = {len(_cells(line)) for line in tokens}
-    separated = len(words) < len(lines) or len(tokens) < len(words)
+    separated = len(words) < len(lines) or len(tokens) < len(words)  # blank or -DOCSTART-
     tabbed = bool(tokens) and all("\t" in line.strip() for line in tokens)
     return "conll" if tabbed or (len(widths) == 1 and separated) else "text"
 
