@@ -1,8 +1,12 @@
 """The bfloat16 kernel (engines/bf16_kernel.py): plain-LSTM inference on AVX-512 BF16.
 
-On a CPU with avx512_bf16 these test the kernel; on one without it (or where it did not
-compile) the same tests check the fallback instead: the plan says why, and the results are
-exactly the float32-compute path's (the float32 fused layer rounded once, tests/test_bf16.py).
+On a CPU with avx512_bf16 these test the kernel as built for it; on one without, the same
+kernel code with vdpbf16ps emulated in float32 arithmetic (LSTMKIT_BF16_EMULATE=1,
+kernels/bf16_ops.h): its packing, tiles, lengths, directions and threads are then tested
+on every CPU, and only the five vector operations of bf16_ops.h differ where the real
+instruction runs (`test_the_emulation_matches_the_instruction` compares the two there).
+The fallback (no kernel: the float32-compute path) is tests/test_bf16.py's and the switch
+test's below.
 
 Tolerances. The kernel computes what the float32 engine computes on the bfloat16-rounded
 weights and input, except that h_{t-1} is rounded to bfloat16 (relative error <= 2^-9) for
@@ -33,7 +37,14 @@ CONFIGS = [
     dict(batch_first=True),
 ]
 ATOL, RTOL = 4e-3, 2**-7
-KERNEL = select.bf16_kernel_built()
+REAL = select.bf16_kernel_built()  # the CPU has the instruction and the kernel built
+
+
+@pytest.fixture(autouse=True)
+def _kernel_code(monkeypatch):
+    """Where the real kernel cannot run, its emulated build does."""
+    if not REAL:
+        monkeypatch.setenv("LSTMKIT_BF16_EMULATE", "1")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -81,35 +92,31 @@ def _close(got, want):
         torch.testing.assert_close(g.double(), w.double(), atol=ATOL, rtol=RTOL)
 
 
-def test_the_plan_says_which_path_runs():
+def test_the_plan_says_which_path_runs(monkeypatch):
     plan = select.low_precision_plan(BF16)
-    if KERNEL:
-        assert "run the bfloat16 kernel" in plan and "the GRU" in plan
-        assert select.bf16_kernel_built()
-    else:
-        assert "compute in float32" in plan
-        why = ("no AVX-512 BF16", "LSTMKIT_NO_AVX512_BF16 is set", "but the bfloat16 kernel")
-        assert any(reason in plan for reason in why)
-        assert not select.bf16_kernel_built()
+    assert "run the bfloat16 kernel" in plan and "the GRU" in plan
+    assert select.bf16_kernel_built()
+    assert ("emulated in float32 arithmetic" in plan) == (not REAL)
     assert "compute in float32" in select.low_precision_plan(torch.float16)
+    monkeypatch.delenv("LSTMKIT_BF16_EMULATE", raising=False)
+    plan = select.low_precision_plan(BF16)
+    assert ("run the bfloat16 kernel" in plan) == REAL
+    if not REAL:  # only the switch takes the emulation: without it, the fallback says why
+        assert "compute in float32" in plan
+        assert any(why in plan for why in ("no AVX-512 BF16", "but the bfloat16 kernel"))
 
 
 @pytest.mark.parametrize("options", CONFIGS)
 @pytest.mark.parametrize("lengths", [True, False])
 def test_against_the_float32_fused_engine(options, lengths):
-    """Kernel (or fallback) against the float32 fused engine on the rounded weights and
-    input: the stated tolerance with the kernel, exact equality without it."""
+    """The kernel against the float32 fused engine on the rounded weights and input, within
+    the stated tolerance."""
     low, _ = _twins(options)
     x, lens = _input(options, lengths)
     got, want = _results(low, x, lens), _float32_compute(low, x, lens)
     assert all(g.dtype == BF16 for g in got)
     with torch.no_grad():
-        name = select.engine_for(low.spec(), x, False).name
-    if not KERNEL:
-        assert name.endswith("storage, float32 compute)")
-        assert all(torch.equal(g, w) for g, w in zip(got, want))
-        return
-    assert name == bf16_kernel.BF16_KERNEL.name
+        assert select.engine_for(low.spec(), x, False).name == bf16_kernel.BF16_KERNEL.name
     _close(got, want)
     assert not all(torch.equal(g, w) for g, w in zip(got, want))  # h was rounded: it ran
     if lens is not None:  # steps past a length: zero output
@@ -192,10 +199,6 @@ def test_training_against_the_float32_compute_path(monkeypatch, options):
     monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")
     want = _train_step(low, x, lens)
     assert all(g.dtype == BF16 for g in got)
-    if not KERNEL:
-        assert name.endswith("float32 compute)")
-        assert all(torch.equal(g, w) for g, w in zip(got, want))
-        return
     assert name == bf16_kernel.BF16_KERNEL.name
     _close_scaled(got, want)
 
@@ -223,7 +226,6 @@ def test_what_keeps_the_float32_compute_path():
     assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")
 
 
-@pytest.mark.skipif(not KERNEL, reason="the thread split is the kernel's (no kernel here)")
 def test_results_do_not_depend_on_the_thread_count():
     """Rows are independent sequences: two threads give the one-thread result bitwise."""
     low = lstmkit.LSTM(INPUT, 64).to(BF16).eval()
@@ -232,3 +234,15 @@ def test_results_do_not_depend_on_the_thread_count():
     torch.set_num_threads(2)
     two = _results(low, x, None)
     assert all(torch.equal(a, b) for a, b in zip(one, two))
+
+
+@pytest.mark.skipif(not REAL, reason="compares the emulation with vdpbf16ps: needs AVX-512 BF16")
+def test_the_emulation_matches_the_instruction(monkeypatch):
+    """The emulated build (what the tests above run on other CPUs) against the instruction:
+    the same kernel code, so they differ only in how each lane's two products are summed."""
+    low, _ = _twins(dict(num_layers=2, bidirectional=True))
+    x, lens = _input({})
+    real = _results(low, x, lens)
+    monkeypatch.setenv("LSTMKIT_BF16_EMULATE", "1")
+    assert "emulated in float32 arithmetic" in select.low_precision_plan(BF16)
+    _close(_results(low, x, lens), real)

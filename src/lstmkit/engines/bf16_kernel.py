@@ -28,6 +28,7 @@ AVX-512 BF16 and the library compiled (`built`), so other CPUs never load it.
 from __future__ import annotations
 
 import ctypes
+import os
 
 import torch
 from torch import Tensor
@@ -39,36 +40,54 @@ from lstmkit.engines.fused import MIN_WORK_PER_THREAD
 from lstmkit.engines.fused_memory import WORKSPACE
 from lstmkit.engines.stack import TimeSteps, run_stack
 
-FAMILY, SUFFIX = "lstm_bf16", "bf16"
+FAMILY = "lstm_bf16"
 BF16 = torch.bfloat16
-_forward: list[ctypes._CFuncPtr] = []
-_failure: list[str] = []
+_forward: dict[str, ctypes._CFuncPtr] = {}  # by library suffix: "bf16", or "bf16emu"
+_failure: dict[str, str] = {}
+
+
+def emulated() -> bool:
+    """LSTMKIT_BF16_EMULATE=1: the kernel runs with vdpbf16ps emulated in float32 arithmetic
+    (kernels/bf16_ops.h), on any CPU, so that its code is tested where the instruction is
+    missing; several times slower, and never chosen without the switch.
+    LSTMKIT_NO_AVX512_BF16 still turns the kernel off."""
+    return bool(os.environ.get("LSTMKIT_BF16_EMULATE")) and not os.environ.get(
+        "LSTMKIT_NO_AVX512_BF16"
+    )
 
 
 def built() -> str | None:
-    """None when the bfloat16 library is compiled, loaded and passed its self-test here,
-    else why not (kept per process). Call only where the CPU has AVX-512 BF16."""
-    if _forward:
-        return None
-    if _failure:
-        return _failure[0]
-    if "avx512_bf16" not in fused_build._cpu_flags().split():  # the real flags, not a test's
-        _failure.append("this CPU's /proc/cpuinfo has no avx512_bf16 (the kernel is not loaded)")
-        return _failure[0]
+    """None when the bfloat16 library (emulated under `emulated()`) is compiled, loaded and
+    passed its self-test here, else why not (kept per process). Without emulation, call
+    only where the CPU has AVX-512 BF16."""
+    suffix = _suffix()
+    if suffix not in _forward and suffix not in _failure:
+        failure = _load(suffix)
+        if failure:
+            _failure[suffix] = failure
+    return _failure.get(suffix)
+
+
+def _suffix() -> str:
+    return "bf16emu" if emulated() else "bf16"
+
+
+def _load(suffix: str) -> str | None:
+    real_flags = fused_build._cpu_flags().split()  # the CPU's, not a test's
+    if suffix == "bf16" and "avx512_bf16" not in real_flags:
+        return "this CPU's /proc/cpuinfo has no avx512_bf16 (the kernel is not loaded)"
     try:
-        lib = fused_build.library(FAMILY, SUFFIX)
+        lib = fused_build.library(FAMILY, suffix)
     except fused_build.KernelUnavailable as err:
-        _failure.append(f"the bfloat16 kernel did not compile ({str(err).splitlines()[0]})")
-        return _failure[0]
+        return f"the bfloat16 kernel did not compile ({str(err).splitlines()[0]})"
     test = lib.lk_bf16_selftest
     test.argtypes, test.restype = [], ctypes.c_int64
     if test() != 1:
-        _failure.append("the bfloat16 kernel's self-test of vdpbf16ps failed")
-        return _failure[0]
+        return "the bfloat16 kernel's self-test of vdpbf16ps failed"
     fn = lib.lk_lstm_bf16_forward
     fn.argtypes = [ctypes.POINTER(fused_build.RecArgs), ctypes.c_int64, ctypes.c_int64]
     fn.restype = None
-    _forward.append(fn)
+    _forward[suffix] = fn
     return None
 
 
@@ -184,7 +203,7 @@ def _kernel_forward(
             fields = dict(zip(ops.FIELDS, weights[d]))
             directions.append(dict(w=fields, static=static, buffers=buffers))
     array = (fused_build.RecArgs * D)(*args)
-    _forward[0](array, D, int(cfg.concurrent))
+    _forward[_suffix()](array, D, int(cfg.concurrent))
     del keep  # the tensors above lived over the call
     if not save:
         return (out, *finals), None

@@ -39,10 +39,12 @@ _FLAG_SETS = (  # tried in order: the fast build, then builds for less capable c
     ["-O3"],
 )
 # The bfloat16 kernel (engines/bf16_kernel.py) needs AVX-512 BF16: one flag set, no fallback
-# (without it there is no such kernel), built only where the CPU has the instruction.
-_FAMILY_FLAG_SETS = {
-    "lstm_bf16": (["-O3", "-march=native", "-mavx512bf16", "-mavx512f", "-mavx512bw", "-fopenmp"],),
+# (without it there is no such kernel), built only where the CPU has the instruction. Its
+# emulated build ("bf16emu", kernels/bf16_ops.h) compiles anywhere, with the usual sets.
+_SUFFIX_FLAG_SETS = {
+    "bf16": (["-O3", "-march=native", "-mavx512bf16", "-mavx512f", "-mavx512bw", "-fopenmp"],),
 }
+_DEFINES = {"f64": ["-DLK_DOUBLE"], "bf16emu": ["-DLK_BF16_EMULATE", "-Wno-psabi"]}
 # -fno-trapping-math: without it GCC threads the clamp in lk_expm1 into branches holding the
 # arithmetic after it, refuses to if-convert ("could trap") and leaves the gate math scalar
 # wherever there are no AVX-512 masked instructions (3x the GEMM's time per step on AVX2).
@@ -191,7 +193,7 @@ def _fingerprint(cc: str, family: str, suffix: str) -> str:
         h.update(name.encode() + (KERNEL_DIR / name).read_bytes())
     stat = os.stat(cc)
     h.update(f"{cc}:{stat.st_size}:{stat.st_mtime_ns}:{family}:{suffix}".encode())
-    flags = _FAMILY_FLAG_SETS.get(family, _FLAG_SETS)
+    flags = _SUFFIX_FLAG_SETS.get(suffix, _FLAG_SETS), _DEFINES.get(suffix)
     h.update(f"{platform.machine()}:{_cpu_flags()}:{flags}:{_COMMON}".encode())
     return h.hexdigest()[:16]
 
@@ -218,9 +220,9 @@ def _build(family: str, suffix: str) -> Path:
     except OSError as err:
         raise KernelUnavailable(f"cannot create the kernel cache {target.parent}: {err}") from err
     source = KERNEL_DIR / SOURCES[family]
-    defines = ["-DLK_DOUBLE"] if suffix == "f64" else []
+    defines = _DEFINES.get(suffix, [])
     errors = []
-    for flags in _FAMILY_FLAG_SETS.get(family, _FLAG_SETS):
+    for flags in _SUFFIX_FLAG_SETS.get(suffix, _FLAG_SETS):
         # Build beside the target and rename: concurrent processes never load half a file.
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)

@@ -189,7 +189,7 @@ def _low_precision(
     if (
         spec.engine in ("auto", "fused")
         and not exporting()
-        and cpu_has_avx512_bf16()
+        and _bf16_kernel_possible()
         and kernel.unsupported(spec, x, record) is None
     ):
         return kernel
@@ -206,7 +206,7 @@ def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
     """How a `dtype` layer runs here, and why: the one place that says so."""
     name = str(dtype).removeprefix("torch.")
     wide = f"lstmkit: {name} layers store {name} and compute in float32"
-    if not cpu_has_avx512_bf16():
+    if not _bf16_kernel_possible():
         reason = (
             "LSTMKIT_NO_AVX512_BF16 is set"
             if os.environ.get("LSTMKIT_NO_AVX512_BF16")
@@ -216,21 +216,33 @@ def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
     if dtype != torch.bfloat16:
         return f"{wide}: the AVX-512 BF16 kernel reads bfloat16 only"
     failure = bf16_kernel.built()
+    emulated = bf16_kernel.emulated()
     if failure is not None:
-        return f"{wide}: the CPU has AVX-512 BF16, but {failure}"
+        has = "LSTMKIT_BF16_EMULATE is set" if emulated else "the CPU has AVX-512 BF16"
+        return f"{wide}: {has}, but {failure}"
+    why = (
+        "LSTMKIT_BF16_EMULATE is set: vdpbf16ps emulated in float32 arithmetic, for tests"
+        if emulated
+        else "the CPU has AVX-512 BF16 and the kernel compiled"
+    )
     return (
         "lstmkit: bfloat16 plain-LSTM layers run the bfloat16 kernel (bfloat16 products on "
         "vdpbf16ps, float32 accumulation, gates and states) in inference and in a training "
-        "step's forward, whose backward is float32: the CPU has AVX-512 BF16 and the kernel "
-        "compiled; the LSTM variants, recurrent noise, bounded-memory training, the GRU and "
-        "the RNN store bfloat16 and compute in float32 (no bfloat16 kernel for them yet)"
+        f"step's forward, whose backward is float32 ({why}); the LSTM variants, recurrent "
+        "noise, bounded-memory training, the GRU and the RNN store bfloat16 and compute in "
+        "float32 (no bfloat16 kernel for them yet)"
     )
 
 
 def bf16_kernel_built() -> bool:
     """Whether the bfloat16 kernel runs here: the CPU has AVX-512 BF16 (`cpu_has_avx512_bf16`)
-    and its library compiled and passed its self-test (built on the first call)."""
-    return cpu_has_avx512_bf16() and bf16_kernel.built() is None
+    or LSTMKIT_BF16_EMULATE is set (`bf16_kernel.emulated`), and its library compiled and
+    passed its self-test (built on the first call)."""
+    return _bf16_kernel_possible() and bf16_kernel.built() is None
+
+
+def _bf16_kernel_possible() -> bool:
+    return cpu_has_avx512_bf16() or bf16_kernel.emulated()
 
 
 def cpu_has_avx512_bf16() -> bool:

@@ -20,11 +20,7 @@
  * float32 copies of the bfloat16 values the product used, and cseq, for the float32 BPTT.
  * Threads split the batch rows only.
  */
-#if !defined(__AVX512BF16__) || !defined(__AVX512F__) || !defined(__AVX512BW__)
-#error "lstm_bf16.c needs AVX-512 BF16 (compile with -mavx512bf16 -mavx512f -mavx512bw)"
-#endif
-#include <immintrin.h>
-
+#include "bf16_ops.h"
 #include "lstm_cell.h"
 
 typedef uint16_t bf16;
@@ -76,23 +72,23 @@ static void bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     static inline void bf_tile_##ROWS(int64_t K2, const bf16 *restrict A, int64_t lda,    \
                                       const bf16 *restrict bp, float *restrict C,         \
                                       int64_t ldc) {                                      \
-        __m512 acc[ROWS][BNV];                                                            \
+        bf_acc acc[ROWS][BNV];                                                            \
         for (int r = 0; r < ROWS; r++)                                                    \
-            for (int v = 0; v < BNV; v++) acc[r][v] = _mm512_setzero_ps();                \
+            for (int v = 0; v < BNV; v++) acc[r][v] = bf_zero();                          \
         for (int64_t k = 0; k < K2; k++) {                                                \
-            __m512i b[BNV];                                                               \
+            bf_pairs b[BNV];                                                              \
             for (int v = 0; v < BNV; v++)                                                 \
-                b[v] = _mm512_loadu_si512((const void *)(bp + (k * BNR + v * 16) * 2));   \
+                b[v] = bf_load_pairs(bp + (k * BNR + v * 16) * 2);                        \
             for (int r = 0; r < ROWS; r++) {                                              \
                 int32_t pair;                                                             \
                 memcpy(&pair, A + r * lda + 2 * k, 4);                                    \
-                __m512i x = _mm512_set1_epi32(pair);                                      \
+                bf_pairs x = bf_set1_pair(pair);                                          \
                 for (int v = 0; v < BNV; v++)                                             \
-                    acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)x, (__m512bh)b[v]); \
+                    acc[r][v] = bf_dot(acc[r][v], x, b[v]);                               \
             }                                                                             \
         }                                                                                 \
         for (int r = 0; r < ROWS; r++)                                                    \
-            for (int v = 0; v < BNV; v++) _mm512_storeu_ps(C + r * ldc + v * 16, acc[r][v]); \
+            for (int v = 0; v < BNV; v++) bf_store(C + r * ldc + v * 16, acc[r][v]);      \
     }
 BF_TILE(1)
 BF_TILE(2)
@@ -202,11 +198,10 @@ void lk_lstm_bf16_forward(const RecArgs *a, int64_t n, int64_t concurrent) {
 
 /* 1 when vdpbf16ps computes 1.5 * 2 + 0.5 * 4 + 1 = 6 in every lane (a check at load). */
 int64_t lk_bf16_selftest(void) {
-    __m512i x = _mm512_set1_epi32((int32_t)(0x3fc0u | (0x3f00u << 16))); /* (1.5, 0.5) */
-    __m512i y = _mm512_set1_epi32((int32_t)(0x4000u | (0x4080u << 16))); /* (2, 4) */
-    __m512 r = _mm512_dpbf16_ps(_mm512_set1_ps(1.0f), (__m512bh)x, (__m512bh)y);
+    bf_pairs x = bf_set1_pair((int32_t)(0x3fc0u | (0x3f00u << 16))); /* (1.5, 0.5) */
+    bf_pairs y = bf_set1_pair((int32_t)(0x4000u | (0x4080u << 16))); /* (2, 4) */
     float out[16];
-    _mm512_storeu_ps(out, r);
+    bf_store(out, bf_dot(bf_set1(1.0f), x, y));
     for (int i = 0; i < 16; i++)
         if (out[i] != 6.0f) return 0;
     return 1;
