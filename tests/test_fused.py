@@ -158,7 +158,7 @@ def test_small_batches_split_the_hidden_units_across_threads(
     monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
     torch.set_num_threads(threads)
     layer = lstmkit.LSTM(3, 40, **options, **variant)
-    assert lstmkit.engines.fused._config(layer.spec(), 5, 3).units
+    assert lstmkit.engines.fused.layer_config(layer.spec(), 5, 3).units
     for train in (True, False):
         _compare(lstmkit.LSTM, variant | options, [5, 2, 4], torch.float64, train, hidden=40)
         _compare(lstmkit.LSTM, variant | options, None, torch.float32, train, 6, 1, 3, 37)
@@ -169,7 +169,7 @@ def test_large_weights_split_the_hidden_units(monkeypatch):
     the rows (each streams its share of the weights); layer norm keeps the row split."""
     monkeypatch.setattr(lstmkit.engines.fused, "MIN_WORK_PER_THREAD", 1)
     torch.set_num_threads(2)
-    plan = lstmkit.engines.fused._config
+    plan = lstmkit.engines.fused.layer_config
     big = lstmkit.LSTM(32, 1024)  # 17.3 MB of weights: 2.2 MB a row at B=16, 0.54 at B=64
     assert plan(big.spec(), 100, 16).units and not plan(big.spec(), 100, 64).units
     assert not plan(lstmkit.LSTM(32, 512).spec(), 100, 16).units  # 0.56 MB a row

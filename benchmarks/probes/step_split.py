@@ -5,7 +5,7 @@ One layer, T=100, I=32 (the scaling table's H sweep). Columns: torch.nn.LSTM, th
 engine with its threads splitting the batch rows (each thread streams the whole packed
 [W_ih, U], 4H x (I + H) floats, every step) and the fused engine splitting the hidden
 units (each thread streams its share, one barrier per step), forced through
-`engines.fused._config`. Timed in turns, `--repeats` rounds; medians and minima in ms.
+`engines.fused.layer_config`. Timed in turns, `--repeats` rounds; medians and minima in ms.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import torch
 import lstmkit
 from lstmkit.engines import fused
 
-PLAN = fused._config
+PLAN = fused.layer_config
 
 
 def split(units: bool | None):
@@ -60,12 +60,12 @@ def point(hidden: int, batch: int, mode: str, repeats: int) -> dict[str, list[fl
         names = list(columns)[r % 3 :] + list(columns)[: r % 3]  # rotate who goes first
         for name in names:
             layer, units = columns[name]
-            fused._config = split(units)
+            fused.layer_config = split(units)
             start = time.perf_counter()
             call(layer, x, mode)
             if r:  # round 0 warms up
                 times[name].append(time.perf_counter() - start)
-    fused._config = PLAN
+    fused.layer_config = PLAN
     return times
 
 

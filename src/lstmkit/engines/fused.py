@@ -3,8 +3,9 @@
 Every LSTM variant and combination (peephole, CIFG, layer norm, projection, recurrent
 dropout, zoneout, weight drop), the GRU and both Elman RNNs; stacked, bidirectional,
 lengths or packed input, inter-layer dropout; float32 and float64 on the CPU (bfloat16
-layers run it in float32: engines/precision.py); bounded-memory training through
-`engines.recompute`.
+layers run it in float32, engines/precision.py, or, the LSTM on AVX-512 BF16, its layer
+code with the bfloat16 kernel's forward, engines/bf16_kernel.py); bounded-memory training
+through `engines.recompute`.
 
 How it is fast (measurements in benchmarks/README.md):
 - the input projections of all steps are one GEMM (torch), as are the weight gradients
@@ -88,11 +89,11 @@ class FusedEngine:
     ) -> EngineOutput:
         if recompute.applies(spec, x, record):
             return recompute.run_bounded(spec, x, lengths, hx, _run_segment)
-        run_layer = functools.partial(_run_layer, _config(spec, *x.shape[:2]))
-        return run_stack(spec, x, lengths, hx, record, run_layer)
+        layer = functools.partial(run_layer, layer_config(spec, *x.shape[:2]))
+        return run_stack(spec, x, lengths, hx, record, layer)
 
 
-def _run_layer(
+def run_layer(
     cfg: ops.Config,
     spec: LayerSpec,
     index: int,
@@ -101,7 +102,8 @@ def _run_layer(
     hx: State,
     record: bool,
 ) -> tuple[Tensor, State, list[Record]]:
-    """One layer, both directions in one kernel call (see the module docstring for why)."""
+    """One layer, both directions in one kernel call (see the module docstring for why);
+    the bfloat16 kernel's layer too (engines/bf16_kernel.py, with `cfg.bf16_forward`)."""
     masks, weights = zip(*(_direction(spec, index, d, x, hx) for d in range(spec.num_directions)))
     out, *finals = ops.layer(cfg, time.lengths, masks, x, hx, weights)
     return out, tuple(finals), []
@@ -117,7 +119,7 @@ def _run_segment(
 ) -> tuple[Tensor, State]:
     """One segment of one direction for `recompute`, in processing order (w.weight_hh is
     already dropped); the kernel's lengths are each sequence's valid steps in the segment."""
-    cfg = _config(spec, *x.shape[:2], directions=1)
+    cfg = layer_config(spec, *x.shape[:2], directions=1)
     lengths = None if valid is None else valid.sum(0).view(-1)  # valid steps come first
     masks = ((h_mask, *_zoneout_masks(spec, x.shape[0], state)),)
     weights = ((w.weight_ih, w.bias_ih, w.weight_hh, w.bias_hh, *w.params),)
@@ -136,7 +138,7 @@ def _direction(
     return masks, (w.weight_ih, w.bias_ih, w_hh, w.bias_hh, *w.params)
 
 
-def _config(spec: LayerSpec, steps: int, batch: int, directions: int = 0) -> ops.Config:
+def layer_config(spec: LayerSpec, steps: int, batch: int, directions: int = 0) -> ops.Config:
     """Sizes, switches and the threading plan of one layer call (of `directions` of its
     directions, all by default)."""
     h_size = spec.out_size

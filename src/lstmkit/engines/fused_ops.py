@@ -24,7 +24,8 @@ over all steps add nothing for them. Large buffers come from the reusable worksp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -55,6 +56,9 @@ class Config:
     threads: int = 1  # per direction
     concurrent: bool = False  # the directions run at once on separate threads
     units: bool = False  # threads split the hidden units (small batches), not the rows
+    # The bfloat16 kernel's forward (engines/bf16_kernel.py), or None: it then reads x, W_ih
+    # and U rounded to bfloat16 and writes float32, as does the float32 backward after it.
+    bf16_forward: Callable[..., None] | None = field(default=None, compare=False)
 
     @property
     def family(self) -> str:
@@ -109,7 +113,8 @@ def _pointers(tensors: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> 
 
 def _run(cfg: Config, dtype: torch.dtype, direction: str, args: list[RecArgs]) -> None:
     array = (RecArgs * len(args))(*args)
-    kernel(cfg.family, dtype, direction)(array, len(args), int(cfg.concurrent))
+    run = cfg.bf16_forward if cfg.bf16_forward and direction == "forward" else None
+    (run or kernel(cfg.family, dtype, direction))(array, len(args), int(cfg.concurrent))
 
 
 def _args(cfg: Config, x: Tensor, d: int, save: bool, pointers: dict[str, int]) -> RecArgs:
@@ -158,17 +163,18 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     D, P, GH = cfg.directions, cfg.out, cfg.gates * cfg.hidden
     ws = [{k: (None if t is None else t.contiguous()) for k, t in zip(FIELDS, w)} for w in weights]
     biases = [_input_bias(cfg, w) for w in ws]
-    w_ih = _cat([w["weight_ih"] for w in ws])
     lstm = cfg.mode == "LSTM"
+    w_ih = _cat([w["weight_ih"] for w in ws]) if save or not lstm else None
+    dtype = torch.float32 if cfg.bf16_forward else x.dtype  # what every buffer holds
     xw = None
     if save or not lstm:  # LSTM: the activations; GRU/RNN: first the input projections
-        xw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
+        xw = WORKSPACE.empty(steps, batch, D * GH, dtype=dtype)
     if lstm:  # the kernel projects x_t with h in one GEMM per step: xw never round-trips
-        x = x.contiguous()
+        x = _operand(cfg, x)
     else:  # one GEMM for every step and both directions
         _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=_cat(biases))
-    out = WORKSPACE.empty(steps, batch, D * P, dtype=x.dtype)
-    finals = tuple(x.new_empty(D, batch, s.shape[-1]) for s in hx)
+    out = WORKSPACE.empty(steps, batch, D * P, dtype=dtype)
+    finals = tuple(torch.empty(D, batch, s.shape[-1], dtype=dtype) for s in hx)
     lengths = None if lengths is None else lengths.contiguous()
     hx = tuple(s.contiguous() for s in hx)
     args, directions = [], []
@@ -176,16 +182,25 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         m = {k: (None if t is None else t.contiguous()) for k, t in zip(MASKS, masks[d])}
         static = {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES}
         static |= {"lengths": lengths, "bhh": _recurrent_bias(cfg, w, x)}
-        buffers = _buffers(cfg, x, w, m) if save else {}
+        buffers = _buffers(cfg, x, w, m, dtype) if save else {}
         tensors = static | buffers | {"xw": (xw, d * GH), "out": (out, d * P)}
         if lstm:
-            tensors |= {"x": x, "wih": w["weight_ih"], "bias": biases[d]}
+            tensors |= {"x": x, "wih": _operand(cfg, w["weight_ih"]), "bias": biases[d]}
+            tensors["U"] = _operand(cfg, w["weight_hh"])
         for name, s, f in zip(("h", "c"), hx, finals):
             tensors |= {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())}
         args.append(_args(cfg, x, d, save, _pointers(tensors)))
-        directions.append(dict(w=w, static=static, buffers=buffers))
-    _run(cfg, x.dtype, "forward", args)
+        directions.append(dict(w=w, static=static, buffers=buffers, keep=tensors))
+    _run(cfg, dtype, "forward", args)
+    for direction in directions:
+        del direction["keep"]  # the tensors lived over the call
     return (out, *finals), dict(xw=xw, w_ih=w_ih, directions=directions, lengths=lengths)
+
+
+def _operand(cfg: Config, t: Tensor) -> Tensor:
+    """A tensor the step product reads: rounded to bfloat16 for the bfloat16 kernel (a no-op
+    for one stored so), else as it is; contiguous."""
+    return (t.to(torch.bfloat16) if cfg.bf16_forward else t).contiguous()
 
 
 def _input_bias(cfg: Config, w: dict[str, Tensor | None]) -> Tensor | None:
@@ -203,13 +218,13 @@ def _recurrent_bias(cfg: Config, w: dict[str, Tensor | None], x: Tensor) -> Tens
     return w["bias_hh"] if w["bias_hh"] is not None else x.new_zeros(cfg.gates * cfg.hidden)
 
 
-def _buffers(cfg, x, w, masks) -> dict[str, Tensor]:
+def _buffers(cfg, x, w, masks, dtype) -> dict[str, Tensor]:
     """The buffers one direction's backward pass reads (see the module docstring)."""
     H, P, G = cfg.hidden, cfg.out, cfg.gates
     steps, batch, size = x.shape
 
     def new(*shape: int) -> Tensor:
-        return WORKSPACE.empty(*shape, dtype=x.dtype)
+        return WORKSPACE.empty(*shape, dtype=dtype)
 
     buffers = dict(hin=new(steps, batch, size + P if cfg.mode == "LSTM" else P))
     if cfg.mode == "GRU":

@@ -5,9 +5,10 @@ A layer whose parameters are bfloat16 (`lstmkit.LSTM(...).to(torch.bfloat16)`), 
 layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs one of two ways, and
 `select.low_precision_plan()` says which applies on the running CPU and why.
 
-The bfloat16 kernel (engines/bf16_kernel.py): the plain LSTM (any number of layers, either
-direction, lengths), in inference and in a training step's forward, on a CPU with AVX-512
-BF16 where the kernel compiled. Its tensors:
+The bfloat16 kernel (engines/bf16_kernel.py): the LSTM with every variant (peephole, CIFG,
+layer norm, projection, recurrent dropout, zoneout, weight drop; any number of layers,
+either direction, lengths), in inference and in a training step's forward, on a CPU with
+AVX-512 BF16 where the kernel compiled. Its tensors:
 
 - bfloat16: the weights W_ih and W_hh (as stored; under autocast rounded at each call), each
   layer's input x_t (rounded under autocast; for layers 2+ the previous layer's float32
@@ -15,13 +16,14 @@ BF16 where the kernel compiled. Its tensors:
   the output and the final states (h_n, c_n), rounded once;
 - float32: the products' accumulation (vdpbf16ps sums pairs of bfloat16 products into
   float32 lanes), b_ih + b_hh (each rounded, then summed in float32), the pre-activations,
-  the gates, c_t and the carried h_t at every step, and h_0, c_0 (rounded first); in a
-  training step, the whole backward: the float32 fused engine's BPTT and weight gradients
-  (straight through the rounding of h), each weight gradient summed in float32 and
-  rounded to bfloat16 once, as below.
+  the gates, every variant's parameters (rounded, widened) and math, the projection, c_t
+  and the carried h_t at every step, and h_0, c_0 (rounded first); in a training step, the
+  whole backward: the float32 fused engine's BPTT and weight gradients (straight through
+  the rounding of h), each weight gradient summed in float32 and rounded to bfloat16 once,
+  as below.
 
-Everything else (the LSTM variants, projection, recurrent noise, bounded-memory training,
-the GRU and RNN, float16, and every call on other CPUs) widens, as follows:
+Everything else (bounded-memory training, the GRU and RNN, float16, and every call on other
+CPUs) widens, as follows:
 
 - bfloat16: the parameters as stored (under autocast: rounded to bfloat16 at each call, as
   autocast rounds a matmul's operands), the input (rounded under autocast), the output and

@@ -14,15 +14,10 @@
  * (and cnew under zoneout), hin, and the layer norms' normalised values and 1/sigma; tanh
  * of the shown cell is recomputed in the backward pass rather than stored.
  *
- * Threads split the batch rows (here) or, for batches too small to share, the hidden units
- * (lstm_units.h). Per-thread scratch of the row split, M = the thread's rows:
- *   h, c      (M, P), (M, H)   the carried states
- *   acc       (M, pad(G*H))    pre-activations, then activations, of the current step
- *   in        (M, I + P)       [x_t, h * rmask], the step GEMM's input
- *   m, cn     (M, H)           o tanh(c) and the new cell before zoneout
- *   hp        (M, pad(P))      the projection W_hr m
+ * Threads split the batch rows (lstm_rows.h, shared with the bfloat16 kernel) or, for
+ * batches too small to share, the hidden units (lstm_units.h).
  */
-#include "lstm_cell.h"
+#include "lstm_rows.h"
 #include "matmul.h"
 
 static void lstm_alloc(const RecArgs *a, Packs *pk, int backward) {
@@ -90,51 +85,15 @@ static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, 
     int64_t b0, b1;
     lk_rows(a, local, k, &b0, &b1);
     if (b1 <= b0) return;
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, P = a->P, GH = a->G * H, K = a->I + P;
-    int64_t GHp = lk_pad(GH, NR), Pp = lk_pad(P, NR), HP = H > P ? H : P;
-    int save = (int)a->save, zc_on = a->zmc || a->zc;
-    real *h = lk_alloc(M * P), *c = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
-    real *in = lk_alloc(M * K), *m = lk_alloc(M * H), *cn = lk_alloc(M * H);
-    real *hp = lk_alloc(M * Pp), *zrate_h = lk_alloc(HP), *zrate_c = lk_alloc(HP);
-    for (int64_t j = 0; j < HP; j++) zrate_h[j] = a->zh, zrate_c[j] = a->zc;
-    const real *zh = a->zh ? zrate_h : NULL, *zc = a->zc ? zrate_c : NULL;
-    memcpy(h, CR(a->h0) + b0 * P, M * P * sizeof(real));
-    memcpy(c, CR(a->c0) + b0 * H, M * H * sizeof(real));
-    if (save) memcpy(R(a->cseq) + b0 * H, c, M * H * sizeof(real));
-    for (int64_t s = 0; s < T; s++) {
-        step_input(a, in, h, s, b0, M);
-        lk_gemm(M, GH, K, in, K, pk->uf, acc, GHp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) continue;
-            int64_t row = lk_time(a, s, len) * B + b;
-            cell_forward(a, pk, acc + r * GHp, H, save ? R(a->xw) + row * a->xw_rs : NULL, 0, H,
-                         c + r * H, cn + r * H, m + r * H, row);
-        }
-        if (pk->wf) lk_gemm(M, P, H, m, H, pk->wf, hp, Pp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) { /* past the end: output zero, states kept */
-                memset(R(a->out) + (s * B + b) * a->out_rs, 0, P * sizeof(real));
-                if (save) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(real));
-                continue;
-            }
-            int64_t row = lk_time(a, s, len) * B + b;
-            if (save) memcpy(R(a->hin) + row * K, in + r * K, K * sizeof(real));
-            lk_mix(h + r * P, pk->wf ? hp + r * Pp : m + r * H,
-                   lk_zrow(a->zmh, s, b, B, P, zh), P);
-            lk_mix(c + r * H, cn + r * H, lk_zrow(a->zmc, s, b, B, H, zc), H);
-            memcpy(R(a->out) + row * a->out_rs, h + r * P, P * sizeof(real));
-            if (save) {
-                memcpy(R(a->cseq) + ((s + 1) * B + b) * H, c + r * H, H * sizeof(real));
-                if (zc_on) memcpy(R(a->cnew) + (s * B + b) * H, cn + r * H, H * sizeof(real));
-            }
-        }
+    int64_t M = b1 - b0, GH = a->G * a->H, K = a->I + a->P;
+    Rows w;
+    rows_start(a, &w, b0, M, lk_pad(GH, NR));
+    for (int64_t s = 0; s < a->T; s++) {
+        step_input(a, w.in, w.h, s, b0, M);
+        lk_gemm(M, GH, K, w.in, K, pk->uf, w.acc, w.ld_acc);
+        rows_step(a, pk, &w, s, b0, M);
     }
-    memcpy(R(a->hT) + b0 * P, h, M * P * sizeof(real));
-    memcpy(R(a->cT) + b0 * H, c, M * H * sizeof(real));
-    free(h), free(c), free(acc), free(in), free(m), free(cn), free(hp);
-    free(zrate_h), free(zrate_c);
+    rows_end(a, &w, b0, M);
 }
 
 /* Entry points: `a` holds the n directions (1 or 2) of one layer. */

@@ -4,24 +4,25 @@
  * and loaded only where /proc/cpuinfo has avx512_bf16 (engines/select.py): nothing here is
  * reachable on other CPUs, and the float32/float64 libraries are compiled as before.
  *
- * Each step is one GEMM of [x_t, h_{t-1}] (bfloat16) with [W_ih, U]^T (bfloat16, packed once
- * per call), accumulated in float32: vdpbf16ps multiplies pairs of bfloat16 along K and adds
- * both products into one float32 lane, so the weights are packed pair-interleaved,
- * Bp[panel][k / 2][column][k % 2], and a row of the input is broadcast a (k, k + 1) pair at a
- * time (one 32-bit lane). The input part of the product is x_t as given (already bfloat16);
- * h_{t-1} is rounded to bfloat16 (round to nearest even, torch's rounding) for the product
- * only: the carried h and c, the bias, the pre-activations and the gate math (lstm_cell.h's
- * cell_forward, the float32 engine's own code) stay float32.
+ * Each step is one GEMM of [x_t, h_{t-1} * rmask] (bfloat16) with [W_ih, U]^T (bfloat16,
+ * packed once per call), accumulated in float32: vdpbf16ps multiplies pairs of bfloat16
+ * along K and adds both products into one float32 lane, so the weights are packed
+ * pair-interleaved, Bp[panel][k / 2][column][k % 2], and a row of the input is broadcast a
+ * (k, k + 1) pair at a time (one 32-bit lane). The input part of the product is x_t as
+ * given (already bfloat16); h_{t-1} (times the recurrent-dropout mask) is rounded to
+ * bfloat16 (round to nearest even, torch's rounding) for the product only. Everything after
+ * the product is the float32 engine's own code (lstm_rows.h, lstm_cell.h), in float32: the
+ * bias, the pre-activations, every variant's gate math (peepholes, CIFG, layer norms), the
+ * cell, the projection W_hr m (float32 weights holding bfloat16 values), zoneout and the
+ * carried h and c.
  *
- * RecArgs as for lk_lstm_forward_f32 (common.h), except: x (T,B,I), wih (G*H,I) and U (G*H,H)
- * point to bfloat16 (uint16) data; everything else is float32. Plain equations only (no
- * peephole, CIFG, layer norm, projection, recurrent dropout or zoneout: the caller checks);
- * lengths and reversed directions as in lstm.c; `save` writes the activations (xw), hin as
- * float32 copies of the bfloat16 values the product used, and cseq, for the float32 BPTT.
- * Threads split the batch rows only.
+ * RecArgs as for lk_lstm_forward_f32 (common.h), except: x (T,B,I), wih (G*H,I) and U (G*H,P)
+ * point to bfloat16 (uint16) data; everything else is float32. Lengths and reversed
+ * directions as in lstm.c; `save` writes what the float32 BPTT reads (lstm_rows.h), hin as
+ * float32 copies of the bfloat16 values the product used. Threads split the batch rows only.
  */
 #include "bf16_ops.h"
-#include "lstm_cell.h"
+#include "lstm_rows.h"
 
 typedef uint16_t bf16;
 #define BNV 4             /* zmm accumulators per tile row: 4 x 16 float32 columns */
@@ -29,9 +30,9 @@ typedef uint16_t bf16;
 #define BMR 6             /* rows per tile: 24 accumulators + 4 of B + 1 broadcast */
 
 typedef struct {
-    Packs base; /* only `zero` is used: the absent peepholes and bias read it */
+    Packs base; /* `zero` (absent peepholes and bias read it) and `wf` (W_hr^T, float32) */
     bf16 *w;    /* [W_ih, U]^T, pair-interleaved panels */
-    int64_t K2; /* pairs along K: ceil((I + H) / 2) */
+    int64_t K2; /* pairs along K: ceil((I + P) / 2) */
 } BfPacks;
 
 /* float32 -> bfloat16, round to nearest even; NaN stays a (quiet) NaN. */
@@ -51,7 +52,7 @@ static inline float bf16_widen(bf16 v) {
 }
 
 /* Panels p = part, part + parts, ...: Bp[p][k2][c][e] = W[p * BNR + c][2 * k2 + e], zero
- * beyond N = G*H columns and K = I + H. */
+ * beyond N = G*H columns and K = I + P; and W_hr^T's float32 panels (lstm.c's packing). */
 static void bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     BfPacks *pk = pkv;
     int64_t I = a->I, P = a->P, K = I + P, N = a->G * a->H, K2 = pk->K2;
@@ -64,6 +65,7 @@ static void bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
                     bf16 v = n >= N || k >= K ? 0 : k < I ? wih[n * I + k] : U[n * P + k - I];
                     pk->w[((p * K2 + k2) * BNR + c) * 2 + e] = v;
                 }
+    lk_pack(pk->base.wf, CR(a->whr), a->H, P, 1, part, parts);
 }
 
 /* One register tile: ROWS rows of C (float32, row stride ldc) = A (bfloat16 pairs, row
@@ -118,36 +120,20 @@ static void bf_gemm(int64_t M, int64_t N, int64_t K2, const bf16 *A, int64_t lda
     }
 }
 
-/* The step GEMM's input rows [x_t, bf16(h)] for rows [b0, b0 + M) at processing step s;
- * the pad column (odd I + H) stays zero from the allocation. */
-static void bf_step_input(const RecArgs *a, bf16 *in, int64_t ld, const float *h, int64_t s,
+/* The step GEMM's input rows [x_t, bf16(h * rmask)] for rows [b0, b0 + M) at processing
+ * step s (the pad column of an odd I + P stays zero from the allocation); with `save`, also
+ * widened into w->in, the row hin keeps. */
+static void bf_step_input(const RecArgs *a, bf16 *in, int64_t ld, Rows *w, int64_t s,
                           int64_t b0, int64_t M) {
-    int64_t B = a->B, I = a->I, P = a->P;
+    int64_t B = a->B, I = a->I, P = a->P, K = I + P;
     for (int64_t r = 0; r < M; r++) {
         int64_t b = b0 + r, len = lk_len(a, b), t = s < len ? lk_time(a, s, len) : s;
-        memcpy(in + r * ld, (const bf16 *)a->x + (t * B + b) * I, I * sizeof(bf16));
-        for (int64_t j = 0; j < P; j++) in[r * ld + I + j] = bf16_round(h[r * P + j]);
-    }
-}
-
-/* After the gates of step s: outputs, carried states and (with save) the buffers. */
-static void bf_step_out(const RecArgs *a, const bf16 *in, int64_t ld, float *h, float *c,
-                        const float *m, const float *cn, int64_t s, int64_t b0, int64_t M) {
-    int64_t B = a->B, H = a->H, K = a->I + a->P;
-    for (int64_t r = 0; r < M; r++) {
-        int64_t b = b0 + r, len = lk_len(a, b);
-        if (s >= len) { /* past the end: output zero, states kept */
-            memset(R(a->out) + (s * B + b) * a->out_rs, 0, H * sizeof(float));
-            if (a->save) memset(R(a->hin) + (s * B + b) * K, 0, K * sizeof(float));
-            continue;
-        }
-        int64_t row = lk_time(a, s, len) * B + b;
-        memcpy(h + r * H, m + r * H, H * sizeof(float));
-        memcpy(c + r * H, cn + r * H, H * sizeof(float));
-        memcpy(R(a->out) + row * a->out_rs, h + r * H, H * sizeof(float));
-        if (!a->save) continue;
-        for (int64_t k = 0; k < K; k++) R(a->hin)[row * K + k] = bf16_widen(in[r * ld + k]);
-        memcpy(R(a->cseq) + ((s + 1) * B + b) * H, c + r * H, H * sizeof(float));
+        bf16 *row = in + r * ld;
+        const real *h = w->h + r * P, *rm = a->rmask ? CR(a->rmask) + b * P : NULL;
+        memcpy(row, (const bf16 *)a->x + (t * B + b) * I, I * sizeof(bf16));
+        for (int64_t j = 0; j < P; j++) row[I + j] = bf16_round(rm ? h[j] * rm[j] : h[j]);
+        if (a->save)
+            for (int64_t k = 0; k < K; k++) w->in[r * K + k] = bf16_widen(row[k]);
     }
 }
 
@@ -157,29 +143,17 @@ static void bf_forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t 
     int64_t b0, b1;
     lk_rows(a, local, k, &b0, &b1);
     if (b1 <= b0) return;
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H, ld = 2 * pk->K2;
-    int64_t GHp = lk_pad(GH, BNR);
-    float *h = lk_alloc(M * H), *c = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
-    float *m = lk_alloc(M * H), *cn = lk_alloc(M * H);
+    int64_t M = b1 - b0, GH = a->G * a->H, ld = 2 * pk->K2;
+    Rows w;
+    rows_start(a, &w, b0, M, lk_pad(GH, BNR));
     bf16 *in = lk_alloc((M * ld + 1) / 2);
-    memcpy(h, CR(a->h0) + b0 * H, M * H * sizeof(float));
-    memcpy(c, CR(a->c0) + b0 * H, M * H * sizeof(float));
-    if (a->save) memcpy(R(a->cseq) + b0 * H, c, M * H * sizeof(float));
-    for (int64_t s = 0; s < T; s++) {
-        bf_step_input(a, in, ld, h, s, b0, M);
-        bf_gemm(M, GH, pk->K2, in, ld, pk->w, acc, GHp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) continue;
-            int64_t row = lk_time(a, s, len) * B + b;
-            cell_forward(a, &pk->base, acc + r * GHp, H, a->save ? R(a->xw) + row * a->xw_rs : NULL,
-                         0, H, c + r * H, cn + r * H, m + r * H, row);
-        }
-        bf_step_out(a, in, ld, h, c, m, cn, s, b0, M);
+    for (int64_t s = 0; s < a->T; s++) {
+        bf_step_input(a, in, ld, &w, s, b0, M);
+        bf_gemm(M, GH, pk->K2, in, ld, pk->w, w.acc, w.ld_acc);
+        rows_step(a, &pk->base, &w, s, b0, M);
     }
-    memcpy(R(a->hT) + b0 * H, h, M * H * sizeof(float));
-    memcpy(R(a->cT) + b0 * H, c, M * H * sizeof(float));
-    free(h), free(c), free(acc), free(m), free(cn), free(in);
+    rows_end(a, &w, b0, M);
+    free(in);
 }
 
 /* Entry point: `a` holds the n directions (1 or 2) of one layer, as lk_lstm_forward_f32. */
@@ -187,13 +161,15 @@ void lk_lstm_bf16_forward(const RecArgs *a, int64_t n, int64_t concurrent) {
     BfPacks pk[2];
     void *pkv[2] = {&pk[0], &pk[1]};
     for (int64_t d = 0; d < n; d++) {
+        int64_t H = a[d].H, P = a[d].P;
         memset(&pk[d], 0, sizeof(BfPacks));
-        pk[d].base.zero = lk_alloc(a[d].H);
-        pk[d].K2 = (a[d].I + a[d].P + 1) / 2;
-        pk[d].w = lk_alloc(lk_pad(a[d].G * a[d].H, BNR) * pk[d].K2); /* 2 bf16 per float */
+        pk[d].base.zero = lk_alloc(H);
+        pk[d].base.wf = a[d].whr ? lk_alloc(lk_pad(P, NR) * H) : NULL;
+        pk[d].K2 = (a[d].I + P + 1) / 2;
+        pk[d].w = lk_alloc(lk_pad(a[d].G * H, BNR) * pk[d].K2); /* 2 bf16 per float */
     }
     lk_layer(a, n, (int)concurrent, pkv, bf_pack, bf_forward_rows, NULL, 0);
-    for (int64_t d = 0; d < n; d++) free(pk[d].base.zero), free(pk[d].w);
+    for (int64_t d = 0; d < n; d++) free(pk[d].base.zero), free(pk[d].base.wf), free(pk[d].w);
 }
 
 /* 1 when vdpbf16ps computes 1.5 * 2 + 0.5 * 4 + 1 = 6 in every lane (a check at load). */
