@@ -69,8 +69,8 @@ def _input(options, lengths=True):
 
 def _results(layer, x, lengths, hx=None):
     with torch.no_grad():
-        out, (h, c) = layer(x, hx, lengths=lengths)
-    return [out, h, c]
+        out, states = layer(x, hx, lengths=lengths)
+    return [out, *(states if isinstance(states, tuple) else (states,))]
 
 
 def _float32_compute(low, x, lengths, hx=None):
@@ -104,7 +104,7 @@ def _atol(options):
 
 def test_the_plan_says_which_path_runs(monkeypatch):
     plan = select.low_precision_plan(BF16)
-    assert "run the bfloat16 kernel" in plan and "the GRU" in plan
+    assert "run the bfloat16 kernel" in plan and "GRU and RNN layers" in plan
     assert select.bf16_kernel_built()
     assert ("emulated in float32 arithmetic" in plan) == (not REAL)
     assert "compute in float32" in select.low_precision_plan(torch.float16)
@@ -222,16 +222,14 @@ def test_training_against_float64_autograd():
 
 
 def test_what_keeps_the_float32_compute_path():
-    """The GRU and the RNN, an engine named other than fused, bounded-memory training."""
+    """An engine named other than fused, bounded-memory training, float16."""
     low, _ = _twins({})
     x, _ = _input({})
-    gru = lstmkit.GRU(INPUT, HIDDEN).to(BF16).eval()
-    rnn = lstmkit.RNN(INPUT, HIDDEN).to(BF16).eval()
     with torch.no_grad():
-        for layer in (gru, rnn):
-            assert select.engine_for(layer.spec(), x, False).name.endswith("float32 compute)")
         low.engine = "autograd"
         assert select.engine_for(low.spec(), x, False).name.startswith("autograd")
+        half = lstmkit.GRU(INPUT, HIDDEN).to(torch.float16).eval()
+        assert select.engine_for(half.spec(), x.half(), False).name.endswith("float32 compute)")
     low.engine, low.checkpoint_every = "auto", 3
     assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")
     with torch.no_grad():  # inference with checkpoint_every set saves nothing: the kernel
@@ -257,9 +255,22 @@ NOISE = [
 ]
 
 
-def _variant(options, dtype=BF16):
+SINGLE = [  # the GRU and the RNNs: (class, options)
+    (lstmkit.GRU, {}),
+    (lstmkit.GRU, dict(num_layers=2, bidirectional=True, bias=False)),
+    (lstmkit.RNN, {}),
+    (lstmkit.RNN, dict(nonlinearity="relu", bidirectional=True)),
+]
+SINGLE_NOISE = [
+    (lstmkit.GRU, dict(recurrent_dropout=0.3, zoneout=0.2)),
+    (lstmkit.GRU, dict(weight_drop=0.3, num_layers=2, dropout=0.3)),
+    (lstmkit.RNN, dict(recurrent_dropout=0.2, zoneout=0.1, weight_drop=0.2)),
+]
+
+
+def _variant(options, dtype=BF16, cls=lstmkit.LSTM):
     torch.manual_seed(0)
-    return lstmkit.LSTM(INPUT, HIDDEN, **options).to(dtype)
+    return cls(INPUT, HIDDEN, **options).to(dtype)
 
 
 def _float32_compute_of(layer, run, monkeypatch):
@@ -269,11 +280,14 @@ def _float32_compute_of(layer, run, monkeypatch):
         return run()
 
 
-@pytest.mark.parametrize("options", VARIANTS)
-def test_variants_against_the_float32_compute_path(options, monkeypatch):
-    """Every variant's inference on the kernel, against the same bfloat16 layer on the
-    float32-compute path (float32 arithmetic on the same rounded weights and input)."""
-    low = _variant(options).eval()
+@pytest.mark.parametrize(
+    ("cls", "options"), [(lstmkit.LSTM, o) for o in VARIANTS] + SINGLE
+)  # fmt: skip
+def test_variants_against_the_float32_compute_path(cls, options, monkeypatch):
+    """Every variant's (and the GRU's and RNN's) inference on the kernel, against the same
+    bfloat16 layer on the float32-compute path (float32 arithmetic on the same rounded
+    weights and input)."""
+    low = _variant(options, cls=cls).eval()
     x, lens = _input(options)
     with torch.no_grad():
         assert select.engine_for(low.spec(), x, False).name == bf16_kernel.BF16_KERNEL.name
@@ -283,22 +297,27 @@ def test_variants_against_the_float32_compute_path(options, monkeypatch):
     assert not all(torch.equal(g, w) for g, w in zip(got, want))  # h was rounded: it ran
 
 
-@pytest.mark.parametrize("options", VARIANTS[:6])
-def test_variants_against_float64_autograd(options):
+@pytest.mark.parametrize(
+    ("cls", "options"), [(lstmkit.LSTM, o) for o in VARIANTS[:6]] + SINGLE
+)  # fmt: skip
+def test_variants_against_float64_autograd(cls, options):
     """The kernel against float64 autograd on the same rounded weights and input."""
-    low, wide = _variant(options).eval(), _variant(options, torch.float64).eval()
+    low = _variant(options, cls=cls).eval()
+    wide = _variant(options, torch.float64, cls).eval()
     wide.load_state_dict({k: v.double() for k, v in low.state_dict().items()})
     wide.engine = "autograd"
     x, lens = _input(options)
     _close(_results(low, x, lens), _results(wide, x.double(), lens), _atol(options))
 
 
-@pytest.mark.parametrize("options", VARIANTS[:6] + NOISE)
-def test_variant_training_against_the_float32_compute_path(options, monkeypatch):
-    """A training step of every variant and every kind of recurrent noise (train mode, one
-    seed: both paths draw the masks in the fused engine's order), the forward on the
-    kernel, against the whole step on the float32-compute path."""
-    low = _variant(options).train()
+@pytest.mark.parametrize(
+    ("cls", "options"), [(lstmkit.LSTM, o) for o in VARIANTS[:6] + NOISE] + SINGLE + SINGLE_NOISE
+)  # fmt: skip
+def test_variant_training_against_the_float32_compute_path(cls, options, monkeypatch):
+    """A training step of every variant, the GRU and the RNNs, and every kind of recurrent
+    noise (train mode, one seed: both paths draw the masks in the fused engine's order),
+    the forward on the kernel, against the whole step on the float32-compute path."""
+    low = _variant(options, cls=cls).train()
     low.engine = "fused"
     x, lens = _input(options)
     name = select.engine_for(low.spec(), x.detach().requires_grad_(), False).name
@@ -309,9 +328,17 @@ def test_variant_training_against_the_float32_compute_path(options, monkeypatch)
     _close_scaled(got, want)
 
 
-def test_variant_training_against_float64_autograd():
-    options = dict(peephole=True, layer_norm=True, proj_size=5, bidirectional=True)
-    low, wide = _variant(options).train(), _variant(options, torch.float64).train()
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (lstmkit.LSTM, dict(peephole=True, layer_norm=True, proj_size=5, bidirectional=True)),
+        (lstmkit.GRU, dict(num_layers=2, bidirectional=True)),
+        (lstmkit.RNN, dict(nonlinearity="relu")),
+    ],
+)
+def test_variant_training_against_float64_autograd(cls, options):
+    low = _variant(options, cls=cls).train()
+    wide = _variant(options, torch.float64, cls).train()
     wide.load_state_dict({k: v.double() for k, v in low.state_dict().items()})
     wide.engine = "autograd"
     x, lens = _input({})
@@ -332,9 +359,11 @@ def test_results_do_not_depend_on_the_thread_count():
 def test_the_emulation_matches_the_instruction(monkeypatch):
     """The emulated build (what the tests above run on other CPUs) against the instruction:
     the same kernel code, so they differ only in how each lane's two products are summed."""
-    low, _ = _twins(dict(num_layers=2, bidirectional=True))
+    options = dict(num_layers=2, bidirectional=True)
+    layers = [_variant(options, cls=cls).eval() for cls in (lstmkit.LSTM, lstmkit.GRU)]
     x, lens = _input({})
-    real = _results(low, x, lens)
+    real = [_results(layer, x, lens) for layer in layers]
     monkeypatch.setenv("LSTMKIT_BF16_EMULATE", "1")
     assert "emulated in float32 arithmetic" in select.low_precision_plan(BF16)
-    _close(_results(low, x, lens), real)
+    for layer, want in zip(layers, real):
+        _close(_results(layer, x, lens), want)

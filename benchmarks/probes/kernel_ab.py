@@ -21,13 +21,16 @@ import torch
 import lstmkit
 from lstmkit.engines import fused_build
 
-CONFIGS = [  # (B, T, I, H, options)
-    (32, 100, 32, 128, {}),
-    (64, 200, 64, 256, {}),
-    (1, 100, 32, 128, {}),
-    (16, 100, 32, 128, dict(peephole=True, layer_norm=True)),
-    (16, 100, 32, 128, dict(proj_size=64, zoneout=0.1)),
-    (32, 100, 64, 256, dict(num_layers=2, bidirectional=True)),
+CONFIGS = [  # (B, T, I, H, layer class, options)
+    (32, 100, 32, 128, lstmkit.LSTM, {}),
+    (64, 200, 64, 256, lstmkit.LSTM, {}),
+    (1, 100, 32, 128, lstmkit.LSTM, {}),
+    (16, 100, 32, 128, lstmkit.LSTM, dict(peephole=True, layer_norm=True)),
+    (16, 100, 32, 128, lstmkit.LSTM, dict(proj_size=64, zoneout=0.1)),
+    (32, 100, 64, 256, lstmkit.LSTM, dict(num_layers=2, bidirectional=True)),
+    (32, 100, 32, 128, lstmkit.GRU, {}),
+    (16, 100, 32, 128, lstmkit.GRU, dict(recurrent_dropout=0.2, zoneout=0.1)),
+    (32, 100, 32, 256, lstmkit.RNN, {}),
 ]
 
 
@@ -61,10 +64,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     trees = {"old": args.old, "new": fused_build.KERNEL_DIR}
     cases = []
-    for batch, steps, size, hidden, options in CONFIGS:
+    for batch, steps, size, hidden, cls, options in CONFIGS:
         torch.manual_seed(0)
-        layer = lstmkit.LSTM(size, hidden, engine="fused", **options).train()
-        shape = f"{batch},{steps},{size},{hidden} {options or ''}"
+        layer = cls(size, hidden, engine="fused", **options).train()
+        shape = f"{cls.__name__} {batch},{steps},{size},{hidden} {options or ''}"
         for train in (False, True):
             x = torch.randn(steps, batch, size)
             cases.append((f"{shape} {'train' if train else 'inf'}", layer, x, train))

@@ -1,4 +1,5 @@
-"""The bfloat16 fused LSTM: products of bfloat16 on AVX-512 BF16 (vdpbf16ps), float32 gates.
+"""The bfloat16 fused LSTM, GRU and RNN: bfloat16 products on AVX-512 BF16 (vdpbf16ps),
+float32 gates.
 
 What is bfloat16 and what is float32 in a call it runs (engines/precision.py has the whole
 picture, this engine is its "bfloat16 kernel" case):
@@ -7,7 +8,9 @@ picture, this engine is its "bfloat16 kernel" case):
   rounded once per call under autocast; under weight drop, the dropped W_hh rounded), every
   layer's input x_t (the caller's, rounded under autocast; for layers 2+ the previous
   layer's float32 output rounded), and h_{t-1} (times the recurrent-dropout mask), rounded
-  to bfloat16 for the product only;
+  to bfloat16 for the product only; the GRU and the RNN step only h_{t-1} U^T so: their
+  input projections of all steps are one float32 GEMM on W_ih's and x's bfloat16 values
+  (exact products, float32 sums: what the kernel would compute, not faster);
 - float32: the accumulation of [x_t, h_{t-1}] [W_ih, U]^T (vdpbf16ps adds pairs of
   bfloat16 products into float32 lanes), the bias b_ih + b_hh (summed in float32), the
   pre-activations, the gates and every variant's parameters and math (peepholes, CIFG,
@@ -25,10 +28,10 @@ its order): inference entirely, and a training step's forward, which also saves 
 float32 backward reads ([x_t, h_{t-1}] as the product used them, widened to float32); the
 backward is the float32 fused engine's, straight through the rounding of h: the BPTT and
 every weight gradient in float32, those of bfloat16 parameters rounded once by the
-widening's backward. The GRU, the RNN, float16 and bounded-memory training keep
-`precision.Float32Compute`. `select` takes this engine only where the CPU has AVX-512 BF16
-and the library compiled (`built`), so other CPUs never load it, unless the emulation
-switch (`emulated`) asks for its code on any CPU.
+widening's backward. The GRU and the RNN run alike (kernels/gru_bf16.c). Float16 and
+bounded-memory training keep `precision.Float32Compute`. `select` takes this engine only
+where the CPU has AVX-512 BF16 and the libraries compiled (`built`), so other CPUs never
+load them, unless the emulation switch (`emulated`) asks for their code on any CPU.
 """
 
 from __future__ import annotations
@@ -44,9 +47,10 @@ from lstmkit.cells import State, StepParams
 from lstmkit.engines import DirectionWeights, EngineOutput, LayerSpec, fused, fused_build, precision
 from lstmkit.engines.stack import TimeSteps, run_stack
 
-FAMILY = "lstm_bf16"
+FAMILIES = ("lstm", "gru")  # libraries lstm_bf16 and gru_bf16 (the GRU's also runs the RNN)
 BF16 = torch.bfloat16
-_forward: dict[str, ctypes._CFuncPtr] = {}  # by library suffix: "bf16", or "bf16emu"
+# by (family, library suffix): "bf16", or "bf16emu" when emulated
+_forward: dict[tuple[str, str], ctypes._CFuncPtr] = {}
 _failure: dict[str, str] = {}
 
 
@@ -61,11 +65,11 @@ def emulated() -> bool:
 
 
 def built() -> str | None:
-    """None when the bfloat16 library (emulated under `emulated()`) is compiled, loaded and
-    passed its self-test here, else why not (kept per process). Without emulation, call
-    only where the CPU has AVX-512 BF16."""
+    """None when the bfloat16 libraries (emulated under `emulated()`) are compiled, loaded
+    and passed their self-tests here, else why not (kept per process). Without emulation,
+    call only where the CPU has AVX-512 BF16."""
     suffix = _suffix()
-    if suffix not in _forward and suffix not in _failure:
+    if (FAMILIES[0], suffix) not in _forward and suffix not in _failure:
         failure = _load(suffix)
         if failure:
             _failure[suffix] = failure
@@ -80,18 +84,21 @@ def _load(suffix: str) -> str | None:
     real_flags = fused_build._cpu_flags().split()  # the CPU's, not a test's
     if suffix == "bf16" and "avx512_bf16" not in real_flags:
         return "this CPU's /proc/cpuinfo has no avx512_bf16 (the kernel is not loaded)"
-    try:
-        lib = fused_build.library(FAMILY, suffix)
-    except fused_build.KernelUnavailable as err:
-        return f"the bfloat16 kernel did not compile ({str(err).splitlines()[0]})"
-    test = lib.lk_bf16_selftest
-    test.argtypes, test.restype = [], ctypes.c_int64
-    if test() != 1:
-        return "the bfloat16 kernel's self-test of vdpbf16ps failed"
-    fn = lib.lk_lstm_bf16_forward
-    fn.argtypes = [ctypes.POINTER(fused_build.RecArgs), ctypes.c_int64, ctypes.c_int64]
-    fn.restype = None
-    _forward[suffix] = fn
+    functions = {}
+    for family in FAMILIES:
+        try:
+            lib = fused_build.library(f"{family}_bf16", suffix)
+        except fused_build.KernelUnavailable as err:
+            return f"the bfloat16 kernel did not compile ({str(err).splitlines()[0]})"
+        test = lib.lk_bf16_selftest
+        test.argtypes, test.restype = [], ctypes.c_int64
+        if test() != 1:
+            return "the bfloat16 kernel's self-test of vdpbf16ps failed"
+        fn = getattr(lib, f"lk_{family}_bf16_forward")
+        fn.argtypes = [ctypes.POINTER(fused_build.RecArgs), ctypes.c_int64, ctypes.c_int64]
+        fn.restype = None
+        functions[family, suffix] = fn
+    _forward.update(functions)  # both or neither
     return None
 
 
@@ -99,8 +106,6 @@ def unsupported(spec: LayerSpec, x: Tensor, record: bool, dtype: torch.dtype) ->
     """Why this engine cannot run the call (the CPU check is `select`'s), or None."""
     if dtype != BF16:
         return f"the kernel reads bfloat16, not {dtype}"
-    if spec.mode != "LSTM":
-        return "it runs the LSTM only (not the GRU or the RNN)"
     if record or x.device.type != "cpu" or x.shape[1] == 0:
         return "it runs CPU batches without gate recording"
     if spec.checkpoint_every and _training(spec, x):
@@ -134,8 +139,8 @@ class Bf16Kernel:
         back = torch.float32 if layers_in else BF16
         with precision.full_width():
             training = _training(spec, x)
-            if training:  # float32 weights and input whose gradients the casts round
-                x = x.to(BF16).float()
+            if training or spec.mode != "LSTM":  # float32 (holding bfloat16 values): for
+                x = x.to(BF16).float()  # the gradients the casts round, or the GRU's GEMM
             spec = _operands(spec, training)
             hx = tuple(s.to(BF16).float() for s in hx)
             result = run_stack(spec, x, lengths, hx, False, _run_layer)
@@ -147,18 +152,25 @@ class Bf16Kernel:
 
 
 def _operands(spec: LayerSpec, training: bool) -> LayerSpec:
-    """The weights as the kernel reads them: W_ih and W_hh in bfloat16, the rest float32
-    holding bfloat16 values. In a training step all are float32 (holding bfloat16 values,
-    the casts differentiable), and fused_ops rounds the two matrices for the product."""
+    """The weights as the kernel reads them: the step product's matrices (the LSTM's W_ih
+    and W_hh, the GRU's and RNN's W_hh) in bfloat16, the rest float32 holding bfloat16
+    values (the GRU's and RNN's W_ih too: the input projections of all steps are one float32
+    GEMM, exact products of bfloat16 values). In a training step all are float32 (the casts
+    differentiable), and fused_ops rounds the product's matrices for it."""
 
     def wide(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.to(BF16).float()
 
+    def narrow(t: Tensor) -> Tensor:
+        return t.to(BF16)
+
+    product = wide if training else narrow
+    input_side = product if spec.mode == "LSTM" else wide
+
     def operands(w: DirectionWeights) -> DirectionWeights:
-        matrix = wide if training else (lambda t: t.to(BF16))
         params = StepParams(*(wide(t) for t in w.params))
         return DirectionWeights(
-            matrix(w.weight_ih), matrix(w.weight_hh), wide(w.bias_ih), wide(w.bias_hh), params
+            input_side(w.weight_ih), product(w.weight_hh), wide(w.bias_ih), wide(w.bias_hh), params
         )
 
     return dataclasses.replace(spec, weights=tuple(operands(w) for w in spec.weights))
@@ -171,10 +183,8 @@ def _run_layer(
     (its masks, its threads split over rows: the kernel has no unit split), the forward on
     this kernel."""
     cfg = fused.layer_config(spec, *x.shape[:2])
-    batch = x.shape[1]
-    cfg = dataclasses.replace(
-        cfg, units=False, threads=min(cfg.threads, batch), bf16_forward=_forward[_suffix()]
-    )
+    threads, forward = min(cfg.threads, x.shape[1]), _forward[cfg.family, _suffix()]
+    cfg = dataclasses.replace(cfg, units=False, threads=threads, bf16_forward=forward)
     return fused.run_layer(cfg, spec, index, x, time, hx, record)
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 KERNEL_DIR = Path(__file__).with_name("kernels")
-SOURCES = {"lstm": "lstm.c", "gru": "gru.c", "lstm_bf16": "lstm_bf16.c"}
+SOURCES = {"lstm": "lstm.c", "gru": "gru.c", "lstm_bf16": "lstm_bf16.c", "gru_bf16": "gru_bf16.c"}
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 _FLAG_SETS = (  # tried in order: the fast build, then builds for less capable compilers
     ["-O3", "-march=native", "-fopenmp"],

@@ -56,8 +56,9 @@ class Config:
     threads: int = 1  # per direction
     concurrent: bool = False  # the directions run at once on separate threads
     units: bool = False  # threads split the hidden units (small batches), not the rows
-    # The bfloat16 kernel's forward (engines/bf16_kernel.py), or None: it then reads x, W_ih
-    # and U rounded to bfloat16 and writes float32, as does the float32 backward after it.
+    # The bfloat16 kernel's forward (engines/bf16_kernel.py), or None: it then reads the step
+    # product's operands rounded to bfloat16 (U; the LSTM's x and W_ih too) and writes
+    # float32, as does the float32 backward after it.
     bf16_forward: Callable[..., None] | None = field(default=None, compare=False)
 
     @property
@@ -184,9 +185,9 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         static |= {"lengths": lengths, "bhh": _recurrent_bias(cfg, w, x)}
         buffers = _buffers(cfg, x, w, m, dtype) if save else {}
         tensors = static | buffers | {"xw": (xw, d * GH), "out": (out, d * P)}
+        tensors["U"] = _operand(cfg, w["weight_hh"])
         if lstm:
             tensors |= {"x": x, "wih": _operand(cfg, w["weight_ih"]), "bias": biases[d]}
-            tensors["U"] = _operand(cfg, w["weight_hh"])
         for name, s, f in zip(("h", "c"), hx, finals):
             tensors |= {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())}
         args.append(_args(cfg, x, d, save, _pointers(tensors)))

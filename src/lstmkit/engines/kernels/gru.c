@@ -10,9 +10,9 @@
  * Saved with `save` (natural time order): the activations in place of xw (GRU: r, z, n;
  * RNN: the new h), GRU's U_n h + b_hn as hn (T,B,H), the recurrent GEMM's input hin (T,B,H),
  * and GRU's h_{t-1} as hprev when recurrent dropout makes it differ from hin.
- * Per-thread scratch as in lstm.c: h, hin (M,H), acc (M,pad(G*H)).
+ * The forward's row loop is gru_rows.h's, shared with the bfloat16 kernel.
  */
-#include "gemm.h"
+#include "gru_rows.h"
 #include "matmul.h"
 
 typedef struct {
@@ -26,72 +26,25 @@ static void gru_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     lk_pack(pk->ub, CR(a->U), GH, H, 0, part, parts);
 }
 
-static void cell_forward(const RecArgs *a, real *restrict acc, real *restrict x,
-                         const real *restrict hprev, real *restrict hn, int64_t row) {
-    int64_t H = a->H;
-    int save = (int)a->save;
-    if (a->cell == LK_GRU) {
-        const real *bh = CR(a->bhh);
-        real *hwn = save ? R(a->hn) + row * H : NULL;
-#pragma omp simd
-        for (int64_t j = 0; j < H; j++) {
-            real r = lk_sigmoid(x[j] + acc[j] + bh[j]);
-            real z = lk_sigmoid(x[H + j] + acc[H + j] + bh[H + j]);
-            real hw = acc[2 * H + j] + bh[2 * H + j];
-            real n = lk_tanh(x[2 * H + j] + r * hw);
-            hn[j] = (1 - z) * n + z * hprev[j];
-            if (save) x[j] = r, x[H + j] = z, x[2 * H + j] = n, hwn[j] = hw;
-        }
-        if (a->hprev) memcpy(R(a->hprev) + row * H, hprev, H * sizeof(real));
-        return;
-    }
-    if (a->cell == LK_RNN_TANH) {
-#pragma omp simd
-        for (int64_t j = 0; j < H; j++) hn[j] = lk_tanh(acc[j] + x[j]);
-    } else {
-#pragma omp simd
-        for (int64_t j = 0; j < H; j++) {
-            real v = acc[j] + x[j];
-            hn[j] = v > 0 ? v : 0;
-        }
-    }
-    if (save) memcpy(x, hn, H * sizeof(real));
-}
-
 static void forward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *unused) {
     (void)unused;
     const Packs *pk = pkv;
     int64_t b0, b1;
     lk_rows(a, local, k, &b0, &b1);
     if (b1 <= b0) return;
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, GH = a->G * H, GHp = lk_pad(GH, NR);
-    real *h = lk_alloc(M * H), *hin = lk_alloc(M * H), *acc = lk_alloc(M * GHp);
-    real *hn = lk_alloc(M * H), *zrate = lk_alloc(H);
-    for (int64_t j = 0; j < H; j++) zrate[j] = a->zh;
-    memcpy(h, CR(a->h0) + b0 * H, M * H * sizeof(real));
-    for (int64_t s = 0; s < T; s++) {
-        const real *gin = h;
+    int64_t M = b1 - b0, H = a->H, GH = a->G * H;
+    GruRows w;
+    gru_rows_start(a, &w, b0, M, lk_pad(GH, NR));
+    for (int64_t s = 0; s < a->T; s++) {
+        const real *gin = w.h;
         if (a->rmask) {
-            for (int64_t k = 0; k < M * H; k++) hin[k] = h[k] * CR(a->rmask)[b0 * H + k];
-            gin = hin;
+            for (int64_t k = 0; k < M * H; k++) w.hin[k] = w.h[k] * CR(a->rmask)[b0 * H + k];
+            gin = w.hin;
         }
-        lk_gemm(M, GH, H, gin, H, pk->uf, acc, GHp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) {
-                memset(R(a->out) + (s * B + b) * a->out_rs, 0, H * sizeof(real));
-                if (a->save) memset(R(a->hin) + (s * B + b) * H, 0, H * sizeof(real));
-                continue;
-            }
-            int64_t row = lk_time(a, s, len) * B + b;
-            cell_forward(a, acc + r * GHp, R(a->xw) + row * a->xw_rs, h + r * H, hn + r * H, row);
-            if (a->save) memcpy(R(a->hin) + row * H, gin + r * H, H * sizeof(real));
-            lk_mix(h + r * H, hn + r * H, lk_zrow(a->zmh, s, b, B, H, a->zh ? zrate : NULL), H);
-            memcpy(R(a->out) + row * a->out_rs, h + r * H, H * sizeof(real));
-        }
+        lk_gemm(M, GH, H, gin, H, pk->uf, w.acc, w.ld_acc);
+        gru_rows_step(a, &w, gin, s, b0, M);
     }
-    memcpy(R(a->hT) + b0 * H, h, M * H * sizeof(real));
-    free(h), free(hin), free(acc), free(hn), free(zrate);
+    gru_rows_end(a, &w, b0, M);
 }
 
 /* Entry points: `a` holds the n directions (1 or 2) of one layer. */
