@@ -23,15 +23,17 @@ picture, this engine is its "bfloat16 kernel" case):
 It runs every LSTM variant and combination the float32 fused engine runs (peephole, CIFG,
 layer norm, projection, recurrent dropout, zoneout, weight drop; one or more layers, either
 direction, lengths or padded batches, inter-layer dropout), through that engine's own layer
-code (engines/fused.py, fused_ops.py, with `Config.bf16_forward`: the masks are drawn in
-its order): inference entirely, and a training step's forward, which also saves what the
-float32 backward reads ([x_t, h_{t-1}] as the product used them, widened to float32); the
-backward is the float32 fused engine's, straight through the rounding of h: the BPTT and
-every weight gradient in float32, those of bfloat16 parameters rounded once by the
-widening's backward. The GRU and the RNN run alike (kernels/gru_bf16.c). Float16 and
-bounded-memory training keep `precision.Float32Compute`. `select` takes this engine only
-where the CPU has AVX-512 BF16 and the libraries compiled (`built`), so other CPUs never
-load them, unless the emulation switch (`emulated`) asks for their code on any CPU.
+code (engines/fused.py, fused_ops.py, with `Config.bf16`: the masks are drawn in its order):
+inference, and a training step's forward, which also saves what the backward reads ([x_t,
+h_{t-1}] as the product used them, widened to float32), and its backward: the float32 fused
+engine's BPTT (straight through the rounding of h), except that its recurrent product
+d(h_{t-1}) = da_t U runs on the kernel too (da_t rounded to bfloat16, float32 accumulation:
+kernels/lstm_rows_back.h, gru_rows.h); every weight gradient is one float32 GEMM over all
+steps (of bfloat16 values: hin), those of bfloat16 parameters rounded once by the widening's
+backward. The GRU and the RNN run alike (kernels/gru_bf16.c). Float16 and bounded-memory
+training keep `precision.Float32Compute`. `select` takes this engine only where the CPU has
+AVX-512 BF16 and the libraries compiled (`built`), so other CPUs never load them, unless the
+emulation switch (`emulated`) asks for their code on any CPU.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from lstmkit.engines.stack import TimeSteps, run_stack
 
 FAMILIES = ("lstm", "gru")  # libraries lstm_bf16 and gru_bf16 (the GRU's also runs the RNN)
 BF16 = torch.bfloat16
-# by (family, library suffix): "bf16", or "bf16emu" when emulated
-_forward: dict[tuple[str, str], ctypes._CFuncPtr] = {}
+DIRECTIONS = ("forward", "backward")  # each library's entries: lk_{family}_bf16_{direction}
+# by (family, library suffix: "bf16", or "bf16emu" when emulated), then direction
+_kernels: dict[tuple[str, str], dict[str, ctypes._CFuncPtr]] = {}
 _failure: dict[str, str] = {}
 
 
@@ -69,7 +72,7 @@ def built() -> str | None:
     and passed their self-tests here, else why not (kept per process). Without emulation,
     call only where the CPU has AVX-512 BF16."""
     suffix = _suffix()
-    if (FAMILIES[0], suffix) not in _forward and suffix not in _failure:
+    if (FAMILIES[0], suffix) not in _kernels and suffix not in _failure:
         failure = _load(suffix)
         if failure:
             _failure[suffix] = failure
@@ -94,11 +97,14 @@ def _load(suffix: str) -> str | None:
         test.argtypes, test.restype = [], ctypes.c_int64
         if test() != 1:
             return "the bfloat16 kernel's self-test of vdpbf16ps failed"
-        fn = getattr(lib, f"lk_{family}_bf16_forward")
-        fn.argtypes = [ctypes.POINTER(fused_build.RecArgs), ctypes.c_int64, ctypes.c_int64]
-        fn.restype = None
-        functions[family, suffix] = fn
-    _forward.update(functions)  # both or neither
+        entries = {}
+        for direction in DIRECTIONS:
+            fn = getattr(lib, f"lk_{family}_bf16_{direction}")
+            fn.argtypes = [ctypes.POINTER(fused_build.RecArgs), ctypes.c_int64, ctypes.c_int64]
+            fn.restype = None
+            entries[direction] = fn
+        functions[family, suffix] = entries
+    _kernels.update(functions)  # every family or none
     return None
 
 
@@ -183,8 +189,8 @@ def _run_layer(
     (its masks, its threads split over rows: the kernel has no unit split), the forward on
     this kernel."""
     cfg = fused.layer_config(spec, *x.shape[:2])
-    threads, forward = min(cfg.threads, x.shape[1]), _forward[cfg.family, _suffix()]
-    cfg = dataclasses.replace(cfg, units=False, threads=threads, bf16_forward=forward)
+    threads, kernels = min(cfg.threads, x.shape[1]), _kernels[cfg.family, _suffix()]
+    cfg = dataclasses.replace(cfg, units=False, threads=threads, bf16=kernels)
     return fused.run_layer(cfg, spec, index, x, time, hx, record)
 
 

@@ -103,7 +103,7 @@ def run_layer(
     record: bool,
 ) -> tuple[Tensor, State, list[Record]]:
     """One layer, both directions in one kernel call (see the module docstring for why);
-    the bfloat16 kernel's layer too (engines/bf16_kernel.py, with `cfg.bf16_forward`)."""
+    the bfloat16 kernel's layer too (engines/bf16_kernel.py, with `cfg.bf16`)."""
     masks, weights = zip(*(_direction(spec, index, d, x, hx) for d in range(spec.num_directions)))
     out, *finals = ops.layer(cfg, time.lengths, masks, x, hx, weights)
     return out, tuple(finals), []

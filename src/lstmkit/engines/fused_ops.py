@@ -56,10 +56,11 @@ class Config:
     threads: int = 1  # per direction
     concurrent: bool = False  # the directions run at once on separate threads
     units: bool = False  # threads split the hidden units (small batches), not the rows
-    # The bfloat16 kernel's forward (engines/bf16_kernel.py), or None: it then reads the step
-    # product's operands rounded to bfloat16 (U; the LSTM's x and W_ih too) and writes
-    # float32, as does the float32 backward after it.
-    bf16_forward: Callable[..., None] | None = field(default=None, compare=False)
+    # The bfloat16 kernel's entries by direction (engines/bf16_kernel.py: "forward", and
+    # "backward" where it has one), or None. They read the step products' operands rounded
+    # to bfloat16 (U; the LSTM's x and W_ih too) and write float32, as the float32 backward
+    # that runs where there is no bfloat16 one.
+    bf16: dict[str, Callable[..., None]] | None = field(default=None, compare=False)
 
     @property
     def family(self) -> str:
@@ -114,8 +115,8 @@ def _pointers(tensors: dict[str, Tensor | tuple[Tensor | None, int] | None]) -> 
 
 def _run(cfg: Config, dtype: torch.dtype, direction: str, args: list[RecArgs]) -> None:
     array = (RecArgs * len(args))(*args)
-    run = cfg.bf16_forward if cfg.bf16_forward and direction == "forward" else None
-    (run or kernel(cfg.family, dtype, direction))(array, len(args), int(cfg.concurrent))
+    run = (cfg.bf16 or {}).get(direction) or kernel(cfg.family, dtype, direction)
+    run(array, len(args), int(cfg.concurrent))
 
 
 def _args(cfg: Config, x: Tensor, d: int, save: bool, pointers: dict[str, int]) -> RecArgs:
@@ -166,7 +167,7 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     biases = [_input_bias(cfg, w) for w in ws]
     lstm = cfg.mode == "LSTM"
     w_ih = _cat([w["weight_ih"] for w in ws]) if save or not lstm else None
-    dtype = torch.float32 if cfg.bf16_forward else x.dtype  # what every buffer holds
+    dtype = torch.float32 if cfg.bf16 else x.dtype  # what every buffer holds
     xw = None
     if save or not lstm:  # LSTM: the activations; GRU/RNN: first the input projections
         xw = WORKSPACE.empty(steps, batch, D * GH, dtype=dtype)
@@ -201,7 +202,7 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
 def _operand(cfg: Config, t: Tensor) -> Tensor:
     """A tensor the step product reads: rounded to bfloat16 for the bfloat16 kernel (a no-op
     for one stored so), else as it is; contiguous."""
-    return (t.to(torch.bfloat16) if cfg.bf16_forward else t).contiguous()
+    return (t.to(torch.bfloat16) if cfg.bf16 else t).contiguous()
 
 
 def _input_bias(cfg: Config, w: dict[str, Tensor | None]) -> Tensor | None:
@@ -266,7 +267,7 @@ class LayerFunction(torch.autograd.Function):
         dxw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
         dfinals = [f.contiguous() for f in dfinals]
         dstates = [torch.empty_like(f) for f in dfinals]
-        args, grads = [], []
+        args, grads, keep = [], [], []  # keep: tensors made here for the kernel call
         for d, direction in enumerate(state["directions"]):
             w, g = direction["w"], {}
             for name, grad_name in PARAM_GRADS.items():
@@ -279,6 +280,9 @@ class LayerFunction(torch.autograd.Function):
                 g["mbuf"] = WORKSPACE.empty(steps, batch, H, dtype=x.dtype)
             tensors = direction["static"] | direction["buffers"] | g
             tensors |= {"xw": (state["xw"], d * GH), "dxw": (dxw, d * GH)}
+            if "backward" in (cfg.bf16 or {}):  # its recurrent product reads U in bfloat16
+                tensors["U"] = _operand(cfg, w["weight_hh"])
+                keep.append(tensors["U"])
             tensors["dout"] = (dout, d * P * dout.stride(2))
             for name, grad, final in zip(("h", "c"), dstates, dfinals):
                 k = d * grad[0].numel()
@@ -288,6 +292,7 @@ class LayerFunction(torch.autograd.Function):
             args.append(a)
             grads.append(g)
         _run(cfg, x.dtype, "backward", args)
+        del keep
         weight_grads = _weight_grads(ctx, x, dxw, grads)
         return (None, None, None, None, *weight_grads[:1], *dstates, *weight_grads[1:])
 

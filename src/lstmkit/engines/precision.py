@@ -20,9 +20,10 @@ float32 GEMM on W_ih's and x's bfloat16 values, products exact in float32):
   float32 lanes), b_ih + b_hh (each rounded, then summed in float32), the pre-activations,
   the gates, every variant's parameters (rounded, widened) and math, the projection, c_t
   and the carried h_t at every step, and h_0, c_0 (rounded first); in a training step, the
-  whole backward: the float32 fused engine's BPTT and weight gradients (straight through
-  the rounding of h), each weight gradient summed in float32 and rounded to bfloat16 once,
-  as below.
+  backward: the float32 fused engine's BPTT (straight through the rounding of h), except
+  the recurrent product d(h_{t-1}) = da_t U, whose da_t is rounded to bfloat16 (bfloat16
+  products, float32 accumulation, as forward), and each weight gradient summed in float32
+  and rounded to bfloat16 once, as below.
 
 Everything else (bounded-memory training, float16, and every call on other CPUs) widens, as
 follows:

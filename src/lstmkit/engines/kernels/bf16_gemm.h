@@ -48,6 +48,18 @@ static void bf_pack(bf16 *bp, int64_t N, int64_t K2, const bf16 *w0, int64_t K0,
                 }
 }
 
+/* The same panels of W (N x K) stored transposed: element (n, k) at src[k * N + n]. */
+static void bf_pack_t(bf16 *bp, int64_t N, int64_t K, int64_t K2, const bf16 *src, int64_t part,
+                      int64_t parts) {
+    for (int64_t p = part; p < lk_pad(N, BNR) / BNR; p += parts)
+        for (int64_t k2 = 0; k2 < K2; k2++)
+            for (int64_t c = 0; c < BNR; c++)
+                for (int64_t e = 0; e < 2; e++) {
+                    int64_t n = p * BNR + c, k = 2 * k2 + e;
+                    bp[((p * K2 + k2) * BNR + c) * 2 + e] = n >= N || k >= K ? 0 : src[k * N + n];
+                }
+}
+
 /* One register tile: ROWS rows of C (float32, row stride ldc) = A (bfloat16 pairs, row
  * stride lda elements, even) times one packed panel, over K2 pairs. */
 #define BF_TILE(ROWS)                                                                     \
@@ -98,6 +110,28 @@ static void bf_gemm(int64_t M, int64_t N, int64_t K2, const bf16 *A, int64_t lda
         default: break;
         }
     }
+}
+
+/* The backward loops' recurrent product in bfloat16 (a StepProduct, common.h): U's panels
+ * (N = P, K = G*H, packed by bf_pack_t), and a thread's scratch for its rows of da. */
+typedef struct {
+    const bf16 *w;
+    int64_t K2;
+    bf16 *in;
+} BfProduct;
+
+static BfProduct bf_product(const bf16 *w, int64_t K2, int64_t M) {
+    return (BfProduct){w, K2, lk_alloc((M * 2 * K2 + 1) / 2)}; /* 2 bf16 per float */
+}
+
+/* out (M x pad(P, BNR)) = bf16(da) U: da's rows rounded to bfloat16, float32 accumulation. */
+static void bf_recurrent_product(const RecArgs *a, const void *ctx, int64_t M, const float *da,
+                                 int64_t ld, float *out, int64_t ldo) {
+    const BfProduct *c = ctx;
+    int64_t GH = a->G * a->H, ldi = 2 * c->K2;
+    for (int64_t r = 0; r < M; r++)
+        for (int64_t j = 0; j < GH; j++) c->in[r * ldi + j] = bf16_round(da[r * ld + j]);
+    bf_gemm(M, a->P, c->K2, c->in, ldi, c->w, out, ldo);
 }
 
 /* 1 when vdpbf16ps computes 1.5 * 2 + 0.5 * 4 + 1 = 6 in every lane (a check at load). */

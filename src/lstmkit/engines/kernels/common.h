@@ -251,6 +251,15 @@ static void lk_layer(const RecArgs *a, int64_t n, int concurrent, void **pk, lk_
     }
 }
 
+/* A backward loop's recurrent product, out (M x pad(P, pad)) = da (M x G*H, row stride ld)
+ * U, computed by the kernel that runs the loop (float32 tiles, or bfloat16 ones). */
+typedef struct {
+    void (*run)(const RecArgs *a, const void *ctx, int64_t M, const real *da, int64_t ld,
+                real *out, int64_t ldo);
+    const void *ctx;
+    int64_t pad; /* the columns its output rows need: P rounded up to its tiles' width */
+} StepProduct;
+
 /* Zoneout coefficient row: the keep-mask of step s (training), the eval rate, or NULL. */
 static inline const real *lk_zrow(const void *mask, int64_t s, int64_t b, int64_t B, int64_t n,
                                   const real *rate_row) {

@@ -16,8 +16,8 @@
 #include "gru_rows.h"
 
 typedef struct {
-    bf16 *w;    /* U^T, pair-interleaved panels */
-    int64_t K2; /* pairs along K: ceil(H / 2) */
+    bf16 *w;    /* U^T (forward) or U (backward), pair-interleaved panels */
+    int64_t K2; /* pairs along K: ceil(H / 2) forward, ceil(G*H / 2) backward */
 } BfPacks;
 
 static void gru_bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
@@ -67,5 +67,38 @@ void lk_gru_bf16_forward(const RecArgs *a, int64_t n, int64_t concurrent) {
         pk[d].w = lk_alloc(lk_pad(a[d].G * a[d].H, BNR) * pk[d].K2); /* 2 bf16 per float */
     }
     lk_layer(a, n, (int)concurrent, pkv, gru_bf_pack, gru_bf_forward_rows, NULL, 0);
+    for (int64_t d = 0; d < n; d++) free(pk[d].w);
+}
+
+/* ---- backward: the float32 BPTT (gru_rows.h), its recurrent product in bfloat16 ---- */
+
+static void gru_bf_backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k,
+                                 float *unused) {
+    (void)unused;
+    const BfPacks *pk = pkv;
+    int64_t b0, b1;
+    lk_rows(a, local, k, &b0, &b1);
+    if (b1 <= b0) return;
+    BfProduct ctx = bf_product(pk->w, pk->K2, b1 - b0);
+    gru_rows_backward(a, (StepProduct){bf_recurrent_product, &ctx, BNR}, b0, b1 - b0);
+    free(ctx.in);
+}
+
+/* U (G*H x H, bfloat16) in panels of its H columns. */
+static void gru_bf_pack_back(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
+    BfPacks *pk = pkv;
+    bf_pack_t(pk->w, a->H, a->G * a->H, pk->K2, a->U, part, parts);
+}
+
+/* As lk_gru_backward_f32, with U (G*H, H) pointing to bfloat16 data: the BPTT in float32
+ * except d(h_{t-1}) = bf16(dhw_t) U, bfloat16 products accumulated in float32. */
+void lk_gru_bf16_backward(const RecArgs *a, int64_t n, int64_t concurrent) {
+    BfPacks pk[2];
+    void *pkv[2] = {&pk[0], &pk[1]};
+    for (int64_t d = 0; d < n; d++) {
+        pk[d].K2 = (a[d].G * a[d].H + 1) / 2;
+        pk[d].w = lk_alloc(lk_pad(a[d].H, BNR) * pk[d].K2); /* 2 bf16 per float */
+    }
+    lk_layer(a, n, (int)concurrent, pkv, gru_bf_pack_back, gru_bf_backward_rows, NULL, 0);
     for (int64_t d = 0; d < n; d++) free(pk[d].w);
 }

@@ -106,76 +106,17 @@ void SFX(lk_lstm_forward)(const RecArgs *a, int64_t n, int64_t concurrent) {
     for (int64_t d = 0; d < n; d++) lstm_free(&pk[d]);
 }
 
-static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *part) {
+static void recurrent_product(const RecArgs *a, const void *pkv, int64_t M, const real *da,
+                              int64_t ld, real *out, int64_t ldo) {
     const Packs *pk = pkv;
+    lk_gemm(M, a->P, a->G * a->H, da, ld, pk->ub, out, ldo);
+}
+
+static void backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *part) {
     int64_t b0, b1;
     lk_rows(a, local, k, &b0, &b1);
     if (b1 <= b0) return;
-    int64_t M = b1 - b0, T = a->T, B = a->B, H = a->H, P = a->P, GH = a->G * H;
-    int64_t GHp = lk_pad(GH, NR), Pp = lk_pad(P, NR), Hp = lk_pad(H, NR), HP = H > P ? H : P;
-    int zh_on = a->zmh || a->zh, zc_on = a->zmc || a->zc, direct = !a->lengths;
-    real *dh = lk_alloc(M * P), *dc = lk_alloc(M * H), *da = lk_alloc(M * GHp);
-    real *dhn = lk_alloc(M * P), *dhd = lk_alloc(M * P), *dcn = lk_alloc(M * H);
-    real *dcd = lk_alloc(M * H), *dm = lk_alloc(M * Hp), *dhin = lk_alloc(M * Pp);
-    real *zrate_h = lk_alloc(HP), *zrate_c = lk_alloc(HP), *dtot = lk_alloc(P), *th = lk_alloc(H);
-    for (int64_t j = 0; j < HP; j++) zrate_h[j] = a->zh, zrate_c[j] = a->zc;
-    const real *zh = a->zh ? zrate_h : NULL, *zc = a->zc ? zrate_c : NULL;
-    if (a->dhT) memcpy(dh, CR(a->dhT) + b0 * P, M * P * sizeof(real));
-    if (a->dcT) memcpy(dc, CR(a->dcT) + b0 * H, M * H * sizeof(real));
-    /* without a projection, dm (the gradient of m = h before projection) is dhn itself */
-    real *dmv = pk->wb ? dm : dhn;
-    int64_t dm_ld = pk->wb ? Hp : P;
-    for (int64_t s = T - 1; s >= 0; s--) {
-        for (int64_t r = 0; r < M; r++) { /* split dh, dc between the new and old states */
-            int64_t b = b0 + r, len = lk_len(a, b);
-            real *dhn_r = dhn + r * P;
-            if (s >= len) {
-                memset(dhn_r, 0, P * sizeof(real));
-                memset(R(a->dxw) + (s * B + b) * a->xw_rs, 0, GH * sizeof(real));
-                if (a->dhnew) memset(R(a->dhnew) + (s * B + b) * P, 0, P * sizeof(real));
-                if (a->mbuf) memset(R(a->mbuf) + (s * B + b) * H, 0, H * sizeof(real));
-                continue;
-            }
-            int64_t t = lk_time(a, s, len);
-            add_dout(a, zh_on ? dtot : dhn_r, dh + r * P, t, b, 0, P);
-            if (zh_on) lk_unmix(dtot, lk_zrow(a->zmh, s, b, B, P, zh), dhn_r, dhd + r * P, P);
-            if (zc_on)
-                lk_unmix(dc + r * H, lk_zrow(a->zmc, s, b, B, H, zc), dcn + r * H, dcd + r * H, H);
-            if (a->dhnew) memcpy(R(a->dhnew) + (t * B + b) * P, dhn_r, P * sizeof(real));
-        }
-        if (pk->wb) lk_gemm(M, H, P, dhn, P, pk->wb, dm, Hp);
-        real *da0 = direct ? R(a->dxw) + (lk_time(a, s, T) * B + b0) * a->xw_rs : da;
-        int64_t da_ld = direct ? a->xw_rs : GHp;
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r, len = lk_len(a, b);
-            if (s >= len) {
-                memset(da + r * GHp, 0, GH * sizeof(real));
-                continue;
-            }
-            int64_t row = lk_time(a, s, len) * B + b;
-            cell_backward(a, pk, dmv + r * dm_ld, zc_on ? dcn + r * H : dc + r * H,
-                          da0 + r * da_ld, H, dc + r * H, part, th, s, row, b, 0, H);
-            if (zc_on)
-                for (int64_t j = 0; j < H; j++) dc[r * H + j] += dcd[r * H + j];
-            if (!direct) memcpy(R(a->dxw) + row * a->xw_rs, da + r * GHp, GH * sizeof(real));
-        }
-        lk_gemm(M, P, GH, da0, da_ld, pk->ub, dhin, Pp);
-        for (int64_t r = 0; r < M; r++) {
-            int64_t b = b0 + r;
-            if (s >= lk_len(a, b)) continue;
-            const real *rm = a->rmask ? CR(a->rmask) + b * P : NULL;
-            if (!rm && !zh_on) {
-                memcpy(dh + r * P, dhin + r * Pp, P * sizeof(real));
-                continue;
-            }
-            for (int64_t j = 0; j < P; j++)
-                dh[r * P + j] = dhin[r * Pp + j] * (rm ? rm[j] : 1) + (zh_on ? dhd[r * P + j] : 0);
-        }
-    }
-    memcpy(R(a->dh0) + b0 * P, dh, M * P * sizeof(real));
-    memcpy(R(a->dc0) + b0 * H, dc, M * H * sizeof(real));
-    free(dh), free(dc), free(da), free(dhn), free(dhd), free(dcn), free(dcd), free(dm);
-    free(dhin), free(zrate_h), free(zrate_c), free(dtot), free(th);
+    rows_backward(a, pkv, (StepProduct){recurrent_product, pkv, NR}, b0, b1 - b0, part);
 }
 
 void SFX(lk_lstm_backward)(const RecArgs *a, int64_t n, int64_t concurrent) {

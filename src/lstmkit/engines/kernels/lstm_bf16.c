@@ -87,3 +87,45 @@ void lk_lstm_bf16_forward(const RecArgs *a, int64_t n, int64_t concurrent) {
     lk_layer(a, n, (int)concurrent, pkv, lstm_bf_pack, bf_forward_rows, NULL, 0);
     for (int64_t d = 0; d < n; d++) free(pk[d].base.zero), free(pk[d].base.wf), free(pk[d].w);
 }
+
+/* ---- backward: the float32 BPTT (lstm_rows_back.h), its recurrent product in bfloat16 ---- */
+
+static void bf_backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t k, real *part) {
+    const BfPacks *pk = pkv;
+    int64_t b0, b1;
+    lk_rows(a, local, k, &b0, &b1);
+    if (b1 <= b0) return;
+    BfProduct ctx = bf_product(pk->w, pk->K2, b1 - b0);
+    rows_backward(a, &pk->base, (StepProduct){bf_recurrent_product, &ctx, BNR}, b0, b1 - b0, part);
+    free(ctx.in);
+}
+
+/* U (G*H x P, bfloat16) in panels of its P columns, and W_hr's float32 panels. */
+static void lstm_bf_pack_back(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
+    BfPacks *pk = pkv;
+    bf_pack_t(pk->w, a->P, a->G * a->H, pk->K2, a->U, part, parts);
+    lk_pack(pk->base.wb, CR(a->whr), a->P, a->H, 0, part, parts);
+}
+
+/* As lk_lstm_backward_f32, with U (G*H, P) pointing to bfloat16 data: the BPTT in float32
+ * except d(h_{t-1}) = bf16(da_t) U, bfloat16 products accumulated in float32. */
+void lk_lstm_bf16_backward(const RecArgs *a, int64_t n, int64_t concurrent) {
+    BfPacks pk[2];
+    void *pkv[2] = {&pk[0], &pk[1]};
+    real *parts[2] = {NULL, NULL};
+    int64_t nt = lk_threads(a), H = a->H, len = 3 * H + 2 * a->G * H + 2 * H;
+    for (int64_t d = 0; d < n; d++) {
+        int64_t P = a[d].P, GH = a[d].G * H;
+        memset(&pk[d], 0, sizeof(BfPacks));
+        pk[d].base.zero = lk_alloc(H);
+        pk[d].base.wb = a[d].whr ? lk_alloc(lk_pad(H, NR) * P) : NULL;
+        pk[d].K2 = (GH + 1) / 2;
+        pk[d].w = lk_alloc(lk_pad(P, BNR) * pk[d].K2); /* 2 bf16 per float */
+        parts[d] = lk_alloc(nt * len);
+    }
+    lk_layer(a, n, (int)concurrent, pkv, lstm_bf_pack_back, bf_backward_rows, parts, len);
+    for (int64_t d = 0; d < n; d++) {
+        lstm_reduce(a + d, parts[d], nt, len);
+        free(pk[d].base.zero), free(pk[d].base.wb), free(pk[d].w), free(parts[d]);
+    }
+}

@@ -1,11 +1,13 @@
-/* The LSTM forward's time loop over a thread's batch rows, around its step product.
+/* The LSTM's time loops over a thread's batch rows, around their step products.
  *
- * Shared by the float32/float64 kernel (lstm.c, the product in `real`) and the bfloat16
- * kernel (lstm_bf16.c, the product in bfloat16): each computes acc = [x_t, h * rmask]
- * [W_ih, U]^T its own way, and everything after it is here, the same code for both: the
- * gates and cell (lstm_cell.h), the projection, zoneout, the outputs, and with `save` the
- * buffers of the backward pass (`in` must then hold the step's input row as the product
- * used it, for hin). Per-thread scratch, M = the thread's rows:
+ * Shared by the float32/float64 kernel (lstm.c, the products in `real`) and the bfloat16
+ * kernel (lstm_bf16.c, the products in bfloat16). Forward: each computes acc = [x_t,
+ * h * rmask] [W_ih, U]^T its own way, and everything after it is here, the same code for
+ * both: the gates and cell (lstm_cell.h), the projection, zoneout, the outputs, and with
+ * `save` the buffers of the backward pass (`in` must then hold the step's input row as the
+ * product used it, for hin). Backward (`rows_backward`): the BPTT of lstm_cell.h, with
+ * d(h_{t-1} * rmask) = da_t U by the caller's `StepProduct`. Forward scratch, M = the
+ * thread's rows:
  *   h, c      (M, P), (M, H)   the carried states
  *   acc       (M, ld_acc)      pre-activations, then activations, of the current step
  *   in        (M, I + P)       [x_t, h * rmask], the step GEMM's input
@@ -77,5 +79,7 @@ static void rows_end(const RecArgs *a, Rows *w, int64_t b0, int64_t M) {
     free(w->h), free(w->c), free(w->acc), free(w->in), free(w->m), free(w->cn), free(w->hp);
     free(w->zrate_h), free(w->zrate_c);
 }
+
+#include "lstm_rows_back.h"
 
 #endif
