@@ -226,7 +226,7 @@ def test_training_against_float64_autograd():
 
 
 def test_what_keeps_the_float32_compute_path():
-    """An engine named other than fused, bounded-memory training, float16."""
+    """An engine named other than fused, float16."""
     low, _ = _twins({})
     x, _ = _input({})
     with torch.no_grad():
@@ -234,10 +234,33 @@ def test_what_keeps_the_float32_compute_path():
         assert select.engine_for(low.spec(), x, False).name.startswith("autograd")
         half = lstmkit.GRU(INPUT, HIDDEN).to(torch.float16).eval()
         assert select.engine_for(half.spec(), x.half(), False).name.endswith("float32 compute)")
-    low.engine, low.checkpoint_every = "auto", 3
-    assert select.engine_for(low.spec(), x, False).name.endswith("float32 compute)")
-    with torch.no_grad():  # inference with checkpoint_every set saves nothing: the kernel
-        assert select.engine_for(low.spec(), x, False).name == bf16_kernel.BF16_KERNEL.name
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (lstmkit.LSTM, {}),
+        (lstmkit.LSTM, dict(peephole=True, proj_size=5, zoneout=0.2, bidirectional=True)),
+        (lstmkit.GRU, dict(recurrent_dropout=0.2, num_layers=2)),
+    ],
+)
+def test_bounded_memory_training_runs_the_kernel_and_matches(cls, options):
+    """checkpoint_every=k: the segments (and their recomputation) on the kernel give the
+    normal kernel path's step (one seed): outputs and the input's gradient exactly (the
+    same per-step arithmetic; the rows' thread split does not change a row), the weights'
+    gradients up to the order of their float32 sums over segments, then rounded to
+    bfloat16 (at most one bfloat16 rounding step apart)."""
+    low = _variant(options, cls=cls).train()
+    x, lens = _input(options)
+    want = _train_step(low, x, lens)
+    low.checkpoint_every = 3
+    probe = x.detach().requires_grad_()
+    assert select.engine_for(low.spec(), probe, False).name == bf16_kernel.BF16_KERNEL.name
+    got = _train_step(low, x, lens)
+    exact = 3 if cls is lstmkit.LSTM else 2
+    assert all(torch.equal(g, w) for g, w in zip(got[: exact + 1], want[: exact + 1]))
+    for g, w in zip(got[exact + 1 :], want[exact + 1 :]):
+        torch.testing.assert_close(g.double(), w.double(), atol=1e-6, rtol=2**-7)
 
 
 VARIANTS = [

@@ -30,10 +30,11 @@ engine's BPTT (straight through the rounding of h), except that its recurrent pr
 d(h_{t-1}) = da_t U runs on the kernel too (da_t rounded to bfloat16, float32 accumulation:
 kernels/lstm_rows_back.h, gru_rows.h); every weight gradient is one float32 GEMM over all
 steps (of bfloat16 values: hin), those of bfloat16 parameters rounded once by the widening's
-backward. The GRU and the RNN run alike (kernels/gru_bf16.c). Float16 and bounded-memory
-training keep `precision.Float32Compute`. `select` takes this engine only where the CPU has
-AVX-512 BF16 and the libraries compiled (`built`), so other CPUs never load them, unless the
-emulation switch (`emulated`) asks for their code on any CPU.
+backward. The GRU and the RNN run alike (kernels/gru_bf16.c), and bounded-memory training
+(checkpoint_every) runs its segments on the kernel; float16 keeps
+`precision.Float32Compute`. `select` takes this engine only where the CPU has AVX-512 BF16
+and the libraries compiled (`built`), so other CPUs never load them, unless the emulation
+switch (`emulated`) asks for their code on any CPU.
 """
 
 from __future__ import annotations
@@ -46,7 +47,16 @@ import torch
 from torch import Tensor
 
 from lstmkit.cells import State, StepParams
-from lstmkit.engines import DirectionWeights, EngineOutput, LayerSpec, fused, fused_build, precision
+from lstmkit.engines import (
+    DirectionWeights,
+    EngineOutput,
+    LayerSpec,
+    fused,
+    fused_build,
+    precision,
+    recompute,
+)
+from lstmkit.engines import fused_ops as ops
 from lstmkit.engines.stack import TimeSteps, run_stack
 
 FAMILIES = ("lstm", "gru")  # libraries lstm_bf16 and gru_bf16 (the GRU's also runs the RNN)
@@ -114,8 +124,6 @@ def unsupported(spec: LayerSpec, x: Tensor, record: bool, dtype: torch.dtype) ->
         return f"the kernel reads bfloat16, not {dtype}"
     if record or x.device.type != "cpu" or x.shape[1] == 0:
         return "it runs CPU batches without gate recording"
-    if spec.checkpoint_every and _training(spec, x):
-        return "bounded-memory training (checkpoint_every) keeps the float32-compute path"
     return None
 
 
@@ -149,7 +157,10 @@ class Bf16Kernel:
                 x = x.to(BF16).float()  # the gradients the casts round, or the GRU's GEMM
             spec = _operands(spec, training)
             hx = tuple(s.to(BF16).float() for s in hx)
-            result = run_stack(spec, x, lengths, hx, False, _run_layer)
+            if recompute.applies(spec, x, record):  # bounded memory: segments on the kernel
+                result = recompute.run_bounded(spec, x, lengths, hx, _run_segment)
+            else:
+                result = run_stack(spec, x, lengths, hx, False, _run_layer)
 
         def rounded(t: Tensor) -> Tensor:
             return t.to(BF16).to(back)
@@ -188,10 +199,27 @@ def _run_layer(
     """One layer, every direction in one kernel call: the float32 fused engine's layer
     (its masks, its threads split over rows: the kernel has no unit split), the forward on
     this kernel."""
-    cfg = fused.layer_config(spec, *x.shape[:2])
-    threads, kernels = min(cfg.threads, x.shape[1]), _kernels[cfg.family, _suffix()]
-    cfg = dataclasses.replace(cfg, units=False, threads=threads, bf16=kernels)
+    cfg = _kernel_config(fused.layer_config(spec, *x.shape[:2]), x)
     return fused.run_layer(cfg, spec, index, x, time, hx, record)
+
+
+def _run_segment(
+    spec: LayerSpec,
+    w: DirectionWeights,
+    h_mask: Tensor | None,
+    x: Tensor,
+    valid: Tensor | None,
+    state: State,
+) -> tuple[Tensor, State]:
+    """One segment of bounded-memory training (engines/recompute.py), on the kernel."""
+    return fused.run_segment(spec, w, h_mask, x, valid, state, _kernel_config)
+
+
+def _kernel_config(cfg: ops.Config, x: Tensor) -> ops.Config:
+    """The float32 layer's configuration with this kernel's entries and its threads, which
+    split the rows only (the kernel has no unit split)."""
+    threads, kernels = min(cfg.threads, x.shape[1]), _kernels[cfg.family, _suffix()]
+    return dataclasses.replace(cfg, units=False, threads=threads, bf16=kernels)
 
 
 BF16_KERNEL = Bf16Kernel()

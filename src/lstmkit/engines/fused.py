@@ -37,6 +37,7 @@ steps: the CPU generator gives the same numbers as T separate draws of the step'
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -88,7 +89,7 @@ class FusedEngine:
         record: bool,
     ) -> EngineOutput:
         if recompute.applies(spec, x, record):
-            return recompute.run_bounded(spec, x, lengths, hx, _run_segment)
+            return recompute.run_bounded(spec, x, lengths, hx, run_segment)
         layer = functools.partial(run_layer, layer_config(spec, *x.shape[:2]))
         return run_stack(spec, x, lengths, hx, record, layer)
 
@@ -109,17 +110,20 @@ def run_layer(
     return out, tuple(finals), []
 
 
-def _run_segment(
+def run_segment(
     spec: LayerSpec,
     w: DirectionWeights,
     h_mask: Tensor | None,
     x: Tensor,
     valid: Tensor | None,
     state: State,
+    configure: Callable[[ops.Config, Tensor], ops.Config] | None = None,
 ) -> tuple[Tensor, State]:
     """One segment of one direction for `recompute`, in processing order (w.weight_hh is
-    already dropped); the kernel's lengths are each sequence's valid steps in the segment."""
+    already dropped); the kernel's lengths are each sequence's valid steps in the segment.
+    `configure(cfg, x)` adapts the layer's configuration (the bfloat16 kernel's)."""
     cfg = layer_config(spec, *x.shape[:2], directions=1)
+    cfg = configure(cfg, x) if configure else cfg
     lengths = None if valid is None else valid.sum(0).view(-1)  # valid steps come first
     masks = ((h_mask, *_zoneout_masks(spec, x.shape[0], state)),)
     weights = ((w.weight_ih, w.bias_ih, w.weight_hh, w.bias_hh, *w.params),)

@@ -7,10 +7,10 @@ layer called under `torch.autocast("cpu", dtype=torch.bfloat16)`, runs one of tw
 
 The bfloat16 kernel (engines/bf16_kernel.py): the LSTM with every variant (peephole, CIFG,
 layer norm, projection, recurrent dropout, zoneout, weight drop), the GRU and the RNN (any
-number of layers, either direction, lengths), in inference and in a training step's
-forward, on a CPU with AVX-512 BF16 where the kernel compiled. Its tensors (the LSTM's;
-the GRU's and RNN's alike, except that their input projections of all steps are one
-float32 GEMM on W_ih's and x's bfloat16 values, products exact in float32):
+number of layers, either direction, lengths, bounded memory), in inference and training, on
+a CPU with AVX-512 BF16 where the kernel compiled. Its tensors (the LSTM's; the GRU's and
+RNN's alike, except that their input projections of all steps are one float32 GEMM on W_ih's
+and x's bfloat16 values, products exact in float32):
 
 - bfloat16: the weights W_ih and W_hh (as stored; under autocast rounded at each call), each
   layer's input x_t (rounded under autocast; for layers 2+ the previous layer's float32
@@ -25,8 +25,8 @@ float32 GEMM on W_ih's and x's bfloat16 values, products exact in float32):
   products, float32 accumulation, as forward), and each weight gradient summed in float32
   and rounded to bfloat16 once, as below.
 
-Everything else (bounded-memory training, float16, and every call on other CPUs) widens, as
-follows:
+Everything else (float16, the "autograd" engine asked for, and every call on other CPUs)
+widens, as follows:
 
 - bfloat16: the parameters as stored (under autocast: rounded to bfloat16 at each call, as
   autocast rounds a matmul's operands), the input (rounded under autocast), the output and

@@ -51,19 +51,19 @@ inside `precision.Float32Compute` (bfloat16 storage, float32 arithmetic; which t
 which: engines/precision.py), unless "native" is asked for, which runs torch's own kernels
 (on an AVX2 CPU torch.nn.LSTM under bfloat16 autocast raises: oneDNN creates no bfloat16
 LSTM primitive there). The LSTM in bfloat16 (every variant), the GRU and the RNN (inference
-and a training step's forward, with "auto" or "fused", not while exporting) run the bfloat16
-kernel (engines/bf16_kernel.py: vdpbf16ps products, float32 accumulation, gates and states;
-the backward's recurrent product alike, the rest of it float32) where
+and training, bounded-memory training too, with "auto" or "fused", not while exporting) run
+the bfloat16 kernel (engines/bf16_kernel.py: vdpbf16ps products, float32 accumulation, gates
+and states; the backward's recurrent product alike, the rest of it float32) where
 `cpu_has_avx512_bf16()` (the avx512_bf16 CPUID flag in /proc/cpuinfo;
 LSTMKIT_NO_AVX512_BF16=1 simulates its absence; LSTMKIT_BF16_EMULATE=1 runs the kernel's
 code emulated on any CPU, for tests) and its libraries compiled (`bf16_kernel_built()`);
-float16 and bounded-memory training keep the float32-compute path. Queue run on a Zen 5
-EPYC, 14:50 UTC, 2 threads, the issue's three shapes (benchmarks/README.md, "bfloat16"):
-kernel inference 1.42-1.78x lstmkit float32 and 0.84-0.91x torch's bfloat16 autocast;
-training 1.07-1.09x float32 (the plain LSTM; the variants, the GRU and the RNN, on the
-kernel since 2026-12-04, were not timed on such a CPU: they run the same step product, so
-the rule takes them on that measurement). `low_precision_plan()` is the one place that says
-which path runs and why (logged once per dtype at INFO).
+float16 keeps the float32-compute path. Queue run on a Zen 5 EPYC, 14:50 UTC, 2 threads, the
+issue's three shapes (benchmarks/README.md, "bfloat16"): kernel inference 1.42-1.78x lstmkit
+float32 and 0.84-0.91x torch's bfloat16 autocast; training 1.07-1.09x float32 (the plain
+LSTM, its backward then float32; the variants, the GRU, the RNN and the backward's recurrent
+product, on the kernel since 2026-12-04, were not timed on such a CPU: they run the same
+step product, so the rule takes them on that measurement). `low_precision_plan()` is the one
+place that says which path runs and why (logged once per dtype at INFO).
 
 Export: while a tracer records the call (ONNX export, `torch.jit.trace`, `torch.compile`
 and `torch.export`: `exporting()`), "auto" runs the autograd engine, plain torch ops that
@@ -232,8 +232,8 @@ def low_precision_plan(dtype: torch.dtype = torch.bfloat16) -> str:
     return (
         "lstmkit: bfloat16 LSTM (every variant), GRU and RNN layers run the bfloat16 kernel "
         "(bfloat16 products on vdpbf16ps, float32 accumulation, gates and states) in "
-        f"inference and training (the backward float32 but its recurrent product; {why}); "
-        "bounded-memory training stores bfloat16 and computes in float32"
+        f"inference and training, bounded-memory training too (the backward float32 but its "
+        f"recurrent product; {why}); float16 layers store float16 and compute in float32"
     )
 
 
