@@ -120,6 +120,7 @@ def test_the_fallback_is_taken_and_said(monkeypatch, caplog):
 
 def test_the_flag_check_reads_cpuid_flags(monkeypatch):
     monkeypatch.delenv("LSTMKIT_NO_AVX512_BF16", raising=False)
+    monkeypatch.delenv("LSTMKIT_BF16_EMULATE", raising=False)
     with open("/proc/cpuinfo") as f:
         flags = next(line for line in f if line.startswith("flags")).split()
     assert select.cpu_has_avx512_bf16() == ("avx512_bf16" in flags)
