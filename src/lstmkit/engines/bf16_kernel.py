@@ -132,7 +132,7 @@ def _training(spec: LayerSpec, x: Tensor) -> bool:
 
 
 class Bf16Kernel:
-    """The LSTM on the bfloat16 kernel (module docstring)."""
+    """The LSTM, GRU and RNN on the bfloat16 kernel (module docstring)."""
 
     name = "fused (bfloat16 kernel: bfloat16 products, float32 accumulation, gates and states)"
 
@@ -197,8 +197,8 @@ def _run_layer(
     spec: LayerSpec, index: int, x: Tensor, time: TimeSteps, hx: State, record: bool
 ) -> tuple[Tensor, State, list]:
     """One layer, every direction in one kernel call: the float32 fused engine's layer
-    (its masks, its threads split over rows: the kernel has no unit split), the forward on
-    this kernel."""
+    (its masks; its threads split the rows: the kernel has no unit split), the step
+    products on this kernel."""
     cfg = _kernel_config(fused.layer_config(spec, *x.shape[:2]), x)
     return fused.run_layer(cfg, spec, index, x, time, hx, record)
 

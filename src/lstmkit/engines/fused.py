@@ -4,7 +4,7 @@ Every LSTM variant and combination (peephole, CIFG, layer norm, projection, recu
 dropout, zoneout, weight drop), the GRU and both Elman RNNs; stacked, bidirectional,
 lengths or packed input, inter-layer dropout; float32 and float64 on the CPU (bfloat16
 layers run it in float32, engines/precision.py, or, on AVX-512 BF16, its layer code with
-the bfloat16 kernel's forward, engines/bf16_kernel.py); bounded-memory training
+the bfloat16 kernel's step products, engines/bf16_kernel.py); bounded-memory training
 through `engines.recompute`.
 
 How it is fast (measurements in benchmarks/README.md):

@@ -176,10 +176,10 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
     else:  # one GEMM for every step and both directions
         _matmul(cfg, xw.view(-1, D * GH), x.reshape(-1, size), w_ih.T, bias=_cat(biases))
     out = WORKSPACE.empty(steps, batch, D * P, dtype=dtype)
-    finals = tuple(torch.empty(D, batch, s.shape[-1], dtype=dtype) for s in hx)
+    finals = tuple(x.new_empty(D, batch, s.shape[-1], dtype=dtype) for s in hx)
     lengths = None if lengths is None else lengths.contiguous()
     hx = tuple(s.contiguous() for s in hx)
-    args, directions = [], []
+    args, directions, keep = [], [], []  # keep: what the kernel reads lives over the call
     for d, w in enumerate(ws):
         m = {k: (None if t is None else t.contiguous()) for k, t in zip(MASKS, masks[d])}
         static = {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES}
@@ -192,10 +192,10 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         for name, s, f in zip(("h", "c"), hx, finals):
             tensors |= {name + "0": (s, d * s[0].numel()), name + "T": (f, d * f[0].numel())}
         args.append(_args(cfg, x, d, save, _pointers(tensors)))
-        directions.append(dict(w=w, static=static, buffers=buffers, keep=tensors))
+        directions.append(dict(w=w, static=static, buffers=buffers))
+        keep.append(tensors)
     _run(cfg, dtype, "forward", args)
-    for direction in directions:
-        del direction["keep"]  # the tensors lived over the call
+    del keep
     return (out, *finals), dict(xw=xw, w_ih=w_ih, directions=directions, lengths=lengths)
 
 
