@@ -31,6 +31,7 @@ from torch.autograd.function import once_differentiable
 
 from lstmkit.cells import StepParams
 from lstmkit.engines import EngineOutput
+from lstmkit.engines.fused_memory import WORKSPACE
 from lstmkit.engines.spec import DirectionWeights, LayerSpec
 from lstmkit.engines.stack import draw_masks, each_direction, run_stack
 
@@ -131,7 +132,7 @@ class Recompute(torch.autograd.Function):
                 generators.append(torch.get_rng_state())
             segment, state = plan.run(flat, x[a:b], a, b, state)
             if out is None:
-                out = segment.new_empty(x.shape[0], *segment.shape[1:])
+                out = _empty(segment, x.shape[0], *segment.shape[1:])
             out[a:b] = segment
         ctx.plan, ctx.num_flat, ctx.generators = plan, len(flat), generators
         ctx.save_for_backward(x, *flat, *(s for start in starts for s in start))
@@ -145,7 +146,7 @@ class Recompute(torch.autograd.Function):
         starts = [saved[i : i + n] for i in range(ctx.num_flat, len(saved), n)]
         needs = ctx.needs_input_grad
         want_x, want_flat = needs[1], needs[2 + plan.num_states :]
-        dx = x.new_empty(x.shape) if want_x else None
+        dx = _empty(x, *x.shape) if want_x else None
         sums: list[Tensor | None] = [None] * len(flat)
         segments = plan.segments(x.shape[0])
         for j in reversed(range(len(segments))):
@@ -170,6 +171,14 @@ class Recompute(torch.autograd.Function):
         dflat = [None if s is None else s.to(t.dtype) for s, t in zip(sums, flat)]
         dstates = [g if need else None for g, need in zip(dstate, needs[2:])]
         return (None, dx, *dstates, *dflat)
+
+
+def _empty(like: Tensor, *shape: int) -> Tensor:
+    """A buffer of T steps (the output, d(x)): on the CPU from the fused engine's workspace,
+    so that a training loop reuses its pages rather than faulting them in at every step."""
+    if like.device.type == "cpu":
+        return WORKSPACE.empty(*shape, dtype=like.dtype)
+    return like.new_empty(shape)
 
 
 def _leaf(t: Tensor | None, want: bool) -> Tensor | None:
