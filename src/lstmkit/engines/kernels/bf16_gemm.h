@@ -32,32 +32,18 @@ static inline float bf16_widen(bf16 v) {
     return f;
 }
 
-/* Panels p = part, part + parts, ... of W (N rows, K = K0 + K1 columns, the first K0 from
- * w0 (N x K0), the rest from w1 (N x K1)) transposed: Bp[p][k2][c][e] = W[p * BNR + c][2 * k2
- * + e], zero beyond N and K. K2 = ceil(K / 2) pairs. */
-static void bf_pack(bf16 *bp, int64_t N, int64_t K2, const bf16 *w0, int64_t K0, const bf16 *w1,
-                    int64_t K1, int64_t part, int64_t parts) {
-    int64_t K = K0 + K1;
+/* Columns [k0, k0 + K) of W's panels p = part, part + parts, ...: Bp[p][k / 2][c][k % 2] =
+ * W[p * BNR + c][k], W's element (n, k - k0) read at src[n * sn + (k - k0) * sk] (so W or a
+ * transposed one, and [W_ih, U] in two calls). Rows beyond N and the pad column of an odd
+ * K2 * 2 keep the zeros of the buffer (lk_alloc). */
+static void bf_pack(bf16 *bp, int64_t N, int64_t K2, const bf16 *src, int64_t sn, int64_t sk,
+                    int64_t k0, int64_t K, int64_t part, int64_t parts) {
     for (int64_t p = part; p < lk_pad(N, BNR) / BNR; p += parts)
-        for (int64_t k2 = 0; k2 < K2; k2++)
-            for (int64_t c = 0; c < BNR; c++)
-                for (int64_t e = 0; e < 2; e++) {
-                    int64_t n = p * BNR + c, k = 2 * k2 + e;
-                    bf16 v = n >= N || k >= K ? 0 : k < K0 ? w0[n * K0 + k] : w1[n * K1 + k - K0];
-                    bp[((p * K2 + k2) * BNR + c) * 2 + e] = v;
-                }
-}
-
-/* The same panels of W (N x K) stored transposed: element (n, k) at src[k * N + n]. */
-static void bf_pack_t(bf16 *bp, int64_t N, int64_t K, int64_t K2, const bf16 *src, int64_t part,
-                      int64_t parts) {
-    for (int64_t p = part; p < lk_pad(N, BNR) / BNR; p += parts)
-        for (int64_t k2 = 0; k2 < K2; k2++)
-            for (int64_t c = 0; c < BNR; c++)
-                for (int64_t e = 0; e < 2; e++) {
-                    int64_t n = p * BNR + c, k = 2 * k2 + e;
-                    bp[((p * K2 + k2) * BNR + c) * 2 + e] = n >= N || k >= K ? 0 : src[k * N + n];
-                }
+        for (int64_t c = 0; c < BNR && p * BNR + c < N; c++)
+            for (int64_t k = k0; k < k0 + K; k++) {
+                const bf16 *row = src + (p * BNR + c) * sn;
+                bp[((p * K2 + k / 2) * BNR + c) * 2 + k % 2] = row[(k - k0) * sk];
+            }
 }
 
 /* One register tile: ROWS rows of C (float32, row stride ldc) = A (bfloat16 pairs, row
@@ -113,7 +99,7 @@ static void bf_gemm(int64_t M, int64_t N, int64_t K2, const bf16 *A, int64_t lda
 }
 
 /* The backward loops' recurrent product in bfloat16 (a StepProduct, common.h): U's panels
- * (N = P, K = G*H, packed by bf_pack_t), and a thread's scratch for its rows of da. */
+ * (N = P, K = G*H, U read transposed), and a thread's scratch for its rows of da. */
 typedef struct {
     const bf16 *w;
     int64_t K2;

@@ -22,7 +22,7 @@ typedef struct {
 
 static void gru_bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     BfPacks *pk = pkv;
-    bf_pack(pk->w, a->G * a->H, pk->K2, a->U, a->H, NULL, 0, part, parts);
+    bf_pack(pk->w, a->G * a->H, pk->K2, a->U, a->H, 1, 0, a->H, part, parts);
 }
 
 /* The step GEMM's input rows bf16(h * rmask) (the pad column of an odd H stays zero); with
@@ -87,7 +87,7 @@ static void gru_bf_backward_rows(const RecArgs *a, void *pkv, int64_t local, int
 /* U (G*H x H, bfloat16) in panels of its H columns. */
 static void gru_bf_pack_back(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     BfPacks *pk = pkv;
-    bf_pack_t(pk->w, a->H, a->G * a->H, pk->K2, a->U, part, parts);
+    bf_pack(pk->w, a->H, pk->K2, a->U, 1, a->H, 0, a->G * a->H, part, parts); /* U^T */
 }
 
 /* As lk_gru_backward_f32, with U (G*H, H) pointing to bfloat16 data: the BPTT in float32

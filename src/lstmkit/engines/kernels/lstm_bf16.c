@@ -31,8 +31,9 @@ typedef struct {
 /* [W_ih, U]^T in bfloat16 panels, and W_hr^T's float32 panels (lstm.c's packing). */
 static void lstm_bf_pack(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     BfPacks *pk = pkv;
-    int64_t N = a->G * a->H;
-    bf_pack(pk->w, N, pk->K2, a->wih, a->I, a->U, a->P, part, parts);
+    int64_t N = a->G * a->H, I = a->I, P = a->P;
+    bf_pack(pk->w, N, pk->K2, a->wih, I, 1, 0, I, part, parts);
+    bf_pack(pk->w, N, pk->K2, a->U, P, 1, I, P, part, parts);
     lk_pack(pk->base.wf, CR(a->whr), a->H, a->P, 1, part, parts);
 }
 
@@ -103,7 +104,7 @@ static void bf_backward_rows(const RecArgs *a, void *pkv, int64_t local, int64_t
 /* U (G*H x P, bfloat16) in panels of its P columns, and W_hr's float32 panels. */
 static void lstm_bf_pack_back(const RecArgs *a, void *pkv, int64_t part, int64_t parts) {
     BfPacks *pk = pkv;
-    bf_pack_t(pk->w, a->P, a->G * a->H, pk->K2, a->U, part, parts);
+    bf_pack(pk->w, a->P, pk->K2, a->U, 1, a->P, 0, a->G * a->H, part, parts); /* U^T */
     lk_pack(pk->base.wb, CR(a->whr), a->P, a->H, 0, part, parts);
 }
 
