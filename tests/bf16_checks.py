@@ -1,4 +1,4 @@
-"""Shared by the bfloat16 kernel's tests (test_bf16_kernel.py, test_bf16_kernel_layers.py).
+"""Shared by the bfloat16 tests (test_bf16_kernel.py, test_bf16_kernel_layers.py, test_bf16.py).
 
 Tolerances. The kernel computes what the float32 engine computes on the bfloat16-rounded
 weights and input, except that h_{t-1} is rounded to bfloat16 (relative error <= 2^-9) for
@@ -59,6 +59,7 @@ def train_step(layer, x, lengths, seed=5):
     torch.manual_seed(seed)
     out, states = layer(x, lengths=lengths)
     states = states if isinstance(states, tuple) else (states,)
+    # bfloat16-representable output gradients, so both twins backpropagate the same numbers
     weights = torch.linspace(-1, 1, out.numel()).view_as(out).to(BF16).to(out.dtype)
     loss = (out * weights).float().sum() + sum(s.float().sum() for s in states)
     return [out, *states, *torch.autograd.grad(loss, [x, *layer.parameters()])]

@@ -4,6 +4,7 @@ import logging
 
 import pytest
 import torch
+from bf16_checks import train_step
 
 import lstmkit
 from lstmkit.engines import precision, select
@@ -34,19 +35,6 @@ def _twins(cls, options, dtype):
     return low, wide
 
 
-def _step(layer, x, seed=5):
-    """Output, final states and the gradients of the input and every parameter."""
-    x = x.detach().requires_grad_()
-    torch.manual_seed(seed)
-    out, states = layer(x, lengths=LENGTHS)
-    states = states if isinstance(states, tuple) else (states,)
-    # bfloat16-representable output gradients, so both twins backpropagate the same numbers
-    weights = torch.linspace(-1, 1, out.numel()).view_as(out).to(BF16).to(out.dtype)
-    loss = (out * weights).float().sum() + sum(s.float().sum() for s in states)
-    grads = torch.autograd.grad(loss, [x, *layer.parameters()])
-    return [out, *states, *grads]
-
-
 @pytest.mark.parametrize(("cls", "options"), LAYERS)
 def test_bf16_is_the_float32_fused_layer_rounded_once(cls, options, monkeypatch):
     """Same weights, input, seed and output gradients: every bfloat16 result (outputs,
@@ -58,7 +46,7 @@ def test_bf16_is_the_float32_fused_layer_rounded_once(cls, options, monkeypatch)
     low.engine = wide.engine = "fused"
     low.train(), wide.train()
     x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
-    got, expected = _step(low, x), _step(wide, x.float())
+    got, expected = train_step(low, x, LENGTHS), train_step(wide, x.float(), LENGTHS)
     for g, e in zip(got, expected, strict=True):
         assert g.dtype == BF16
         assert torch.equal(g, e.to(BF16))
@@ -74,7 +62,8 @@ def test_bf16_against_float64_autograd(cls, options):
     wide.engine = "autograd"
     low.eval(), wide.eval()  # no noise: the float64 oracle draws no masks
     x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
-    for g, e in zip(_step(low, x), _step(wide, x.double()), strict=True):
+    got, expected = train_step(low, x, LENGTHS), train_step(wide, x.double(), LENGTHS)
+    for g, e in zip(got, expected, strict=True):
         torch.testing.assert_close(g.double(), e, rtol=1e-2, atol=1e-2)
 
 
@@ -97,9 +86,9 @@ def test_bf16_with_bounded_memory_matches(monkeypatch):
     monkeypatch.setenv("LSTMKIT_NO_AVX512_BF16", "1")  # both on the float32-compute path
     low, _ = _twins(lstmkit.LSTM, dict(num_layers=2), torch.float32)
     x = torch.randn(STEPS, BATCH, INPUT).to(BF16)
-    expected = _step(low, x)
+    expected = train_step(low, x, LENGTHS)
     low.checkpoint_every = 2
-    for g, e in zip(_step(low, x), expected, strict=True):
+    for g, e in zip(train_step(low, x, LENGTHS), expected, strict=True):
         torch.testing.assert_close(g, e, rtol=2**-7, atol=1e-5)
 
 

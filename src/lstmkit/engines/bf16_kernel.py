@@ -174,21 +174,16 @@ def _operands(spec: LayerSpec, training: bool) -> LayerSpec:
     values (the GRU's and RNN's W_ih too: the input projections of all steps are one float32
     GEMM, exact products of bfloat16 values). In a training step all are float32 (the casts
     differentiable), and fused_ops rounds the product's matrices for it."""
+    if training:
+        return precision.widened(spec, BF16)
 
     def wide(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.to(BF16).float()
 
-    def narrow(t: Tensor) -> Tensor:
-        return t.to(BF16)
-
-    product = wide if training else narrow
-    input_side = product if spec.mode == "LSTM" else wide
-
     def operands(w: DirectionWeights) -> DirectionWeights:
-        params = StepParams(*(wide(t) for t in w.params))
-        return DirectionWeights(
-            input_side(w.weight_ih), product(w.weight_hh), wide(w.bias_ih), wide(w.bias_hh), params
-        )
+        w_ih = w.weight_ih.to(BF16) if spec.mode == "LSTM" else wide(w.weight_ih)
+        biases, params = (wide(w.bias_ih), wide(w.bias_hh)), StepParams(*map(wide, w.params))
+        return DirectionWeights(w_ih, w.weight_hh.to(BF16), *biases, params)
 
     return dataclasses.replace(spec, weights=tuple(operands(w) for w in spec.weights))
 

@@ -57,9 +57,9 @@ class Config:
     concurrent: bool = False  # the directions run at once on separate threads
     units: bool = False  # threads split the hidden units (small batches), not the rows
     # The bfloat16 kernel's entries by direction (engines/bf16_kernel.py: "forward", and
-    # "backward" where it has one), or None. They read the step products' operands rounded
-    # to bfloat16 (U; the LSTM's x and W_ih too) and write float32, as the float32 backward
-    # that runs where there is no bfloat16 one.
+    # "backward" unless a test leaves it out), or None. They read the step products'
+    # operands rounded to bfloat16 (U; the LSTM's x and W_ih too) and write float32; without
+    # a "backward" entry the float32 backward runs.
     bf16: dict[str, Callable[..., None]] | None = field(default=None, compare=False)
 
     @property
@@ -184,9 +184,11 @@ def _forward(cfg, lengths, masks, x, hx, weights, save):
         m = {k: (None if t is None else t.contiguous()) for k, t in zip(MASKS, masks[d])}
         static = {KERNEL_NAMES[k]: t for k, t in (w | m).items() if k in KERNEL_NAMES}
         static |= {"lengths": lengths, "bhh": _recurrent_bias(cfg, w, x)}
+        u = _operand(cfg, w["weight_hh"])
+        if "backward" in (cfg.bf16 or {}):  # its product reads U so too: rounded once, here
+            static["U"] = u
         buffers = _buffers(cfg, x, w, m, dtype) if save else {}
-        tensors = static | buffers | {"xw": (xw, d * GH), "out": (out, d * P)}
-        tensors["U"] = _operand(cfg, w["weight_hh"])
+        tensors = static | buffers | {"xw": (xw, d * GH), "out": (out, d * P), "U": u}
         if lstm:
             tensors |= {"x": x, "wih": _operand(cfg, w["weight_ih"]), "bias": biases[d]}
         for name, s, f in zip(("h", "c"), hx, finals):
@@ -267,7 +269,7 @@ class LayerFunction(torch.autograd.Function):
         dxw = WORKSPACE.empty(steps, batch, D * GH, dtype=x.dtype)
         dfinals = [f.contiguous() for f in dfinals]
         dstates = [torch.empty_like(f) for f in dfinals]
-        args, grads, keep = [], [], []  # keep: tensors made here for the kernel call
+        args, grads = [], []
         for d, direction in enumerate(state["directions"]):
             w, g = direction["w"], {}
             for name, grad_name in PARAM_GRADS.items():
@@ -280,9 +282,6 @@ class LayerFunction(torch.autograd.Function):
                 g["mbuf"] = WORKSPACE.empty(steps, batch, H, dtype=x.dtype)
             tensors = direction["static"] | direction["buffers"] | g
             tensors |= {"xw": (state["xw"], d * GH), "dxw": (dxw, d * GH)}
-            if "backward" in (cfg.bf16 or {}):  # its recurrent product reads U in bfloat16
-                tensors["U"] = _operand(cfg, w["weight_hh"])
-                keep.append(tensors["U"])
             tensors["dout"] = (dout, d * P * dout.stride(2))
             for name, grad, final in zip(("h", "c"), dstates, dfinals):
                 k = d * grad[0].numel()
@@ -292,7 +291,6 @@ class LayerFunction(torch.autograd.Function):
             args.append(a)
             grads.append(g)
         _run(cfg, x.dtype, "backward", args)
-        del keep
         weight_grads = _weight_grads(ctx, x, dxw, grads)
         return (None, None, None, None, *weight_grads[:1], *dstates, *weight_grads[1:])
 
