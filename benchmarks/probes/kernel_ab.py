@@ -31,6 +31,9 @@ CONFIGS = [  # (B, T, I, H, layer class, options)
     (32, 100, 32, 128, lstmkit.GRU, {}),
     (16, 100, 32, 128, lstmkit.GRU, dict(recurrent_dropout=0.2, zoneout=0.1)),
     (32, 100, 32, 256, lstmkit.RNN, {}),
+    (16, 500, 16, 64, lstmkit.LSTM, {}),
+    (16, 500, 16, 64, lstmkit.LSTM, dict(layer_norm=True)),
+    (16, 500, 16, 64, lstmkit.GRU, {}),
 ]
 
 
